@@ -1,0 +1,57 @@
+"""Errors a user can cause, and how CLIs turn them into one line.
+
+torch-free on purpose: ``ganforge.inference`` imports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+
+class GanforgeError(Exception):
+    """A problem the user can fix. Its message says what is wrong and what to do.
+
+    CLIs print it as one line (no traceback) and exit non-zero.
+    """
+
+
+class ConfigError(GanforgeError):
+    """A bad config key, value or file."""
+
+
+class DataError(GanforgeError):
+    """Training data that is missing or unusable."""
+
+
+class CheckpointError(GanforgeError):
+    """A checkpoint that is missing, corrupt or not ganforge's."""
+
+
+class ModelFileError(GanforgeError):
+    """A model file (ONNX) that is missing, corrupt or not a generator."""
+
+
+class DeviceError(GanforgeError):
+    """A device that was asked for but is not available."""
+
+
+class MissingExtraError(GanforgeError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, what: str, extra: str, exc: BaseException | None = None):
+        missing = f" ({exc.name} is missing)" if isinstance(exc, ImportError) and exc.name else ""
+        super().__init__(f"{what} needs the '{extra}' extra{missing}: pip install 'ganforge[{extra}]'")
+
+
+@contextlib.contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn a GanforgeError (and Ctrl-C) into click's one-line error exit."""
+    import click
+
+    try:
+        yield
+    except GanforgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted") from None

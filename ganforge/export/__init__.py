@@ -1,0 +1,29 @@
+"""Export (torch + onnx): TorchScript and ONNX writers and the checks that gate them.
+
+    from ganforge.export import export
+    result = export("runs/latest", formats=["onnx", "torchscript"])
+
+Names load on first use, so ``gan-export --help`` and a missing ``train`` extra
+answer without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "export": "ganforge.export.pipeline",
+    "ExportResult": "ganforge.export.pipeline",
+    "FORMATS": "ganforge.export.pipeline",
+    "ExportSpec": "ganforge.export.spec",
+    "Check": "ganforge.export.validate",
+    "ExportCheckError": "ganforge.export.validate",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ganforge.export' has no attribute {name!r}")

@@ -1,0 +1,145 @@
+"""The export pipeline: spec -> convert -> validate -> move into place.
+
+    from ganforge.export import export
+    result = export("runs/latest", formats=["onnx", "torchscript"])
+
+Each artifact is written under a temporary name, checked, and only when every
+requested artifact passed every check are they moved into place together with
+``export.json``. A failure raises :class:`ExportCheckError` and leaves nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import ganforge
+from ganforge.errors import ConfigError, GanforgeError
+from ganforge.export import onnx_format, torchscript
+from ganforge.export.spec import ExportSpec, spec_from_checkpoint
+from ganforge.export.validate import Check, ExportCheckError, raise_failures
+from ganforge.fsutil import atomic_path, atomic_write_text
+from ganforge.training.run import DEFAULT_RUNS_DIR, resolve_run, run_of_checkpoint
+
+FORMATS: dict[str, ModuleType] = {onnx_format.NAME: onnx_format, torchscript.NAME: torchscript}
+REPORT = "export.json"
+
+__all__ = ["FORMATS", "Check", "ExportCheckError", "ExportResult", "ExportSpec", "export"]
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    artifacts: dict[str, Path]  # format -> file
+    report: Path  # export.json
+    checks: dict[str, list[Check]]
+    notes: list[str] = field(default_factory=list)  # warnings raised while exporting
+
+
+def parse_formats(value: str | list[str] | tuple[str, ...]) -> list[str]:
+    names = [value] if isinstance(value, str) else list(value)
+    if "all" in names:
+        return list(FORMATS)
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown export format {unknown[0]!r}; choose from: {', '.join([*FORMATS, 'all'])}")
+    return list(dict.fromkeys(names))
+
+
+def export(
+    source: str | Path | None = None,
+    *,
+    formats: str | list[str] | tuple[str, ...] = ("onnx",),
+    out_dir: str | Path | None = None,
+    runs_dir: str | Path = DEFAULT_RUNS_DIR,
+) -> ExportResult:
+    """Export the generator of ``source`` (run folder, run name, checkpoint or None = latest)."""
+    names = parse_formats(formats)
+    ckpt = resolve_run(source, runs_dir)
+    spec = spec_from_checkpoint(ckpt)
+    out = Path(out_dir) if out_dir is not None else _default_out(ckpt)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GanforgeError(f"cannot create export folder {out}: {exc.strerror}; pass a writable --out") from None
+    checks: dict[str, list[Check]] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    with warnings.catch_warnings(record=True) as caught, contextlib.ExitStack() as stack:
+        warnings.simplefilter("always")
+        for name in names:
+            fmt = FORMATS[name]
+            dest = out / fmt.FILENAME
+            tmp = stack.enter_context(atomic_path(dest))  # moved into place only if all pass
+            t0 = time.perf_counter()
+            try:
+                info = fmt.convert(spec, tmp)
+            except GanforgeError:
+                raise
+            except Exception as exc:  # an exporter failure is the model's, not the user's input
+                raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+            seconds = time.perf_counter() - t0
+            checks[name] = [_eval_mode_check(spec), *fmt.validate(spec, tmp)]
+            raise_failures(name, checks[name])
+            entries[name] = {
+                "path": fmt.FILENAME,
+                "size_bytes": tmp.stat().st_size,
+                "seconds": round(seconds, 3),
+                **info,
+                "checks": [c.to_json() for c in checks[name]],
+            }
+        notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+        report = _report(spec, out, entries, notes)
+        atomic_write_text(out / REPORT, json.dumps(report, indent=2) + "\n")
+    return ExportResult(out, {n: out / FORMATS[n].FILENAME for n in names}, out / REPORT, checks, notes)
+
+
+def _default_out(ckpt: Path) -> Path:
+    run = run_of_checkpoint(ckpt)
+    return run.export_dir if run is not None else ckpt.parent / "export"
+
+
+def _eval_mode_check(spec: ExportSpec) -> Check:
+    training = [n for n, m in spec.generator.named_modules() if m.training]
+    return Check("eval_mode", not training, "generator in eval mode" if not training
+                 else f"modules in training mode: {', '.join(training[:5]) or 'root'}")
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__}
+
+
+def _report(spec: ExportSpec, out: Path, entries: dict[str, dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+    """export.json; artifacts exported earlier from the same checkpoint are kept in it."""
+    previous: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        old = json.loads((out / REPORT).read_text())
+        if old.get("source_checkpoint_sha256") == spec.info.source_checkpoint_sha256:
+            previous = {k: v for k, v in old.get("artifacts", {}).items() if (out / v.get("path", "")).exists()}
+    return {
+        "ganforge_version": ganforge.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source_checkpoint": str(spec.checkpoint),
+        "source_checkpoint_sha256": spec.info.source_checkpoint_sha256,
+        "variant": spec.info.variant,
+        "epoch": spec.epoch,
+        "latent_dim": spec.info.latent_dim,
+        "sample_shape": list(spec.info.sample_shape),
+        "kind": spec.info.kind,
+        "batch_sizes_checked": list(spec.batch_sizes),
+        "atol": spec.atol,
+        "versions": _versions(),
+        "artifacts": {**previous, **entries},
+        "notes": notes,
+    }

@@ -1,0 +1,45 @@
+"""TorchScript: a traced generator with ganforge's metadata as extra files.
+
+``torch.jit.trace`` is deprecated in current PyTorch and warns; it is kept for
+users whose serving stack loads TorchScript (libtorch, older Triton backends).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganforge.export.spec import ExportSpec
+from ganforge.export.validate import Check, parity
+
+NAME = "torchscript"
+FILENAME = "generator.ts"
+
+
+def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
+    G = spec.generator.eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(G, spec.example_input(2), check_trace=False)
+    torch.jit.save(traced, str(path), _extra_files=spec.info.to_metadata())
+    return {"exporter": f"torch.jit.trace {torch.__version__}"}
+
+
+def validate(spec: ExportSpec, path: Path) -> list[Check]:
+    checks: list[Check] = []
+    extra = dict.fromkeys(spec.info.to_metadata(), "")
+    try:
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as exc:  # torch raises RuntimeError or its own types
+        return [Check("torch.jit.load", False, str(exc).splitlines()[0][:200])]
+    extra = {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}
+    meta_ok = extra == spec.info.to_metadata()
+    checks.append(Check("metadata", meta_ok, "ganforge metadata in extra files" if meta_ok else "extra files differ"))
+    module.eval()
+    for b in spec.batch_sizes:
+        z = spec.example_input(b)
+        with torch.no_grad():
+            got = module(z).numpy()
+        checks.append(parity(b, got, spec.reference(z).numpy(), spec.atol))
+    return checks

@@ -1,0 +1,52 @@
+"""Checks that gate every artifact: each is run, every failure is gathered, and one
+:class:`ExportCheckError` lists them. An artifact that fails is never moved into place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ganforge.errors import GanforgeError
+
+
+class ExportCheckError(GanforgeError):
+    """One or more export checks failed; the message lists each with its figure."""
+
+    def __init__(self, fmt: str, failures: list[Check]):
+        self.failures = failures
+        parts = "; ".join(f"{c.name}" + (f" (batch {c.batch_size})" if c.batch_size else "") + f": {c.detail}" for c in failures)
+        super().__init__(f"{fmt} export failed its checks, nothing written: {parts}")
+
+
+@dataclass
+class Check:
+    name: str  # what was checked
+    passed: bool
+    detail: str = ""  # the measured figure or the reason
+    batch_size: int | None = None
+    max_abs_diff: float | None = None
+    atol: float | None = None
+    shape: list[int] | None = None
+    expected_shape: list[int] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
+
+
+def parity(batch: int, got: np.ndarray, want: np.ndarray, atol: float) -> Check:
+    """Exact output shape, and max |got - want| <= atol."""
+    shape, expected = list(got.shape), list(want.shape)
+    if shape != expected:
+        return Check("parity", False, f"shape {shape}, expected {expected}", batch, shape=shape, expected_shape=expected, atol=atol)
+    diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if got.size else 0.0
+    ok = bool(np.isfinite(diff) and diff <= atol)
+    return Check("parity", ok, f"max abs diff {diff:.3g} (atol {atol:g})", batch,
+                 max_abs_diff=diff, atol=atol, shape=shape, expected_shape=expected)
+
+
+def raise_failures(fmt: str, checks: list[Check]) -> None:
+    failures = [c for c in checks if not c.passed]
+    if failures:
+        raise ExportCheckError(fmt, failures)

@@ -1,0 +1,90 @@
+"""The ONNX metadata contract (DESIGN.md, "ONNX metadata").
+
+``gan-export`` writes these ``metadata_props`` and ``gan-infer`` reads them, so a
+generator file needs nothing beside itself. Both sides use this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ganforge.errors import ModelFileError
+
+PREFIX = "ganforge."
+VARIANT = PREFIX + "variant"
+LATENT_DIM = PREFIX + "latent_dim"
+SAMPLE_SHAPE = PREFIX + "sample_shape"
+KIND = PREFIX + "kind"
+VALUE_RANGE = PREFIX + "value_range"
+NUM_CLASSES = PREFIX + "num_classes"
+VERSION = PREFIX + "version"
+SOURCE_SHA256 = PREFIX + "source_checkpoint_sha256"
+
+KINDS = ("image", "series")
+INPUT_NAME = "z"
+LABELS_NAME = "labels"
+OUTPUT_NAME = "x"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a consumer must know about a generator to sample and render it."""
+
+    latent_dim: int  # size of the noise vector z
+    sample_shape: tuple[int, ...]  # one sample: (length,) for series, (C, H, W) for images
+    kind: str  # "image" or "series"
+    value_range: tuple[float, float] = (-1.0, 1.0)  # range of the generator's output
+    variant: str | None = None  # ganforge variant name that produced it
+    num_classes: int | None = None  # conditional models only
+    version: str | None = None  # ganforge version that exported it
+    source_checkpoint_sha256: str | None = None  # sha256 of the checkpoint it came from
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ModelFileError(f"unknown model kind {self.kind!r}: expected one of {', '.join(KINDS)}")
+
+    def to_metadata(self) -> dict[str, str]:
+        props = {
+            LATENT_DIM: str(self.latent_dim),
+            SAMPLE_SHAPE: json.dumps(list(self.sample_shape)),
+            KIND: self.kind,
+            VALUE_RANGE: json.dumps(list(self.value_range)),
+        }
+        optional = {
+            VARIANT: self.variant,
+            NUM_CLASSES: None if self.num_classes is None else str(self.num_classes),
+            VERSION: self.version,
+            SOURCE_SHA256: self.source_checkpoint_sha256,
+        }
+        props.update({k: v for k, v in optional.items() if v is not None})
+        return props
+
+    @classmethod
+    def from_metadata(cls, props: dict[str, str], *, source: str = "model") -> ModelInfo:
+        """Parse ganforge metadata; a missing or malformed key is a ModelFileError."""
+        missing = [k for k in (LATENT_DIM, SAMPLE_SHAPE, KIND) if k not in props]
+        if missing:
+            raise ModelFileError(
+                f"{source} has no ganforge metadata ({', '.join(missing)} missing): "
+                "export it with gan-export"
+            )
+        try:
+            latent_dim = int(props[LATENT_DIM])
+            sample_shape = tuple(int(d) for d in json.loads(props[SAMPLE_SHAPE]))
+            lo, hi = (float(v) for v in json.loads(props.get(VALUE_RANGE, "[-1, 1]")))
+            num_classes = int(props[NUM_CLASSES]) if NUM_CLASSES in props else None
+        except (ValueError, TypeError) as exc:
+            raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
+        if latent_dim < 1 or not sample_shape or any(d < 1 for d in sample_shape):
+            raise ModelFileError(f"{source} has invalid ganforge metadata (latent_dim={latent_dim}, sample_shape={list(sample_shape)})")
+        return cls(
+            latent_dim=latent_dim,
+            sample_shape=sample_shape,
+            kind=props[KIND],
+            value_range=(lo, hi),
+            variant=props.get(VARIANT),
+            num_classes=num_classes,
+            version=props.get(VERSION),
+            source_checkpoint_sha256=props.get(SOURCE_SHA256),
+        )

@@ -1,0 +1,139 @@
+"""Turning generated samples into pictures and files (numpy + pillow only).
+
+Series are drawn one curve a cell; images are tiled with a thin border. Output
+is deterministic: the same samples give the same PNG bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ganforge.errors import GanforgeError
+from ganforge.fsutil import atomic_path
+
+SERIES_CELL = (128, 80)  # width, height of one curve's cell in pixels
+BORDER = 2  # pixels between tiles
+BORDER_COLOR = 40
+CURVE_COLOR = (31, 119, 180)
+ZERO_COLOR = (210, 210, 210)
+
+
+def _columns(n: int, nrow: int | None) -> int:
+    if nrow is not None and nrow < 1:
+        raise ValueError(f"nrow must be >= 1, got {nrow}")
+    return min(n, nrow) if nrow else max(1, math.ceil(math.sqrt(n)))
+
+
+def to_uint8(x: np.ndarray, value_range=(-1.0, 1.0)) -> np.ndarray:
+    lo, hi = value_range
+    scaled = (np.asarray(x, dtype=np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _tile(cells: np.ndarray, columns: int) -> np.ndarray:
+    """cells [n, h, w, c] uint8 -> one [H, W, c] canvas with BORDER between cells."""
+    n, h, w, c = cells.shape
+    rows = math.ceil(n / columns)
+    canvas = np.full((rows * (h + BORDER) + BORDER, columns * (w + BORDER) + BORDER, c), BORDER_COLOR, np.uint8)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        y, x = BORDER + r * (h + BORDER), BORDER + col * (w + BORDER)
+        canvas[y : y + h, x : x + w] = cells[i]
+    return canvas
+
+
+def _series_cells(samples: np.ndarray, value_range) -> np.ndarray:
+    """One RGB cell per curve, drawn with PIL's polyline."""
+    from PIL import Image, ImageDraw
+
+    w, h = SERIES_CELL
+    lo, hi = value_range
+    n, length = samples.shape
+    xs = np.linspace(3, w - 4, length) if length > 1 else np.array([w / 2])
+    pad = 4
+    cells = np.empty((n, h, w, 3), np.uint8)
+    zero_y = pad + (hi - 0.0) / (hi - lo) * (h - 1 - 2 * pad)
+    for i in range(n):
+        img = Image.new("RGB", (w, h), (255, 255, 255))
+        draw = ImageDraw.Draw(img)
+        if lo < 0 < hi:
+            draw.line([(0, zero_y), (w - 1, zero_y)], fill=ZERO_COLOR)
+        ys = pad + (hi - np.clip(samples[i], lo, hi)) / (hi - lo) * (h - 1 - 2 * pad)
+        ys = np.nan_to_num(ys, nan=zero_y)
+        draw.line(list(zip(xs.tolist(), ys.tolist())), fill=CURVE_COLOR, width=2, joint="curve")
+        cells[i] = np.asarray(img)
+    return cells
+
+
+def render_grid(samples: np.ndarray, kind: str, *, nrow: int | None = None, value_range=(-1.0, 1.0)):
+    """A PIL image of ``samples``: series ``[n, L]`` a curve a cell, images ``[n, C, H, W]`` tiled.
+
+    ``nrow`` is the number of columns (default ``ceil(sqrt(n))``: 64 -> 8x8).
+    """
+    from PIL import Image
+
+    samples = np.asarray(samples)
+    if samples.shape[0] < 1:
+        raise ValueError("no samples to render")
+    columns = _columns(samples.shape[0], nrow)
+    if kind == "series":
+        if samples.ndim != 2:
+            raise ValueError(f"series samples must be [n, length], got shape {list(samples.shape)}")
+        return Image.fromarray(_tile(_series_cells(samples, value_range), columns), "RGB")
+    if kind == "image":
+        if samples.ndim != 4 or samples.shape[1] not in (1, 3):
+            raise ValueError(f"image samples must be [n, 1 or 3, H, W], got shape {list(samples.shape)}")
+        cells = to_uint8(samples, value_range).transpose(0, 2, 3, 1)
+        canvas = _tile(cells, columns)
+        return Image.fromarray(canvas[..., 0], "L") if canvas.shape[-1] == 1 else Image.fromarray(canvas, "RGB")
+    raise ValueError(f"unknown kind {kind!r}: expected 'image' or 'series'")
+
+
+def save_png(image, path: str | os.PathLike[str]) -> Path:
+    """Write ``image`` as PNG atomically (a failure leaves no file and keeps an old one)."""
+    path = Path(path)
+    with _writable(path), atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return path
+
+
+@contextlib.contextmanager
+def _writable(path: Path) -> Iterator[None]:
+    """Turn OS errors while writing ``path`` into one-line GanforgeErrors."""
+    try:
+        yield
+    except OSError as exc:
+        raise GanforgeError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out") from None
+
+
+OUT_FORMS = "a .png grid, a .npy array, or a folder (ending in /) of one PNG per sample"
+
+
+def save_samples(samples: np.ndarray, out: str | os.PathLike[str], *, kind: str, nrow: int | None = None,
+                 value_range=(-1.0, 1.0)) -> list[Path]:
+    """Write samples to ``out``: ``*.png`` grid, ``*.npy`` raw float32 array, or ``DIR/`` one PNG each."""
+    text = os.fspath(out)
+    path = Path(text)
+    is_dir = text.endswith(("/", os.sep)) or path.is_dir()
+    if not is_dir and path.suffix.lower() not in (".png", ".npy"):
+        raise GanforgeError(f"cannot write {text!r}: --out must be {OUT_FORMS}")
+    target_dir = path if is_dir else path.parent
+    with _writable(target_dir):
+        target_dir.mkdir(parents=True, exist_ok=True)
+    if is_dir:
+        written = []
+        for i, sample in enumerate(samples):
+            written.append(save_png(render_grid(sample[None], kind, value_range=value_range), path / f"sample-{i:05d}.png"))
+        return written
+    if path.suffix.lower() == ".npy":
+        with _writable(path), atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, np.asarray(samples, dtype=np.float32))
+        return [path]
+    return [save_png(render_grid(samples, kind, nrow=nrow, value_range=value_range), path)]

@@ -1,0 +1,65 @@
+"""``gan-train``: a thin adapter over :func:`ganforge.training.train`."""
+
+from __future__ import annotations
+
+import click
+
+from ganforge.errors import MissingExtraError, cli_errors
+
+
+def _load_training():
+    try:
+        import torch  # noqa: F401  (the train extra's core)
+
+        import ganforge.training as training
+    except ImportError as exc:
+        raise MissingExtraError("gan-train", "train", exc) from None
+    return training
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("variant", required=False)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON file of config keys (a run's config.json works).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key; repeatable.")
+@click.option("--preset", help="A named preset of the variant (sine: 'source', the source document's hyperparameters).")
+@click.option("--data", help="Data location (folder or root) for variants that read data.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (with --resume: the new total).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, help="Seed for init, noise, shuffling and synthetic data.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
+              help="Continue a run (default: runs/latest) from its last checkpoint.")
+@click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")
+def main(variant, config_file, sets, preset, data, epochs, device, seed, runs_dir, resume, list_variants):
+    """Train a GAN VARIANT (default: sine, which needs no download).
+
+    Everything goes to RUNS_DIR/<variant>-<time>/ and RUNS_DIR/latest points there.
+    """
+    with cli_errors():
+        training = _load_training()
+        if list_variants:
+            from ganforge.training.config import field_types
+
+            for name, v in training.VARIANTS.items():
+                keys = ", ".join(field_types(v.config_cls))
+                click.echo(f"{name:10s} {v.kind:7s} source: {v.source}\n           keys: {keys}")
+            return
+        result = training.train(
+            variant,
+            config_file=config_file,
+            sets=sets,
+            preset=preset,
+            data=data,
+            epochs=epochs,
+            seed=seed,
+            device=device,
+            runs_dir=runs_dir,
+            resume=resume,
+        )
+    click.echo(f"run:        {result.run_dir}")
+    click.echo(f"checkpoint: {result.checkpoint}")
+    click.echo(f"trained {result.epochs} epochs of {result.variant} ({result.seconds:.1f}s); next: gan-export {result.run_dir}")
+
+
+if __name__ == "__main__":
+    main()

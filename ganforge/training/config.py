@@ -1,0 +1,195 @@
+"""Typed training configs and how a user overrides them.
+
+Every variant's config is a dataclass that extends :class:`TrainConfig`. Values
+are resolved in this order, later wins: the variant's defaults, a named preset,
+a ``--config`` JSON file, ``--data``/``--epochs``/``--seed``, then ``--set key=value``.
+Every key is checked against the dataclass: an unknown key or a value of the
+wrong type is a :class:`~ganforge.errors.ConfigError` that lists the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ganforge.errors import ConfigError
+
+# Keys a resolved config.json carries beside the dataclass fields.
+RUN_KEYS = ("variant", "preset", "device", "ganforge_version")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Fields every variant has. Variants redeclare a field to change its default."""
+
+    epochs: int = 10  # passes over the training data
+    batch_size: int = 64  # samples per optimisation step
+    learning_rate: float = 2e-4  # Adam learning rate, G and D alike
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    seed: int = 0  # seeds model init, noise, shuffling and data synthesis
+    data: str | None = None  # data location (path or root); None for embedded data
+    sample_count: int = 16  # fixed-noise samples drawn each epoch (samples/, progress.gif)
+    log_every: int = 1  # print an epoch summary every N epochs (train.log gets every epoch)
+
+    def validate(self) -> None:
+        """Refuse values no run can use. Variants extend this for their own fields."""
+        positive = ("epochs", "batch_size", "sample_count", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _unknown_key(key: str, cls: type, where: str) -> ConfigError:
+    valid = ", ".join(sorted(field_types(cls)))
+    return ConfigError(f"unknown config key {key!r}{where}; valid keys: {valid}")
+
+
+def _optional_inner(tp: Any) -> tuple[Any, bool]:
+    """Return (T, True) for ``T | None`` / ``Optional[T]``, else (tp, False)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _type_name(tp: Any) -> str:
+    inner, optional = _optional_inner(tp)
+    name = getattr(inner, "__name__", str(inner))
+    if typing.get_origin(inner) in (list, tuple):
+        name = f"list of {_type_name(typing.get_args(inner)[0])}"
+    return f"{name} or null" if optional else name
+
+
+def coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check (and convert, for strings from ``--set``) one value against a field type."""
+    inner, optional = _optional_inner(tp)
+    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise ConfigError(f"{key} cannot be null; expected {_type_name(tp)}")
+    origin = typing.get_origin(inner)
+    if origin in (list, tuple):
+        (item_tp, *_rest) = typing.get_args(inner)
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} expects {_type_name(tp)}, got {value!r}")
+        items = [coerce(key, v, item_tp) for v in value]
+        return tuple(items) if origin is tuple else items
+    if inner is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+    elif inner is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif inner is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif inner is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{key} expects {_type_name(tp)}, got {value!r}")
+
+
+def parse_set(items: Iterable[str]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a malformed item is a ConfigError."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object of config keys")
+    return data
+
+
+def apply(cfg: Any, values: Mapping[str, Any], *, where: str = "") -> Any:
+    """Return a copy of ``cfg`` with ``values`` checked and applied."""
+    types_ = field_types(type(cfg))
+    changes = {}
+    for key, value in values.items():
+        if key not in types_:
+            raise _unknown_key(key, type(cfg), where)
+        changes[key] = coerce(key, value, types_[key])
+    return dataclasses.replace(cfg, **changes)
+
+
+def resolve(
+    config_cls: type,
+    *,
+    variant: str,
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sets: Iterable[str] = (),
+) -> Any:
+    """Build and validate a variant config from every source, in precedence order."""
+    cfg = config_cls()
+    presets = presets or {}
+    if preset is not None:
+        if preset not in presets:
+            names = ", ".join(sorted(presets)) or "none"
+            raise ConfigError(f"unknown preset {preset!r} for variant {variant}; presets: {names}")
+        cfg = apply(cfg, presets[preset], where=f" in preset {preset!r}")
+    if config_file is not None:
+        data = read_config_file(config_file)
+        file_variant = data.pop("variant", variant)
+        if file_variant != variant:
+            raise ConfigError(f"config file {config_file} is for variant {file_variant!r}, not {variant!r}")
+        for key in RUN_KEYS:
+            data.pop(key, None)
+        cfg = apply(cfg, data, where=f" in {config_file}")
+    cfg = apply(cfg, {k: v for k, v in (overrides or {}).items() if v is not None})
+    cfg = apply(cfg, parse_set(sets), where=" in --set")
+    cfg.validate()
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,331 @@
+"""The one training loop every variant runs on.
+
+Variants differ by data, models and objective (see ``variants/``); the epoch
+loop, checkpointing, logging, samples and plots are here once.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ganforge
+from ganforge.errors import CheckpointError, ConfigError, DeviceError, GanforgeError
+from ganforge.inference.render import render_grid, save_png
+from ganforge.training import checkpoint
+from ganforge.training.config import apply, read_config_file, resolve, to_dict
+from ganforge.training.data import Batches, real_examples
+from ganforge.training.losses import make_objective
+from ganforge.training.plots import plot_losses, write_progress_gif
+from ganforge.training.run import DEFAULT_RUNS_DIR, RunDir, close_log, open_log, resolve_run, run_of_checkpoint
+from ganforge.training.variants import DEFAULT_VARIANT, Variant, get_variant
+
+PLOT_SAMPLES = 8  # real and generated samples shown in losses.png
+
+
+class TrainingDiverged(GanforgeError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    checkpoint: Path
+    variant: str
+    epochs: int  # epochs done in total (including before a resume)
+    seconds: float  # wall time of this call's epochs
+    history: list[dict[str, Any]]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda``; ``cuda`` without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError("--device cuda was asked for, but torch sees no CUDA device here; use --device cpu or auto")
+        return torch.device("cuda")
+    raise DeviceError(f"unknown device {name!r}; use auto, cpu or cuda")
+
+
+@dataclass
+class _State:
+    """What one run holds in memory between epochs (and what a checkpoint restores)."""
+
+    variant: Variant
+    cfg: Any
+    run: RunDir
+    G: torch.nn.Module
+    D: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    fixed_noise: torch.Tensor
+    epoch: int = 0
+    step: int = 0
+    history: list[dict[str, Any]] | None = None
+
+
+def _build(variant: Variant, cfg: Any, device: torch.device, run: RunDir) -> _State:
+    torch.manual_seed(cfg.seed)
+    G = variant.generator(cfg).to(device)
+    D = variant.discriminator(cfg).to(device)
+    betas = (cfg.beta1, cfg.beta2)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.learning_rate, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.learning_rate, betas=betas)
+    fixed = torch.randn(cfg.sample_count, G.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
+    return _State(variant, cfg, run, G, D, opt_g, opt_d, fixed.to(device), history=[])
+
+
+def _checkpoint_state(s: _State) -> dict[str, Any]:
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and s.fixed_noise.is_cuda:
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "variant": s.variant.name,
+        "config": to_dict(s.cfg),
+        "generator": s.G.state_dict(),
+        "discriminator": s.D.state_dict(),
+        "opt_g": s.opt_g.state_dict(),
+        "opt_d": s.opt_d.state_dict(),
+        "epoch": s.epoch,
+        "step": s.step,
+        "rng": rng,
+        "fixed_noise": s.fixed_noise.cpu(),
+        "history": s.history,
+        "ganforge_version": ganforge.__version__,
+    }
+
+
+def _restore(s: _State, state: dict[str, Any]) -> None:
+    try:
+        s.G.load_state_dict(state["generator"])
+        s.D.load_state_dict(state["discriminator"])
+        s.opt_g.load_state_dict(state["opt_g"])
+        s.opt_d.load_state_dict(state["opt_d"])
+        s.fixed_noise = state["fixed_noise"].to(s.fixed_noise.device)
+        s.epoch, s.step = int(state["epoch"]), int(state["step"])
+        s.history = list(state["history"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and s.fixed_noise.is_cuda:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"cannot resume from {s.run.checkpoint}: {str(exc)[:200]}") from None
+
+
+def _resolved_config(s: _State, device: torch.device, preset: str | None) -> dict[str, Any]:
+    return {
+        "variant": s.variant.name,
+        "preset": preset,
+        "device": device.type,
+        "ganforge_version": ganforge.__version__,
+        **to_dict(s.cfg),
+    }
+
+
+def train(
+    variant: str | None = None,
+    *,
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+    preset: str | None = None,
+    data: str | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    runs_dir: str | Path = DEFAULT_RUNS_DIR,
+    resume: str | Path | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train a variant (or resume a run) and return where everything went.
+
+    ``resume`` is a run folder, run name, checkpoint path or ``"latest"``; a
+    resumed run keeps its config, and only ``epochs`` (the new total) and
+    ``device`` may change.
+    """
+    dev = resolve_device(device)
+    if resume is not None:
+        s, preset = _resume_state(resume, runs_dir, dev, variant, config_file, sets, preset, data, seed, epochs)
+        payload = s.variant.load_data(s.cfg)
+    else:
+        if variant is None and config_file is not None:
+            variant = read_config_file(config_file).get("variant")
+        v = get_variant(variant or DEFAULT_VARIANT)
+        overrides = {"data": data, "epochs": epochs, "seed": seed}
+        cfg = resolve(v.config_cls, variant=v.name, presets=v.presets, preset=preset,
+                      config_file=config_file, overrides=overrides, sets=sets)
+        payload = v.load_data(cfg)  # before the run folder exists: bad data leaves nothing behind
+        s = _build(v, cfg, dev, RunDir.create(runs_dir, v.name))
+    s.run.write_config(_resolved_config(s, dev, preset))
+    s.run.mark_latest()
+    if progress is None:
+        progress = sys.stderr.isatty()
+    return _run_epochs(s, payload, dev, progress, resumed=resume is not None)
+
+
+def _resume_state(resume, runs_dir, dev, variant, config_file, sets, preset, data, seed, epochs):
+    changed = [name for name, value in (("VARIANT", variant), ("--config", config_file), ("--set", list(sets)),
+                                         ("--preset", preset), ("--data", data), ("--seed", seed)) if value]
+    if changed:
+        raise ConfigError(f"--resume keeps the run's config; drop {', '.join(changed)} (only --epochs and --device may change)")
+    ckpt = resolve_run(resume, runs_dir)
+    run = run_of_checkpoint(ckpt)
+    if run is None:
+        raise CheckpointError(f"{ckpt} is not inside a run folder (<run>/checkpoints/last.pt); resume needs its run")
+    state = checkpoint.load(ckpt)
+    v = get_variant(state["variant"])
+    cfg = apply(v.config_cls(), state["config"], where=f" in {ckpt}")
+    if epochs is not None:
+        cfg = replace(cfg, epochs=epochs)
+        cfg.validate()
+    if state["epoch"] >= cfg.epochs:
+        raise ConfigError(f"run {run.name} has already trained {state['epoch']} of {cfg.epochs} epochs; "
+                          f"pass --epochs N with N > {state['epoch']} to train further")
+    s = _build(v, cfg, dev, run)
+    _restore(s, state)
+    saved_preset = None
+    if run.config.exists():
+        try:
+            saved_preset = read_config_file(run.config).get("preset")
+        except ConfigError:
+            pass
+    return s, saved_preset
+
+
+def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: bool) -> TrainResult:
+    cfg, run = s.cfg, s.run
+    log = open_log(run)
+    objective = make_objective(s.variant.loss, cfg)
+    batches = Batches(payload, cfg.batch_size, dev)
+    if len(batches) == 0:
+        close_log(log)
+        raise ConfigError("the training data is empty")
+    start_epoch = s.epoch
+    log.info(
+        f"{'resuming' if resumed else 'training'} {s.variant.name} in {run.path} on {dev.type}: "
+        f"epochs {start_epoch + 1}-{cfg.epochs}, {len(batches)} batches of {cfg.batch_size}"
+    )
+    t_start = time.perf_counter()
+    try:
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            row = _train_epoch(s, objective, batches, epoch, progress)
+            s.epoch = epoch
+            s.history.append(row)
+            _save_samples(s, epoch)
+            checkpoint.save(run.checkpoint, _checkpoint_state(s))
+            run.write_metrics(s.history)
+            line = (f"epoch {epoch}/{cfg.epochs}  D(real) {row['d_real']:.4f}  D(fake) {row['d_fake']:.4f}  "
+                    f"G {row['g']:.4f}  {row['seconds']:.2f}s")
+            show = epoch % cfg.log_every == 0 or epoch in (start_epoch + 1, cfg.epochs)
+            log.log(20 if show else 10, line)
+    except KeyboardInterrupt:
+        log.warning(f"interrupted in epoch {s.epoch + 1}; {run.checkpoint} holds epoch {s.epoch}; "
+                    f"continue with: gan-train --resume {run.path}")
+        _finish(s, payload, log)
+        close_log(log)
+        raise GanforgeError(f"training interrupted; resume with: gan-train --resume {run.path}") from None
+    except GanforgeError:
+        close_log(log)
+        raise
+    seconds = time.perf_counter() - t_start
+    _finish(s, payload, log)
+    log.info(f"done: {cfg.epochs} epochs in {seconds:.1f}s; checkpoint {run.checkpoint}")
+    close_log(log)
+    return TrainResult(run.path, run.checkpoint, s.variant.name, s.epoch, seconds, s.history)
+
+
+def _train_epoch(s: _State, objective, batches: Batches, epoch: int, progress: bool) -> dict[str, Any]:
+    G, D = s.G, s.D
+    t0 = time.perf_counter()
+    dev = s.fixed_noise.device
+    sums = {"d_real": torch.zeros((), device=dev), "d_fake": torch.zeros((), device=dev),
+            "g": torch.zeros((), device=dev), "n_d": 0, "n_g": 0}
+    it = batches
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(batches, total=len(batches), desc=f"epoch {epoch}/{s.cfg.epochs}", leave=False, dynamic_ncols=True)
+    try:
+        for real in it:
+            _train_step(s, objective, real, sums)
+    except RuntimeError as exc:  # e.g. BCE refusing NaN probabilities once weights went NaN
+        if all(torch.isfinite(p).all() for p in (*G.parameters(), *D.parameters())):
+            raise
+        raise TrainingDiverged(
+            f"weights became non-finite in epoch {epoch} (step {s.step}: {str(exc).splitlines()[0][:120]}); "
+            f"{s.run.checkpoint} still holds epoch {s.epoch}: lower learning_rate and resume or retrain"
+        ) from None
+    d_real, d_fake, g_sum, n_d, n_g = sums["d_real"], sums["d_fake"], sums["g"], sums["n_d"], sums["n_g"]
+    row = {
+        "epoch": epoch,
+        "step": s.step,
+        "d_real": (d_real / max(n_d, 1)).item(),
+        "d_fake": (d_fake / max(n_d, 1)).item(),
+        "g": (g_sum / n_g).item() if n_g else float("nan"),
+        "seconds": time.perf_counter() - t0,
+    }
+    checked = ("d_real", "d_fake", "g") if n_g else ("d_real", "d_fake")
+    bad = [k for k in checked if not math.isfinite(row[k])]
+    if bad:
+        raise TrainingDiverged(
+            f"loss {bad[0]} became {row[bad[0]]} in epoch {epoch} (step {s.step}); "
+            f"{s.run.checkpoint} still holds epoch {s.epoch}: lower learning_rate and resume or retrain"
+        )
+    return row
+
+
+def _train_step(s: _State, objective, real: torch.Tensor, sums: dict) -> None:
+    G, D = s.G, s.D
+    b = real.shape[0]
+    # (1) Update D/critic on a real batch and a generated one.
+    fake = G(torch.randn(b, G.latent_dim, device=real.device))
+    s.opt_d.zero_grad(set_to_none=True)
+    d = objective.discriminator_loss(D, real, fake.detach())
+    d.total.backward()
+    s.opt_d.step()
+    sums["d_real"] += d.real.detach()
+    sums["d_fake"] += d.fake.detach()
+    sums["n_d"] += 1
+    s.step += 1
+    # (2) Update G every n_critic discriminator steps, through the updated D.
+    if s.step % objective.n_critic == 0:
+        s.opt_g.zero_grad(set_to_none=True)
+        g = objective.generator_loss(D, fake)
+        g.backward()
+        s.opt_g.step()
+        sums["g"] += g.detach()
+        sums["n_g"] += 1
+
+
+@torch.no_grad()
+def _generate_fixed(s: _State):
+    was_training = s.G.training
+    s.G.eval()
+    out = s.G(s.fixed_noise).float().cpu().numpy()
+    s.G.train(was_training)
+    return out
+
+
+def _save_samples(s: _State, epoch: int) -> None:
+    save_png(render_grid(_generate_fixed(s), s.variant.kind), s.run.sample_path(epoch))
+
+
+def _finish(s: _State, payload, log) -> None:
+    """losses.png and progress.gif from what the run has so far."""
+    if not s.history:
+        return
+    real = real_examples(payload, PLOT_SAMPLES).float().cpu().numpy()
+    fake = _generate_fixed(s)[:PLOT_SAMPLES]
+    plot_losses(s.run.losses_plot, s.history, kind=s.variant.kind, real=real, fake=fake,
+                title=f"{s.variant.name} — {s.run.name}")
+    frames = sorted(s.run.samples.glob("epoch-*.png"))
+    n = write_progress_gif(s.run.progress_gif, frames)
+    log.debug(f"wrote {s.run.losses_plot} and {s.run.progress_gif} ({n} frames)")

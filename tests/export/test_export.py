@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from ganforge.errors import CheckpointError, ConfigError
+from ganforge.export import ExportCheckError, export, onnx_format
+from ganforge.inference import metadata as meta
+from ganforge.training import checkpoint
+
+
+def test_artifacts_and_report(sine_export):
+    out = sine_export.out_dir
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "generator.onnx", "generator.ts"]  # no .data
+    report = json.loads((out / "export.json").read_text())
+    assert report["variant"] == "sine" and report["latent_dim"] == 4 and report["sample_shape"] == [32]
+    for fmt in ("onnx", "torchscript"):
+        checks = report["artifacts"][fmt]["checks"]
+        parity = [c for c in checks if c["name"] == "parity"]
+        assert [c["batch_size"] for c in parity] == [1, 3, 64]
+        assert all(c["passed"] and c["max_abs_diff"] <= 1e-4 for c in parity)
+        assert all(c["passed"] for c in checks)
+        assert report["artifacts"][fmt]["size_bytes"] == (out / report["artifacts"][fmt]["path"]).stat().st_size
+    names = {c["name"] for c in report["artifacts"]["onnx"]["checks"]}
+    assert {"eval_mode", "onnx.checker", "symbolic_batch", "self_contained", "metadata", "parity"} <= names
+
+
+def test_onnx_contract(sine_export, sine_run):
+    model = onnx.load(str(sine_export.artifacts["onnx"]))
+    (z,), (x,) = model.graph.input, model.graph.output
+    assert (z.name, x.name) == ("z", "x")
+    assert z.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert [d.dim_param or d.dim_value for d in z.type.tensor_type.shape.dim] == ["batch", 4]
+    assert [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == ["batch", 32]
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props[meta.VARIANT] == "sine" and props[meta.KIND] == "series"
+    assert json.loads(props[meta.SAMPLE_SHAPE]) == [32] and props[meta.LATENT_DIM] == "4"
+    assert json.loads(props[meta.VALUE_RANGE]) == [-1, 1]
+    assert props[meta.SOURCE_SHA256] == checkpoint.sha256(sine_run.checkpoint)
+
+
+def test_onnx_matches_eager_independently(sine_export, sine_run):
+    G, _, _ = checkpoint.build_generator(checkpoint.load(sine_run.checkpoint))
+    sess = ort.InferenceSession(str(sine_export.artifacts["onnx"]), providers=["CPUExecutionProvider"])
+    z = np.random.default_rng(5).standard_normal((257, 4), dtype=np.float32)
+    got = sess.run(["x"], {"z": z})[0]
+    with torch.no_grad():
+        want = G(torch.from_numpy(z)).numpy()
+    assert got.shape == (257, 32)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_torchscript_contract(sine_export, sine_run):
+    extra = dict.fromkeys([meta.VARIANT, meta.LATENT_DIM], "")
+    module = torch.jit.load(str(sine_export.artifacts["torchscript"]), _extra_files=extra)
+    assert extra[meta.VARIANT] in ("sine", b"sine") and extra[meta.LATENT_DIM] in ("4", b"4")
+    G, _, _ = checkpoint.build_generator(checkpoint.load(sine_run.checkpoint))
+    z = torch.randn(7, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(module(z), G(z), atol=1e-6, rtol=0)
+
+
+def test_failed_check_writes_nothing_and_keeps_old_files(sine_run, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    export(sine_run.run_dir, formats="onnx", out_dir=out)
+    old = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_convert = onnx_format.convert
+
+    def unfaithful(spec, path):  # export a generator whose weights drifted by 0.01
+        with torch.no_grad():
+            w = spec.generator.net[4].bias
+            w += 0.01
+            try:
+                return real_convert(spec, path)
+            finally:
+                w -= 0.01
+
+    monkeypatch.setattr(onnx_format, "convert", unfaithful)
+    with pytest.raises(ExportCheckError, match=r"parity \(batch 1\): max abs diff .* \(atol 0.0001\)"):
+        export(sine_run.run_dir, formats="all", out_dir=out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old  # nothing new, nothing half-written
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(CheckpointError, match="no runs in"):
+        export(None, runs_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="neither a run folder nor a checkpoint"):
+        export(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        export(bad, out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    with pytest.raises(ConfigError, match="unknown export format"):
+        export(bad, formats="tflite")
