@@ -94,10 +94,25 @@ def export(
                 **info,
                 "checks": [c.to_json() for c in checks[name]],
             }
-        notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+        notes = _notes(caught)
         report = _report(spec, out, entries, notes)
         atomic_write_text(out / REPORT, json.dumps(report, indent=2) + "\n")
     return ExportResult(out, {n: out / FORMATS[n].FILENAME for n in names}, out / REPORT, checks, notes)
+
+
+def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Warnings raised while exporting, each once; torch.jit's deprecation notices as one line."""
+    notes, jit = [], False
+    for w in caught:
+        text = str(w.message)
+        if "torch.jit" in text and "deprecated" in text:
+            jit = True
+            continue
+        notes.append(f"{w.category.__name__}: {text.splitlines()[0]}")
+    if jit:
+        notes.append("TorchScript (torch.jit) is deprecated in this PyTorch; generator.ts is kept for "
+                     "libtorch users, generator.onnx is the recommended artifact")
+    return list(dict.fromkeys(notes))
 
 
 def _default_out(ckpt: Path) -> Path:

@@ -10,6 +10,7 @@ proves it), so it runs where the training stack is not installed.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ganforge.inference.metadata import ModelInfo
@@ -18,11 +19,19 @@ from ganforge.inference.session import Generator
 
 DEFAULT_MODEL = os.path.join("runs", "latest", "export", "generator.onnx")
 
-__all__ = ["DEFAULT_MODEL", "Generator", "ModelInfo", "generate", "render_grid", "save_samples"]
+__all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "render_grid", "save_samples"]
+
+
+@dataclass
+class GenerateResult:
+    paths: list[Path]  # files written
+    n: int  # samples generated
+    device: str  # "cpu" or "cuda": where onnxruntime really ran
+    model: Path
 
 
 def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLike[str], *, seed: int = 0,
-             device: str = "auto", nrow: int | None = None, batch_size: int | None = None) -> list[Path]:
+             device: str = "auto", nrow: int | None = None, batch_size: int | None = None) -> GenerateResult:
     """Sample ``n`` outputs of ``model`` from ``seed`` and write them to ``out``."""
     from ganforge.errors import GanforgeError, ModelFileError
 
@@ -35,4 +44,5 @@ def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLik
                                  "or pass --model FILE.onnx")
     gen = Generator(model, device=device)
     samples = gen.generate(n, seed=seed, batch_size=batch_size)
-    return save_samples(samples, out, kind=gen.info.kind, nrow=nrow, value_range=gen.info.value_range)
+    paths = save_samples(samples, out, kind=gen.info.kind, nrow=nrow, value_range=gen.info.value_range)
+    return GenerateResult(paths, n, gen.device, gen.path)

@@ -24,9 +24,11 @@ def main(model, n, out, seed, device, nrow, batch_size):
 
     t0 = time.perf_counter()
     with cli_errors():
-        written = generate(model, n, out, seed=seed, device=device, nrow=nrow, batch_size=batch_size)
-    where = written[0] if len(written) == 1 else f"{len(written)} files in {written[0].parent}"
-    click.echo(f"wrote {where} ({n} samples, seed {seed}, {time.perf_counter() - t0:.2f}s)")
+        result = generate(model, n, out, seed=seed, device=device, nrow=nrow, batch_size=batch_size)
+    paths = result.paths
+    where = paths[0] if len(paths) == 1 else f"{len(paths)} files in {paths[0].parent}"
+    click.echo(f"wrote {where} ({n} samples, seed {seed}, onnxruntime on {result.device}, "
+               f"{time.perf_counter() - t0:.2f}s)")
 
 
 if __name__ == "__main__":

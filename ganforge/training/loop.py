@@ -27,7 +27,7 @@ from ganforge.training.plots import plot_losses, write_progress_gif
 from ganforge.training.run import DEFAULT_RUNS_DIR, RunDir, close_log, open_log, resolve_run, run_of_checkpoint
 from ganforge.training.variants import DEFAULT_VARIANT, Variant, get_variant
 
-PLOT_SAMPLES = 8  # real and generated samples shown in losses.png
+PLOT_SAMPLES = 5  # real and generated samples shown in losses.png
 
 
 class TrainingDiverged(GanforgeError):

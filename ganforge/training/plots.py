@@ -44,9 +44,9 @@ def plot_losses(
     ax = axes.flat[3]
     if kind == "series":
         for i, row in enumerate(real):
-            ax.plot(row, color="tab:blue", alpha=0.6, lw=1, label="real" if i == 0 else None)
+            ax.plot(row, color="tab:blue", alpha=0.7, lw=1.5, label="real" if i == 0 else None)
         for i, row in enumerate(fake):
-            ax.plot(row, color="tab:orange", alpha=0.8, lw=1, label="generated" if i == 0 else None)
+            ax.plot(row, color="tab:orange", alpha=0.9, lw=1.5, ls="--", label="generated" if i == 0 else None)
         ax.set_ylim(-1.1, 1.1)
         ax.set_xlabel("point")
         ax.legend(loc="upper right")

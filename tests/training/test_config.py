@@ -16,7 +16,7 @@ def _resolve(**kw):
 def test_defaults_follow_the_source_where_they_learn():
     cfg = _resolve()
     assert (cfg.latent_dim, cfg.sample_len, cfg.batch_size, cfg.epochs, cfg.n_rows) == (4, 32, 32, 300, 1000)
-    assert cfg.learning_rate == 1e-3 and cfg.beta1 == 0.5
+    assert cfg.learning_rate == 3e-3 and cfg.beta1 == 0.5
 
 
 def test_source_preset_is_selectable():
