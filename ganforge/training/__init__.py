@@ -9,8 +9,7 @@ answer without importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ganforge._lazy import lazy_getattr
 
 _LAZY = {
     "train": "ganforge.training.loop",
@@ -21,8 +20,4 @@ _LAZY = {
 }
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'ganforge.training' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
