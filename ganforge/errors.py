@@ -55,3 +55,24 @@ def cli_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted") from None
+
+
+class GanforgeWarning(UserWarning):
+    """Something the user should know that does not stop the work (skipped files, upscaling)."""
+
+
+def short_warnings() -> None:
+    """Show GanforgeWarnings as one ``warning: ...`` line, without file and line numbers."""
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GanforgeWarning):
+            import sys
+
+            print(f"warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

@@ -8,14 +8,29 @@ import pytest
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
-# Tiny configs per registered variant: a few seconds of CPU each.
+from tests.fakedata import write_cifar, write_idx
+
+# Tiny configs per registered variant, given the folder of fake data: a few seconds of CPU each.
 TINY = {
-    "sine": {"n_rows": 96, "batch_size": 32, "sample_count": 4},
+    "sine": lambda data: {"n_rows": 96, "batch_size": 32, "sample_count": 4},
+    "mnist-mlp": lambda data: {"data": data / "idx", "latent_size": 8, "hidden_size": 16, "batch_size": 16,
+                               "sample_count": 4},
+    "dcgan": lambda data: {"data": data / "cifar", "latent_dim": 8, "g_features": 4, "d_features": 4,
+                           "batch_size": 8, "sample_count": 4, "classes": "automobile,truck"},
 }
 
 
-def tiny_sets(variant: str) -> list[str]:
-    return [f"{k}={v}" for k, v in TINY[variant].items()]
+def tiny_sets(variant: str, data=None) -> list[str]:
+    return [f"{k}={v}" for k, v in TINY[variant](data).items()]
+
+
+@pytest.fixture(scope="session")
+def fake_data(tmp_path_factory):
+    """Tiny data in the real formats: IDX files (gzipped), a CIFAR-10 folder."""
+    root = tmp_path_factory.mktemp("data")
+    write_idx(root / "idx", n=40)
+    write_cifar(root / "cifar", per_batch=12)
+    return root
 
 
 @pytest.fixture(scope="session")

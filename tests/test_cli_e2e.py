@@ -66,3 +66,39 @@ def test_bad_input_is_one_line(tmp_path, args, fragment):
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="machine has CUDA")
 def test_cuda_without_cuda(tmp_path):
     one_line_error(cli("gan-train", "--device", "cuda", cwd=tmp_path), "no CUDA")
+
+
+@pytest.mark.parametrize("variant, sets, size", [
+    ("mnist-mlp", ["latent_size=8", "hidden_size=16", "batch_size=16"], 28),
+    ("dcgan", ["latent_dim=8", "g_features=4", "d_features=4", "batch_size=8"], 32),
+])
+def test_image_variants_end_to_end(tmp_path, fake_data, variant, sets, size):
+    from PIL import Image
+
+    data = fake_data / ("idx" if variant == "mnist-mlp" else "cifar")
+    args = [a for s in sets for a in ("--set", s)]
+    t = cli("gan-train", variant, "--data", str(data), "--epochs", "1", *args, cwd=tmp_path)
+    assert t.returncode == 0, t.stderr
+    assert "data: " in t.stderr
+    assert cli("gan-export", cwd=tmp_path).returncode == 0
+    i = cli("gan-infer", "--n", "64", "--out", "grid.png", cwd=tmp_path)
+    assert i.returncode == 0, i.stderr
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size == (8 * size + 9 * 2,) * 2 and grid.mode == ("L" if variant == "mnist-mlp" else "RGB")
+    assert cli("gan-infer", "--n", "32", "--nrow", "16", "--out", "wide.png", cwd=tmp_path).returncode == 0
+    assert Image.open(tmp_path / "wide.png").size == (16 * size + 17 * 2, 2 * size + 3 * 2)
+    assert cli("gan-infer", "--n", "5", "--out", "each/", cwd=tmp_path).returncode == 0
+    assert len(list((tmp_path / "each").glob("sample-*.png"))) == 5
+
+
+def test_image_data_errors_are_one_line(tmp_path, fake_data):
+    from tests.fakedata import write_cifar
+
+    write_cifar(tmp_path / "broken", skip=("data_batch_2",))
+    one_line_error(cli("gan-train", "dcgan", "--data", str(tmp_path / "broken"), cwd=tmp_path), "missing data_batch_2")
+    one_line_error(cli("gan-train", "mnist-mlp", "--data", str(tmp_path / "nope"), cwd=tmp_path), "does not exist")
+    one_line_error(cli("gan-train", "dcgan", "--data", str(fake_data / "cifar"), "--set", "classes=spaceship",
+                       cwd=tmp_path), "unknown class 'spaceship'")
+    (tmp_path / "empty").mkdir()
+    one_line_error(cli("gan-train", "dcgan", "--data", str(tmp_path / "empty"), cwd=tmp_path), "no images")
+    assert not (tmp_path / "runs").exists()

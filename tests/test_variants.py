@@ -18,8 +18,8 @@ def test_every_variant_has_a_tiny_test_config():
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_train_export_serve(name, tmp_path):
-    result = train(name, epochs=1, sets=tiny_sets(name), runs_dir=tmp_path, progress=False, device="cpu")
+def test_train_export_serve(name, tmp_path, fake_data):
+    result = train(name, epochs=1, sets=tiny_sets(name, fake_data), runs_dir=tmp_path, progress=False, device="cpu")
     exported = export(result.run_dir, formats="onnx")
     G, variant, _ = checkpoint.build_generator(checkpoint.load(result.checkpoint))
     gen = Generator(exported.artifacts["onnx"], device="cpu")

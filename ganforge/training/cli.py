@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ganforge.errors import MissingExtraError, cli_errors
+from ganforge.errors import MissingExtraError, cli_errors, short_warnings
 
 
 def _load_training():
@@ -23,6 +23,7 @@ def _load_training():
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key; repeatable.")
 @click.option("--preset", help="A named preset of the variant (sine: 'source', the source document's hyperparameters).")
 @click.option("--data", help="Data location (folder or root) for variants that read data.")
+@click.option("--download", is_flag=True, help="Let torchvision download MNIST / Fashion-MNIST / CIFAR-10 into --data.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (with --resume: the new total).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, help="Seed for init, noise, shuffling and synthetic data.")
@@ -30,18 +31,19 @@ def _load_training():
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
               help="Continue a run (default: runs/latest) from its last checkpoint.")
 @click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")
-def main(variant, config_file, sets, preset, data, epochs, device, seed, runs_dir, resume, list_variants):
+def main(variant, config_file, sets, preset, data, download, epochs, device, seed, runs_dir, resume, list_variants):
     """Train a GAN VARIANT (default: sine, which needs no download).
 
     Everything goes to RUNS_DIR/<variant>-<time>/ and RUNS_DIR/latest points there.
     """
+    short_warnings()
     with cli_errors():
         training = _load_training()
         if list_variants:
-            from ganforge.training.config import field_types
+            from ganforge.training.config import valid_keys
 
             for name, v in training.VARIANTS.items():
-                keys = ", ".join(field_types(v.config_cls))
+                keys = ", ".join(valid_keys(v.config_cls))
                 click.echo(f"{name:10s} {v.kind:7s} source: {v.source}\n           keys: {keys}")
             return
         result = training.train(
@@ -50,6 +52,7 @@ def main(variant, config_file, sets, preset, data, epochs, device, seed, runs_di
             sets=sets,
             preset=preset,
             data=data,
+            download=download,
             epochs=epochs,
             seed=seed,
             device=device,

@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ganforge.errors import ConfigError
 
@@ -25,7 +25,13 @@ RUN_KEYS = ("variant", "preset", "device", "ganforge_version")
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Fields every variant has. Variants redeclare a field to change its default."""
+    """Fields every variant has. Variants redeclare a field to change its default.
+
+    ``ALIASES`` maps a source document's name for a knob to the field it sets
+    (``num_epochs`` -> ``epochs``), so ``--set`` and config files accept both.
+    """
+
+    ALIASES: ClassVar[dict[str, str]] = {}
 
     epochs: int = 10  # passes over the training data
     batch_size: int = 64  # samples per optimisation step
@@ -34,6 +40,7 @@ class TrainConfig:
     beta2: float = 0.999  # Adam beta2
     seed: int = 0  # seeds model init, noise, shuffling and data synthesis
     data: str | None = None  # data location (path or root); None for embedded data
+    download: bool = False  # let torchvision download the data set into `data` (needs internet)
     sample_count: int = 16  # fixed-noise samples drawn each epoch (samples/, progress.gif)
     log_every: int = 1  # print an epoch summary every N epochs (train.log gets every epoch)
 
@@ -55,8 +62,12 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def valid_keys(cls: type) -> list[str]:
+    return sorted([*field_types(cls), *cls.ALIASES])
+
+
 def _unknown_key(key: str, cls: type, where: str) -> ConfigError:
-    valid = ", ".join(sorted(field_types(cls)))
+    valid = ", ".join(valid_keys(cls))
     return ConfigError(f"unknown config key {key!r}{where}; valid keys: {valid}")
 
 
@@ -153,6 +164,7 @@ def apply(cfg: Any, values: Mapping[str, Any], *, where: str = "") -> Any:
     types_ = field_types(type(cfg))
     changes = {}
     for key, value in values.items():
+        key = type(cfg).ALIASES.get(key, key)
         if key not in types_:
             raise _unknown_key(key, type(cfg), where)
         changes[key] = coerce(key, value, types_[key])

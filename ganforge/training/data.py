@@ -1,10 +1,12 @@
 """Batches for the shared loop, whatever a variant's data source gives.
 
-A variant's ``load_data`` returns either a tensor held in memory (synthetic
-data) or a torch ``Dataset``. Both are iterated here: an in-memory tensor is
-sliced by a random permutation (no per-item Python overhead), a Dataset goes
-through a DataLoader. Shuffling draws from torch's global RNG, which the
-checkpoint saves, so a resumed run sees the same batches as an uninterrupted one.
+A variant's ``load_data`` returns a float tensor held in memory (synthetic data),
+an :class:`~ganforge.training.datasets.ImageData` (uint8 images decoded once), or
+a torch ``Dataset``. In-memory data is sliced by a random permutation (no
+per-item Python overhead); a Dataset goes through a DataLoader with worker
+processes. Shuffling draws from torch's global RNG, which the checkpoint saves,
+so a resumed run sees the same batches as an uninterrupted one. Batches come
+out as float32 on the training device, images in [-1, 1].
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ganforge.training.datasets import ImageData, to_float
+
 
 def _features(item):
     """A dataset item may be ``x`` or ``(x, label, ...)``: keep ``x``."""
@@ -24,12 +28,15 @@ def _features(item):
 class Batches:
     """Shuffled mini-batches of one epoch, on ``device``; a partial last batch is kept."""
 
-    def __init__(self, data: torch.Tensor | Dataset, batch_size: int, device: torch.device):
-        self.data = data
+    def __init__(self, data: torch.Tensor | ImageData | Dataset, batch_size: int, device: torch.device):
         self.batch_size = batch_size
         self.device = device
         self.loader = None
-        if not isinstance(data, torch.Tensor):
+        self.tensor = data.images if isinstance(data, ImageData) else data
+        if isinstance(self.tensor, torch.Tensor):
+            if device.type == "cuda":
+                self.tensor = self.tensor.pin_memory()
+        else:
             workers = default_num_workers()
             self.loader = DataLoader(
                 data,
@@ -41,17 +48,18 @@ class Batches:
             )
 
     def __len__(self) -> int:
-        n = len(self.data)
+        n = len(self.tensor) if self.loader is None else len(self.loader.dataset)
         return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         if self.loader is not None:
             for item in self.loader:
-                yield _features(item).to(self.device, non_blocking=True)
+                yield to_float(_features(item).to(self.device, non_blocking=True))
             return
-        perm = torch.randperm(len(self.data))
+        perm = torch.randperm(len(self.tensor))
         for start in range(0, len(perm), self.batch_size):
-            yield self.data[perm[start : start + self.batch_size]].to(self.device)
+            batch = self.tensor[perm[start : start + self.batch_size]]
+            yield to_float(batch.to(self.device, non_blocking=True))
 
 
 def default_num_workers() -> int:
@@ -59,8 +67,11 @@ def default_num_workers() -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
-def real_examples(data: torch.Tensor | Dataset, k: int) -> torch.Tensor:
-    """The first ``k`` real samples, for plots beside generated ones."""
-    if isinstance(data, torch.Tensor):
-        return data[:k]
-    return torch.stack([_features(data[i]) for i in range(min(k, len(data)))])
+def real_examples(data: torch.Tensor | ImageData | Dataset, k: int) -> torch.Tensor:
+    """``k`` real samples spread over the data, as float, for plots beside generated ones."""
+    tensor = data.images if isinstance(data, ImageData) else data
+    n = len(tensor)
+    idx = torch.linspace(0, n - 1, min(k, n)).long().tolist()
+    if isinstance(tensor, torch.Tensor):
+        return to_float(tensor[idx])
+    return to_float(torch.stack([_features(tensor[i]) for i in idx]))

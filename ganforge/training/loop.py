@@ -138,6 +138,7 @@ def train(
     sets: Iterable[str] = (),
     preset: str | None = None,
     data: str | None = None,
+    download: bool = False,
     epochs: int | None = None,
     seed: int | None = None,
     device: str = "auto",
@@ -159,10 +160,12 @@ def train(
         if variant is None and config_file is not None:
             variant = read_config_file(config_file).get("variant")
         v = get_variant(variant or DEFAULT_VARIANT)
-        overrides = {"data": data, "epochs": epochs, "seed": seed}
+        overrides = {"data": data, "epochs": epochs, "seed": seed, "download": download or None}
         cfg = resolve(v.config_cls, variant=v.name, presets=v.presets, preset=preset,
                       config_file=config_file, overrides=overrides, sets=sets)
         payload = v.load_data(cfg)  # before the run folder exists: bad data leaves nothing behind
+        if hasattr(payload, "source"):
+            print(f"data: {payload.source}", file=sys.stderr)
         s = _build(v, cfg, dev, RunDir.create(runs_dir, v.name))
     s.run.write_config(_resolved_config(s, dev, preset))
     s.run.mark_latest()

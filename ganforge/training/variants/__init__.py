@@ -27,9 +27,9 @@ class Variant:
 
 
 def _registry() -> dict[str, Variant]:
-    from ganforge.training.variants import sine
+    from ganforge.training.variants import dcgan, mnist_mlp, sine
 
-    return {v.name: v for v in (sine.VARIANT,)}
+    return {v.name: v for v in (sine.VARIANT, mnist_mlp.VARIANT, dcgan.VARIANT)}
 
 
 VARIANTS: dict[str, Variant] = _registry()

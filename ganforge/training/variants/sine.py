@@ -43,8 +43,8 @@ class SineConfig(TrainConfig):
         for name in ("latent_dim", "sample_len", "n_rows"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.data is not None:
-            raise ConfigError("the sine variant uses embedded synthetic data; drop --data / data")
+        if self.data is not None or self.download:
+            raise ConfigError("the sine variant uses embedded synthetic data; drop --data / data / --download")
 
 
 # The source document's hyperparameters, kept selectable.

@@ -1,0 +1,299 @@
+"""Image data sources, shared by every image variant.
+
+``--data PATH`` may name:
+
+- a folder of MNIST-format IDX files, gzipped or not (Debian's
+  ``/usr/share/datasets/fashion-mnist``, or a torchvision ``<root>/MNIST/raw``);
+- a CIFAR-10 python folder (``cifar-10-batches-py``, or a torchvision root holding one);
+- a torchvision root to download MNIST, Fashion-MNIST or CIFAR-10 into (``download=True``);
+- any folder of images, flat or in class subfolders (ImageFolder layout).
+
+Everything is decoded once into one uint8 tensor ``[N, C, H, W]`` (a quarter of
+float32's memory) plus int64 labels; the loop turns a batch into float in [-1, 1].
+Corrupt image files are skipped and counted; a folder with nothing usable is an error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganforge.errors import ConfigError, DataError, GanforgeWarning
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+IDX_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+TORCHVISION_MNIST = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+INSTALL_HINT = ("offline, Fashion-MNIST installs with: apt-get install dataset-fashion-mnist "
+                "(then --data /usr/share/datasets/fashion-mnist)")
+
+
+@dataclass
+class ImageData:
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    labels: torch.Tensor  # int64 [N] (0 where the source has no labels)
+    classes: list[str]  # class names, index = label
+    source: str  # what was read, for the log
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1] (float input passes through)."""
+    if images.dtype == torch.uint8:
+        return images.float().div_(127.5).sub_(1.0)
+    return images
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def _find_idx(folder: Path) -> dict[str, Path] | None:
+    """The train image/label IDX files in ``folder`` (plain or .gz), or None."""
+    found = {}
+    for stem in IDX_TRAIN:
+        for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+            if (folder / name).is_file():
+                found[stem] = folder / name
+                break
+    return found if len(found) == len(IDX_TRAIN) else None
+
+
+def _idx_folders(root: Path, dataset: str | None) -> list[Path]:
+    candidates = [root]
+    names = [TORCHVISION_MNIST[dataset]] if dataset in TORCHVISION_MNIST else list(TORCHVISION_MNIST.values())
+    candidates += [root / n / "raw" for n in names]
+    return [c for c in candidates if c.is_dir() and _find_idx(c)]
+
+
+def _cifar_folder(root: Path) -> Path | None:
+    for c in (root, root / CIFAR_FOLDER):
+        if c.is_dir() and any((c / b).exists() for b in (*CIFAR_BATCHES, "batches.meta")):
+            return c
+    return None
+
+
+def _image_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def detect(path: str | Path) -> str:
+    """Which kind of source ``path`` is: "idx", "cifar" or "folder"."""
+    root = Path(path)
+    if _idx_folders(root, None):
+        return "idx"
+    if _cifar_folder(root):
+        return "cifar"
+    return "folder"
+
+
+def check_path(path: str | None, what: str) -> Path:
+    if path is None:
+        raise DataError(f"{what} needs --data PATH; {INSTALL_HINT}")
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"--data {path} does not exist")
+    if not root.is_dir():
+        raise DataError(f"--data {path} is a file; pass the folder that holds the data")
+    return root
+
+
+# ---------------------------------------------------------------- MNIST format
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    """Read one IDX file with torchvision's reader (gzip is unpacked to a temp file first)."""
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f, tempfile.NamedTemporaryFile(suffix=".idx") as tmp:
+                tmp.write(f.read())
+                tmp.flush()
+                return read_sn3_pascalvincent_tensor(tmp.name, strict=True)
+        return read_sn3_pascalvincent_tensor(str(path), strict=True)
+    except (OSError, EOFError, AssertionError, KeyError, RuntimeError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable IDX file ({type(exc).__name__}: {str(exc)[:80]}); "
+                        "is it complete?") from None
+
+
+def load_idx(path: str | Path, *, dataset: str | None = None, download: bool = False) -> ImageData:
+    """MNIST-format data: a folder of IDX files, or a torchvision root (optionally downloaded)."""
+    root = check_path(str(path), "MNIST-format data") if not download else Path(path)
+    if download and dataset in TORCHVISION_MNIST:
+        _download(lambda: getattr(_torchvision_datasets(), TORCHVISION_MNIST[dataset])(str(root), train=True, download=True),
+                  dataset, root)
+    folders = _idx_folders(root, dataset)
+    if not folders:
+        raise DataError(f"no MNIST-format files ({IDX_TRAIN[0]}[.gz] and {IDX_TRAIN[1]}[.gz]) in {root} "
+                        f"or its MNIST/raw, FashionMNIST/raw; pass such a folder, or --download with internet; "
+                        f"{INSTALL_HINT}")
+    files = _find_idx(folders[0])
+    images, labels = _read_idx(files[IDX_TRAIN[0]]), _read_idx(files[IDX_TRAIN[1]])
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or images.dtype != torch.uint8:
+        raise DataError(f"{folders[0]} holds IDX files of unexpected shapes (images {list(images.shape)}, "
+                        f"labels {list(labels.shape)})")
+    n_classes = int(labels.max()) + 1 if len(labels) else 0
+    return ImageData(images.unsqueeze(1).contiguous(), labels.long(), [str(i) for i in range(n_classes)],
+                     f"{len(images)} images from {folders[0]}")
+
+
+# ---------------------------------------------------------------- CIFAR-10
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """CIFAR-10's python batches are pickles; allow only the numpy pieces they hold."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch")
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    try:
+        with open(path, "rb") as f:
+            entry = _CifarUnpickler(f, encoding="latin1").load()
+        data = np.asarray(entry.get("data", entry.get(b"data")), dtype=np.uint8)
+        labels = list(entry.get("labels", entry.get(b"labels", [])))
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+            raise ValueError(f"data {list(data.shape)}, {len(labels)} labels")
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, TypeError) as exc:
+        raise DataError(f"{path} is not a readable CIFAR-10 batch ({str(exc)[:100]})") from None
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def parse_classes(classes: list[str] | tuple[str, ...], names: tuple[str, ...] = CIFAR_CLASSES) -> list[int]:
+    """Class names or indices -> sorted unique indices; an unknown one lists the valid names."""
+    out = []
+    for c in classes:
+        c = str(c).strip()
+        if c.isdigit() and int(c) < len(names):
+            out.append(int(c))
+        elif c.lower() in names:
+            out.append(names.index(c.lower()))
+        else:
+            valid = ", ".join(f"{i}={n}" for i, n in enumerate(names))
+            raise ConfigError(f"unknown class {c!r}; CIFAR-10 classes: {valid}")
+    if not out:
+        raise ConfigError("classes is empty; name at least one CIFAR-10 class, e.g. --set classes=automobile")
+    return sorted(set(out))
+
+
+def load_cifar(path: str | Path, *, classes: list[str] | tuple[str, ...], download: bool = False) -> ImageData:
+    """CIFAR-10's five training batches, filtered to ``classes`` (names or indices)."""
+    wanted = parse_classes(classes)
+    root = Path(path)
+    if download:
+        _download(lambda: _torchvision_datasets().CIFAR10(str(root), train=True, download=True), "cifar-10", root)
+    root = check_path(str(path), "CIFAR-10")
+    folder = _cifar_folder(root)
+    if folder is None:
+        raise DataError(f"no CIFAR-10 batches ({CIFAR_FOLDER}/data_batch_1..5) in {root}; "
+                        "pass that folder, or --download with internet")
+    missing = [b for b in CIFAR_BATCHES if not (folder / b).is_file()]
+    if missing:
+        raise DataError(f"CIFAR-10 folder {folder} is missing {', '.join(missing)}; "
+                        "download it again (--download) or copy the missing batches")
+    parts = [_read_cifar_batch(folder / b) for b in CIFAR_BATCHES]
+    data = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([np.asarray(p[1], dtype=np.int64) for p in parts])
+    keep = np.isin(labels, wanted)
+    if not keep.any():
+        raise DataError(f"{folder} holds no images of class {', '.join(CIFAR_CLASSES[i] for i in wanted)}")
+    # relabel 0..k-1 in the order of ``wanted`` so class names stay meaningful
+    remap = {c: i for i, c in enumerate(wanted)}
+    kept = torch.from_numpy(np.ascontiguousarray(data[keep]))
+    return ImageData(kept, torch.tensor([remap[int(c)] for c in labels[keep]], dtype=torch.int64),
+                     [CIFAR_CLASSES[i] for i in wanted],
+                     f"{int(keep.sum())} CIFAR-10 images ({', '.join(CIFAR_CLASSES[i] for i in wanted)}) from {folder}")
+
+
+# ---------------------------------------------------------------- image folders
+
+
+def _load_one(path: Path, size: tuple[int, int], mode: str) -> tuple[np.ndarray | None, bool]:
+    """Decode, convert, resize (shorter side) and center-crop one file; (None, _) if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert(mode)
+            h, w = size
+            upscaled = img.width < w or img.height < h
+            scale = max(w / img.width, h / img.height)
+            new = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
+            if new != img.size:
+                img = img.resize(new, Image.Resampling.BICUBIC if upscaled else Image.Resampling.LANCZOS)
+            left, top = (img.width - w) // 2, (img.height - h) // 2
+            img = img.crop((left, top, left + w, top + h))
+            arr = np.asarray(img, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None, False
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), upscaled
+
+
+def load_folder(path: str | Path, *, image_size: int | tuple[int, int], channels: int) -> ImageData:
+    """Every image under ``path`` (flat, or one subfolder per class), resized and center-cropped."""
+    root = check_path(str(path), "an image folder")
+    files = _image_files(root)
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS[:4])}, ...) in {root}; "
+                        "pass a folder of images, flat or one subfolder per class")
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    mode = "L" if channels == 1 else "RGB"
+    class_names = sorted({f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1})
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(lambda f: _load_one(f, size, mode), files))
+    ok = [(f, arr) for f, (arr, _) in zip(files, results) if arr is not None]
+    bad = len(files) - len(ok)
+    upscaled = sum(1 for arr, up in results if arr is not None and up)
+    if not ok:
+        raise DataError(f"none of the {len(files)} image files in {root} could be read (all corrupt or unsupported)")
+    if bad:
+        warnings.warn(GanforgeWarning(f"skipped {bad} of {len(files)} image files in {root} that could not be read"),
+                      stacklevel=2)
+    if upscaled:
+        warnings.warn(GanforgeWarning(f"{upscaled} of {len(ok)} images in {root} are smaller than {size[1]}x{size[0]} "
+                      "and were upscaled"), stacklevel=2)
+    images = torch.from_numpy(np.stack([arr for _, arr in ok]))
+    index = {c: i for i, c in enumerate(class_names)}
+    labels = torch.tensor([index.get(f.relative_to(root).parts[0], 0) if len(f.relative_to(root).parts) > 1 else 0
+                           for f, _ in ok], dtype=torch.int64)
+    skipped = f", {bad} unreadable skipped" if bad else ""
+    return ImageData(images, labels, class_names or ["images"], f"{len(ok)} images from {root}{skipped}")
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def _torchvision_datasets():
+    import torchvision.datasets
+
+    return torchvision.datasets
+
+
+def _download(fetch, name: str, root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fetch()
+    except Exception as exc:  # network errors come in many types
+        raise DataError(f"could not download {name} into {root} ({type(exc).__name__}: {str(exc)[:120]}); "
+                        f"without internet use a local folder; {INSTALL_HINT}") from None

@@ -1,0 +1,113 @@
+"""``mnist-mlp``: a fully connected GAN on MNIST-format 28x28 digits (or clothing).
+
+Source: shared/sources/mnist-mlp-gan.md (model / train / inference blocks). Both
+networks are MLPs: G maps noise through two ``hidden_size`` layers to 784 pixels
+with Tanh, D maps 784 pixels through two ``hidden_size`` layers to one Sigmoid
+probability; BCE; Adam. The config keeps the source's knob names
+(``latent_size``, ``hidden_size``, ``num_epochs``, ``learning_rate``); the values
+are the classic PyTorch MNIST-GAN ones the source follows (64, 256, 0.0002, batch 100).
+
+The source's inference block (load ``generator.pth``, show images) is
+``gan-export`` + ``gan-infer`` here, and every epoch leaves a sample grid in
+``samples/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ganforge.errors import ConfigError
+from ganforge.training.config import TrainConfig
+from ganforge.training.datasets import TORCHVISION_MNIST, ImageData, load_folder, load_idx
+from ganforge.training.variants import Variant
+
+IMAGE_SHAPE = (1, 28, 28)
+
+
+@dataclass
+class MnistMLPConfig(TrainConfig):
+    ALIASES: ClassVar[dict[str, str]] = {"num_epochs": "epochs"}
+
+    latent_size: int = 64  # noise vector size
+    hidden_size: int = 256  # width of both hidden layers, in G and in D
+    epochs: int = 50  # num_epochs in the source; 50 passes reach clear shapes on CPU
+    batch_size: int = 100  # images per step
+    learning_rate: float = 2e-4  # Adam, G and D
+    beta1: float = 0.5  # Adam beta1
+    dataset: str = "mnist"  # with a torchvision root or --download: mnist or fashion-mnist
+    sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("latent_size", "hidden_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dataset not in TORCHVISION_MNIST:
+            raise ConfigError(f"dataset must be one of {', '.join(TORCHVISION_MNIST)}, got {self.dataset!r}")
+
+
+class Generator(nn.Module):
+    """z [B, latent_size] -> x [B, 1, 28, 28] in [-1, 1]."""
+
+    def __init__(self, latent_size: int = 64, hidden_size: int = 256):
+        super().__init__()
+        self.latent_dim = latent_size
+        self.sample_shape = IMAGE_SHAPE
+        self.net = nn.Sequential(
+            nn.Linear(latent_size, hidden_size),  # B x hidden
+            nn.ReLU(True),
+            nn.Linear(hidden_size, hidden_size),  # B x hidden
+            nn.ReLU(True),
+            nn.Linear(hidden_size, 28 * 28),  # B x 784
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).unflatten(1, IMAGE_SHAPE)  # B x 1 x 28 x 28
+
+
+class Discriminator(nn.Module):
+    """x [B, 1, 28, 28] -> probability real [B, 1]."""
+
+    def __init__(self, hidden_size: int = 256):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),  # B x 784
+            nn.Linear(28 * 28, hidden_size),  # B x hidden
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden_size, hidden_size),  # B x hidden
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden_size, 1),  # B x 1
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def load_data(cfg: MnistMLPConfig) -> ImageData:
+    """MNIST-format IDX files (a folder or a torchvision root); any image folder also works."""
+    from ganforge.training.datasets import check_path, detect
+
+    if cfg.download:
+        return load_idx(cfg.data or "data", dataset=cfg.dataset, download=True)
+    root = check_path(cfg.data, "mnist-mlp (MNIST-format data)")
+    if detect(root) == "folder":
+        return load_folder(root, image_size=28, channels=1)
+    return load_idx(root, dataset=cfg.dataset)
+
+
+VARIANT = Variant(
+    name="mnist-mlp",
+    source="mnist-mlp-gan.md",
+    config_cls=MnistMLPConfig,
+    generator=lambda cfg: Generator(cfg.latent_size, cfg.hidden_size),
+    discriminator=lambda cfg: Discriminator(cfg.hidden_size),
+    loss="bce",
+    kind="image",
+    load_data=load_data,
+)
