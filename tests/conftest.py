@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
-from tests.fakedata import write_cifar, write_idx
+from tests.fakedata import write_cifar, write_idx, write_images
 
 # Tiny configs per registered variant, given the folder of fake data: a few seconds of CPU each.
 TINY = {
@@ -17,6 +17,10 @@ TINY = {
                                "sample_count": 4},
     "dcgan": lambda data: {"data": data / "cifar", "latent_dim": 8, "g_features": 4, "d_features": 4,
                            "batch_size": 8, "sample_count": 4, "classes": "automobile,truck"},
+    "wgan": lambda data: {"data": data / "idx", "latent_dim": 8, "hidden_dim": 4, "n_layers": 3, "batch_size": 8,
+                          "n_critic": 2, "sample_count": 4},
+    "wgan-gp": lambda data: {"data": data / "images", "image_size": 16, "latent_dim": 8, "g_features": 4,
+                             "d_features": 4, "batch_size": 4, "n_critic": 2, "sample_count": 4},
 }
 
 
@@ -26,10 +30,11 @@ def tiny_sets(variant: str, data=None) -> list[str]:
 
 @pytest.fixture(scope="session")
 def fake_data(tmp_path_factory):
-    """Tiny data in the real formats: IDX files (gzipped), a CIFAR-10 folder."""
+    """Tiny data in the real formats: IDX files (gzipped), a CIFAR-10 folder, a folder of PNGs."""
     root = tmp_path_factory.mktemp("data")
     write_idx(root / "idx", n=40)
     write_cifar(root / "cifar", per_batch=12)
+    write_images(root / "images", n=12, size=(20, 18), classes=("faces",))
     return root
 
 

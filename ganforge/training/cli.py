@@ -27,7 +27,7 @@ def _load_training():
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (with --resume: the new total).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, help="Seed for init, noise, shuffling and synthetic data.")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs go (default: runs, or the config file's runs_dir).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
               help="Continue a run (default: runs/latest) from its last checkpoint.")
 @click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")

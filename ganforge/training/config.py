@@ -19,8 +19,10 @@ from typing import Any, ClassVar
 
 from ganforge.errors import ConfigError
 
-# Keys a resolved config.json carries beside the dataclass fields.
-RUN_KEYS = ("variant", "preset", "device", "ganforge_version")
+# Keys a config file may carry beside the dataclass fields: a resolved config.json's
+# run keys, and runs_dir (the output folder, as the wgan-gp source's parameters.json has).
+# Keys starting with "_" are comments.
+RUN_KEYS = ("variant", "preset", "device", "ganforge_version", "runs_dir")
 
 
 @dataclasses.dataclass
@@ -194,7 +196,7 @@ def resolve(
         file_variant = data.pop("variant", variant)
         if file_variant != variant:
             raise ConfigError(f"config file {config_file} is for variant {file_variant!r}, not {variant!r}")
-        for key in RUN_KEYS:
+        for key in [*RUN_KEYS, *(k for k in data if k.startswith("_"))]:
             data.pop(key, None)
         cfg = apply(cfg, data, where=f" in {config_file}")
     cfg = apply(cfg, {k: v for k, v in (overrides or {}).items() if v is not None})

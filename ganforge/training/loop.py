@@ -27,7 +27,7 @@ from ganforge.training.plots import plot_losses, write_progress_gif
 from ganforge.training.run import DEFAULT_RUNS_DIR, RunDir, close_log, open_log, resolve_run, run_of_checkpoint
 from ganforge.training.variants import DEFAULT_VARIANT, Variant, get_variant
 
-PLOT_SAMPLES = 5  # real and generated samples shown in losses.png
+PLOT_SAMPLES = {"series": 5, "image": 16}  # real and generated samples shown in losses.png
 
 
 class TrainingDiverged(GanforgeError):
@@ -142,7 +142,7 @@ def train(
     epochs: int | None = None,
     seed: int | None = None,
     device: str = "auto",
-    runs_dir: str | Path = DEFAULT_RUNS_DIR,
+    runs_dir: str | Path | None = None,
     resume: str | Path | None = None,
     progress: bool | None = None,
 ) -> TrainResult:
@@ -150,9 +150,13 @@ def train(
 
     ``resume`` is a run folder, run name, checkpoint path or ``"latest"``; a
     resumed run keeps its config, and only ``epochs`` (the new total) and
-    ``device`` may change.
+    ``device`` may change. ``runs_dir`` defaults to a config file's ``runs_dir``,
+    else ``runs``.
     """
     dev = resolve_device(device)
+    if runs_dir is None:
+        file_runs = read_config_file(config_file).get("runs_dir") if config_file is not None else None
+        runs_dir = file_runs or DEFAULT_RUNS_DIR
     if resume is not None:
         s, preset = _resume_state(resume, runs_dir, dev, variant, config_file, sets, preset, data, seed, epochs)
         payload = s.variant.load_data(s.cfg)
@@ -166,6 +170,8 @@ def train(
         payload = v.load_data(cfg)  # before the run folder exists: bad data leaves nothing behind
         if hasattr(payload, "source"):
             print(f"data: {payload.source}", file=sys.stderr)
+        if v.configure is not None:
+            cfg = v.configure(cfg, payload)
         s = _build(v, cfg, dev, RunDir.create(runs_dir, v.name))
     s.run.write_config(_resolved_config(s, dev, preset))
     s.run.mark_latest()
@@ -294,6 +300,7 @@ def _train_step(s: _State, objective, real: torch.Tensor, sums: dict) -> None:
     d = objective.discriminator_loss(D, real, fake.detach())
     d.total.backward()
     s.opt_d.step()
+    objective.after_discriminator_step(D)
     sums["d_real"] += d.real.detach()
     sums["d_fake"] += d.fake.detach()
     sums["n_d"] += 1
@@ -325,8 +332,9 @@ def _finish(s: _State, payload, log) -> None:
     """losses.png and progress.gif from what the run has so far."""
     if not s.history:
         return
-    real = real_examples(payload, PLOT_SAMPLES).float().cpu().numpy()
-    fake = _generate_fixed(s)[:PLOT_SAMPLES]
+    k = PLOT_SAMPLES[s.variant.kind]
+    real = real_examples(payload, k).float().cpu().numpy()
+    fake = _generate_fixed(s)[:k]
     plot_losses(s.run.losses_plot, s.history, kind=s.variant.kind, real=real, fake=fake,
                 title=f"{s.variant.name} — {s.run.name}")
     frames = sorted(s.run.samples.glob("epoch-*.png"))

@@ -1,7 +1,7 @@
 """GAN objectives, shared by every variant.
 
-An objective turns discriminator outputs into the two losses the loop minimises,
-and names the per-epoch figures it reports (``d_real``, ``d_fake``, ``g``).
+An objective turns discriminator/critic outputs into the two losses the loop
+minimises and reports their parts per epoch (``d_real``, ``d_fake``, ``g``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class DiscriminatorLoss:
-    total: torch.Tensor  # what the discriminator step minimises
+    total: torch.Tensor  # what the discriminator/critic step minimises
     real: torch.Tensor  # its part on real samples (reported as d_real)
     fake: torch.Tensor  # its part on generated samples (reported as d_fake)
 
@@ -39,10 +39,68 @@ class BCEObjective:
         p_fake = D(fake)
         return F.binary_cross_entropy(p_fake, torch.ones_like(p_fake))
 
+    def after_discriminator_step(self, D: nn.Module) -> None:
+        """Hook after each D update (weight clipping uses it)."""
 
-OBJECTIVES = {"bce": BCEObjective}
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al., 2017, arXiv:1704.00028):
+    ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` on ``x_hat = eps*real + (1-eps)*fake``,
+    ``eps ~ U[0, 1]`` per sample, the norm taken per sample over all non-batch
+    dimensions. ``create_graph=True`` so the penalty's own gradient reaches D.
+    """
+    if eps is None:
+        eps = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+    eps = eps.reshape(-1, *([1] * (real.dim() - 1)))
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    scores = D(x_hat)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - 1) ** 2).mean()
+
+
+class WassersteinObjective:
+    """Wasserstein loss with a critic that outputs any real value.
+
+    The critic minimises ``D(fake) - D(real) + gp_weight * GP`` (``penalty="gp"``)
+    or the same without GP while its weights are clipped to ``[-clip_value,
+    clip_value]`` after every step (``penalty="clip"``, the original WGAN).
+    G minimises ``-D(fake)``. Reported: d_real = ``-mean D(real)``, d_fake =
+    ``mean D(fake)`` (their sum is the critic's loss without the penalty).
+    """
+
+    def __init__(self, n_critic: int = 5, penalty: str = "gp", gp_weight: float = 10.0, clip_value: float = 0.01):
+        self.n_critic = n_critic
+        self.penalty = penalty
+        self.gp_weight = gp_weight
+        self.clip_value = clip_value
+
+    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> DiscriminatorLoss:
+        loss_real = -D(real).mean()
+        loss_fake = D(fake).mean()
+        total = loss_fake + loss_real
+        if self.penalty == "gp":
+            total = total + self.gp_weight * gradient_penalty(D, real, fake)
+        return DiscriminatorLoss(total, loss_real, loss_fake)
+
+    def generator_loss(self, D: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+        return -D(fake).mean()
+
+    @torch.no_grad()
+    def after_discriminator_step(self, D: nn.Module) -> None:
+        if self.penalty == "clip":
+            for p in D.parameters():
+                p.clamp_(-self.clip_value, self.clip_value)
+
+
+OBJECTIVES = {"bce": BCEObjective, "wasserstein": WassersteinObjective}
+PENALTIES = ("gp", "clip")
 
 
 def make_objective(name: str, cfg: object):
-    """Build the objective a variant names; ``cfg`` carries its knobs (e.g. n_critic)."""
+    """Build the objective a variant names; Wasserstein knobs come from ``cfg``."""
+    if name == "wasserstein":
+        return WassersteinObjective(n_critic=cfg.n_critic, penalty=getattr(cfg, "penalty", "gp"),
+                                    gp_weight=cfg.gp_weight, clip_value=getattr(cfg, "clip_value", 0.01))
     return OBJECTIVES[name]()

@@ -24,12 +24,13 @@ class Variant:
     kind: str  # "series" or "image": how samples are rendered
     load_data: Callable[[Any], Any]  # config -> torch.Tensor (in memory) or torch Dataset
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # named config presets
+    configure: Callable[[Any, Any], Any] | None = None  # (config, data) -> config with data-derived fields
 
 
 def _registry() -> dict[str, Variant]:
-    from ganforge.training.variants import dcgan, mnist_mlp, sine
+    from ganforge.training.variants import dcgan, mnist_mlp, sine, wgan, wgan_gp
 
-    return {v.name: v for v in (sine.VARIANT, mnist_mlp.VARIANT, dcgan.VARIANT)}
+    return {v.name: v for v in (sine.VARIANT, mnist_mlp.VARIANT, dcgan.VARIANT, wgan.VARIANT, wgan_gp.VARIANT)}
 
 
 VARIANTS: dict[str, Variant] = _registry()

@@ -1,0 +1,303 @@
+"""``wgan``: a WGAN whose conv kernel sizes follow from the sizes each layer must map.
+
+Source: shared/sources/adaptive-kernel-wgan.md (after deeplearning.ai's "GANs
+for good" WGAN). Instead of fixed kernels, every block's kernel is computed from
+its input and output sizes, per height and width, so one config fits any image
+size, square or not, at any depth:
+
+    generator (ConvTranspose2d): K = out - stride*(in - 1) + 2*padding
+    critic    (Conv2d):          K = in + 2*padding - stride*(out - 1)
+
+The planner picks the intermediate sizes (geometric from 1x1 to HxW) and the
+strides (``floor(out/in)``, which keeps every K >= 1); strides and paddings can
+also be given per layer, as the source planned. A plan that cannot work is
+refused at config time with the size, the layer and what would work.
+
+Loss: Wasserstein with gradient penalty (lambda = 10, n_critic = 5) by default,
+weight clipping with ``--set penalty=clip``; the critic has no BatchNorm when
+the gradient penalty is used. Hyperparameters from the course: z 64, hidden 64,
+Adam(2e-4, 0.5, 0.999), batch 128.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.errors import ConfigError
+from ganforge.training.config import TrainConfig
+from ganforge.training.datasets import ImageData, check_path, detect, load_cifar, load_folder, load_idx
+from ganforge.training.losses import PENALTIES
+from ganforge.training.variants import Variant
+
+
+@dataclass
+class WGANConfig(TrainConfig):
+    latent_dim: int = 64  # noise size (z_dim in the course)
+    hidden_dim: int = 64  # base width: G's last hidden block and the critic's first
+    n_layers: int = 4  # generator blocks (depth); any number the image size allows
+    critic_layers: int | None = None  # critic blocks; None = n_layers
+    image_size: list[int] | None = None  # [height, width]; None = the data's own size
+    channels: int | None = None  # 1 or 3; None = the data's own
+    g_strides: list[int] | None = None  # per generator layer; None = planned
+    g_paddings: list[int] | None = None  # per generator layer; None = 0
+    c_strides: list[int] | None = None  # per critic layer; None = planned
+    c_paddings: list[int] | None = None  # per critic layer; None = 0
+    penalty: str = "gp"  # gp (gradient penalty) or clip (weight clipping, the original WGAN)
+    gp_weight: float = 10.0  # lambda of the gradient penalty
+    clip_value: float = 0.01  # weight clipping bound with penalty=clip
+    n_critic: int = 5  # critic steps per generator step
+    classes: list[str] | None = None  # CIFAR-10 classes when --data is CIFAR-10; None = all
+    epochs: int = 20  # passes over the data
+    batch_size: int = 128  # course value
+    learning_rate: float = 2e-4  # course value
+    beta1: float = 0.5  # course value
+    sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("latent_dim", "hidden_dim", "n_layers", "n_critic"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.critic_layers is not None and self.critic_layers < 1:
+            raise ConfigError(f"critic_layers must be >= 1, got {self.critic_layers}")
+        if self.penalty not in PENALTIES:
+            raise ConfigError(f"penalty must be one of {', '.join(PENALTIES)}, got {self.penalty!r}")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
+        if self.image_size is not None:
+            if len(self.image_size) == 1:
+                self.image_size = [self.image_size[0], self.image_size[0]]
+            if len(self.image_size) != 2 or min(self.image_size) < 1 or max(self.image_size) < 2:
+                raise ConfigError(f"image_size must be [height, width] with a side >= 2, got {self.image_size}")
+            plan(self)  # refuse an impossible plan now, not mid-training
+
+
+# ---------------------------------------------------------------- the size planner
+
+
+@dataclass(frozen=True)
+class Block:
+    in_size: tuple[int, int]  # (H, W) into the block
+    out_size: tuple[int, int]  # (H, W) out of it
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+
+def _sizes(target: int, n: int, strict: bool) -> list[int]:
+    """n+1 sizes from 1 to target, roughly geometric; strictly increasing if ``strict``."""
+    sizes = [1] + [max(1, round(target ** (i / n))) for i in range(1, n)] + [target]
+    for i in range(1, n + 1):  # keep the order: non-decreasing, or strictly increasing
+        sizes[i] = max(sizes[i], sizes[i - 1] + (1 if strict else 0))
+    for i in range(n - 1, 0, -1):  # and never overshoot the target
+        sizes[i] = min(sizes[i], sizes[i + 1] - (1 if strict else 0))
+    return sizes
+
+
+def _suggest(height: int, width: int) -> int:
+    return max(1, min(max(height, width) - 1, round(math.log2(max(height, width)))))
+
+
+def _per_layer(values: list[int] | None, n: int, name: str, default: int | None) -> list[int | None]:
+    if values is None:
+        return [default] * n
+    if len(values) != n:
+        raise ConfigError(f"{name} has {len(values)} values but there are {n} layers; give one per layer")
+    if any(v < (0 if "padding" in name else 1) for v in values):
+        raise ConfigError(f"{name} must hold {'non-negative' if 'padding' in name else 'positive'} integers, got {values}")
+    return list(values)
+
+
+def plan_generator(size: tuple[int, int], n: int, strides=None, paddings=None) -> list[Block]:
+    """Blocks mapping a 1x1 noise map to ``size`` in ``n`` transposed convolutions."""
+    height, width = size
+    longest = max(height, width)
+    if n > longest - 1:
+        raise ConfigError(f"cannot plan {n} generator layers for {height}x{width} images: each layer must grow "
+                          f"the longer side ({longest}) by a pixel or more, so at most {longest - 1}; "
+                          f"try n_layers={_suggest(height, width)}")
+    hs = _sizes(height, n, strict=height == longest)
+    ws = _sizes(width, n, strict=width == longest and height != longest)
+    strides = _per_layer(strides, n, "g_strides", None)
+    paddings = _per_layer(paddings, n, "g_paddings", 0)
+    blocks = []
+    for i in range(n):
+        ins, outs, p = (hs[i], ws[i]), (hs[i + 1], ws[i + 1]), paddings[i]
+        st = tuple(strides[i] or (1 if a == 1 else max(1, b // a)) for a, b in zip(ins, outs))
+        k = tuple(b - s * (a - 1) + 2 * p for a, b, s in zip(ins, outs, st))
+        if min(k) < 1 or p > min(k) - 1:
+            raise ConfigError(
+                f"generator layer {i + 1} of {n} cannot map {ins[0]}x{ins[1]} to {outs[0]}x{outs[1]} with stride "
+                f"{strides[i]} and padding {p} (kernel would be {k[0]}x{k[1]}; it must be >= 1 and > padding): "
+                "use a smaller stride or more padding, or leave g_strides unset to let the planner choose")
+        blocks.append(Block(ins, outs, k, st, (p, p)))
+    return blocks
+
+
+def plan_critic(size: tuple[int, int], n: int, strides=None, paddings=None) -> list[Block]:
+    """Blocks reducing ``size`` to a 1x1 score map in ``n`` convolutions (the generator's plan reversed)."""
+    height, width = size
+    longest = max(height, width)
+    if n > longest - 1:
+        raise ConfigError(f"cannot plan {n} critic layers for {height}x{width} images: each layer must shrink "
+                          f"the longer side ({longest}) by a pixel or more, so at most {longest - 1}; "
+                          f"try critic_layers={_suggest(height, width)}")
+    hs = _sizes(height, n, strict=height == longest)[::-1]
+    ws = _sizes(width, n, strict=width == longest and height != longest)[::-1]
+    strides = _per_layer(strides, n, "c_strides", None)
+    paddings = _per_layer(paddings, n, "c_paddings", 0)
+    blocks = []
+    for i in range(n):
+        ins, outs, p = (hs[i], ws[i]), (hs[i + 1], ws[i + 1]), paddings[i]
+        st = tuple(strides[i] or (1 if b == 1 else max(1, a // b)) for a, b in zip(ins, outs))
+        k = tuple(a + 2 * p - s * (b - 1) for a, b, s in zip(ins, outs, st))
+        if min(k) < 1:
+            raise ConfigError(
+                f"critic layer {i + 1} of {n} cannot map {ins[0]}x{ins[1]} to {outs[0]}x{outs[1]} with stride "
+                f"{strides[i]} and padding {p} (kernel would be {k[0]}x{k[1]}): use a smaller stride or more "
+                "padding, or leave c_strides unset to let the planner choose")
+        blocks.append(Block(ins, outs, k, st, (p, p)))
+    return blocks
+
+
+def plan(cfg: WGANConfig) -> tuple[list[Block], list[Block]]:
+    size = tuple(cfg.image_size)
+    return (plan_generator(size, cfg.n_layers, cfg.g_strides, cfg.g_paddings),
+            plan_critic(size, cfg.critic_layers or cfg.n_layers, cfg.c_strides, cfg.c_paddings))
+
+
+def _width(hidden: int, steps_from_image: int) -> int:
+    """Channels double away from the image side, capped at 8x hidden."""
+    return hidden * min(8, 2 ** max(0, steps_from_image))
+
+
+# ---------------------------------------------------------------- models
+
+
+class Generator(nn.Module):
+    """z [B, latent_dim] -> x [B, channels, H, W] in [-1, 1], through the planned blocks."""
+
+    def __init__(self, latent_dim: int, channels: int, blocks: list[Block], hidden_dim: int = 64):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.sample_shape = (channels, *blocks[-1].out_size)
+        layers: list[nn.Module] = []
+        in_ch = latent_dim
+        for i, b in enumerate(blocks):
+            last = i == len(blocks) - 1
+            out_ch = channels if last else _width(hidden_dim, len(blocks) - 2 - i)
+            # state size: in_ch x b.in_size -> out_ch x b.out_size
+            layers.append(nn.ConvTranspose2d(in_ch, out_ch, b.kernel, b.stride, b.padding))
+            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(out_ch), nn.ReLU(True)]
+            in_ch = out_ch
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class Critic(nn.Module):
+    """x [B, channels, H, W] -> score [B, 1], any real value. No BatchNorm with the gradient penalty."""
+
+    def __init__(self, channels: int, blocks: list[Block], hidden_dim: int = 64, batchnorm: bool = False):
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = channels
+        for i, b in enumerate(blocks):
+            last = i == len(blocks) - 1
+            out_ch = 1 if last else _width(hidden_dim, i)
+            # state size: in_ch x b.in_size -> out_ch x b.out_size
+            layers.append(nn.Conv2d(in_ch, out_ch, b.kernel, b.stride, b.padding))
+            if not last:
+                layers += ([nn.BatchNorm2d(out_ch)] if batchnorm and i > 0 else []) + [nn.LeakyReLU(0.2, inplace=True)]
+            in_ch = out_ch
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)  # B x 1
+
+
+def build_generator(cfg: WGANConfig) -> Generator:
+    g_blocks, _ = plan(cfg)
+    return Generator(cfg.latent_dim, cfg.channels, g_blocks, cfg.hidden_dim)
+
+
+def build_critic(cfg: WGANConfig) -> Critic:
+    _, c_blocks = plan(cfg)
+    return Critic(cfg.channels, c_blocks, cfg.hidden_dim, batchnorm=cfg.penalty == "clip")
+
+
+# ---------------------------------------------------------------- data
+
+
+def fit_images(data: ImageData, size: tuple[int, int] | None, channels: int | None) -> ImageData:
+    """Resize (antialiased) and convert channels of in-memory images when the config asks for it."""
+    images = data.images
+    if channels is not None and images.shape[1] != channels:
+        if channels == 3:
+            images = images.expand(-1, 3, -1, -1).contiguous()
+        else:  # ITU-R 601 luma, as PIL's convert("L")
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    if size is not None and tuple(images.shape[2:]) != tuple(size):
+        images = F.interpolate(images.float(), size=tuple(size), mode="bilinear", antialias=True,
+                               align_corners=False).round().clamp(0, 255).to(torch.uint8)
+    return ImageData(images, data.labels, data.classes, data.source)
+
+
+def load_data(cfg: WGANConfig) -> ImageData:
+    """Any image source the project reads, at its own size unless image_size says otherwise."""
+    root = check_path(cfg.data, "wgan (MNIST-format, CIFAR-10 or an image folder)")
+    kind = detect(root)
+    size = tuple(cfg.image_size) if cfg.image_size else None
+    if kind == "idx":
+        data = load_idx(root)
+    elif kind == "cifar":
+        from ganforge.training.datasets import CIFAR_CLASSES
+
+        data = load_cifar(root, classes=cfg.classes or list(CIFAR_CLASSES))
+    else:
+        data = load_folder(root, image_size=size or _first_image_size(root), channels=cfg.channels or 3)
+    return fit_images(data, size, cfg.channels)
+
+
+def _first_image_size(root) -> tuple[int, int]:
+    from PIL import Image
+
+    from ganforge.training.datasets import _image_files
+
+    for f in _image_files(root):
+        try:
+            with Image.open(f) as img:
+                return img.height, img.width
+        except OSError:
+            continue
+    return 64, 64  # nothing readable: load_folder will say so
+
+
+def configure(cfg: WGANConfig, data: ImageData) -> WGANConfig:
+    """Fill image_size and channels from the data, then check the plan."""
+    from dataclasses import replace
+
+    cfg = replace(cfg, image_size=cfg.image_size or list(data.images.shape[2:]),
+                  channels=cfg.channels or int(data.images.shape[1]))
+    cfg.validate()
+    return cfg
+
+
+VARIANT = Variant(
+    name="wgan",
+    source="adaptive-kernel-wgan.md",
+    config_cls=WGANConfig,
+    generator=build_generator,
+    discriminator=build_critic,
+    loss="wasserstein",
+    kind="image",
+    load_data=load_data,
+    configure=configure,
+)

@@ -1,0 +1,136 @@
+"""``wgan-gp``: WGAN-GP on a folder of your own images.
+
+Source: shared/sources/wgan-gp-image-folder.md: images in ``dataset/<any name>/``
+(the ImageFolder layout; a flat folder works too), parameters and paths in a
+``parameters.json`` (``gan-train wgan-gp --config parameters.json``; see
+examples/wgan-gp/parameters.json), a log file and a sample image per epoch.
+
+Model and optimiser follow the WGAN-GP paper's code (Gulrajani et al., 2017,
+arXiv:1704.00028): a DCGAN-like generator (ConvTranspose2d + BatchNorm + ReLU,
+Tanh), a critic without BatchNorm (layer normalisation or none), gradient
+penalty lambda = 10, n_critic = 5, Adam(1e-4, 0.5, 0.9). Images are converted
+to RGB, resized (shorter side) and center-cropped to ``image_size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganforge.errors import ConfigError
+from ganforge.training.config import TrainConfig
+from ganforge.training.datasets import ImageData, load_folder
+from ganforge.training.variants import Variant
+
+NORMS = ("layernorm", "none")
+
+
+@dataclass
+class WGANGPConfig(TrainConfig):
+    data: str | None = "dataset"  # the image folder (the source's "dataset/")
+    image_size: int = 64  # images are resized and center-cropped to this; 4 * 2^k (8, 16, 32, 64, 128, ...)
+    latent_dim: int = 128  # noise size (the paper's code)
+    g_features: int = 64  # G width before the last layer
+    d_features: int = 64  # critic width after the first layer
+    critic_norm: str = "layernorm"  # layernorm or none: never BatchNorm with a gradient penalty
+    n_critic: int = 5  # critic steps per generator step
+    gp_weight: float = 10.0  # lambda of the gradient penalty
+    epochs: int = 50  # passes over the folder
+    batch_size: int = 64  # the paper's code
+    learning_rate: float = 1e-4  # the paper's code
+    beta1: float = 0.5  # the paper's code
+    beta2: float = 0.9  # the paper's code
+    sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("latent_dim", "g_features", "d_features", "n_critic"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if n_upsamplings(self.image_size) is None:
+            near = sorted((4 * 2**k for k in range(1, 9)), key=lambda s: abs(s - self.image_size))[:2]
+            raise ConfigError(f"image_size must be 4 * 2^k (8, 16, 32, 64, 128, ...), got {self.image_size}; "
+                              f"try {' or '.join(map(str, sorted(near)))}")
+        if self.critic_norm not in NORMS:
+            raise ConfigError(f"critic_norm must be one of {', '.join(NORMS)}, got {self.critic_norm!r}")
+
+
+def n_upsamplings(image_size: int) -> int | None:
+    """How many x2 steps from 4x4 to image_size, or None if it is not 4 * 2^k with k >= 1."""
+    k, size = 0, 4
+    while size < image_size:
+        size, k = size * 2, k + 1
+    return k if size == image_size and k >= 1 else None
+
+
+class Generator(nn.Module):
+    """z [B, latent_dim] -> x [B, 3, S, S] in [-1, 1]: 4x4, then doubling to S."""
+
+    def __init__(self, latent_dim: int = 128, image_size: int = 64, features: int = 64, channels: int = 3):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.sample_shape = (channels, image_size, image_size)
+        k = n_upsamplings(image_size)
+        width = features * 2 ** (k - 1)
+        layers: list[nn.Module] = [
+            # input: latent_dim x 1 x 1 -> width x 4 x 4
+            nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        size = 4
+        for _ in range(k - 1):
+            # state size: width x size x size -> width/2 x 2size x 2size
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            width, size = width // 2, size * 2
+        # state size: features x S/2 x S/2 -> channels x S x S
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class Critic(nn.Module):
+    """x [B, 3, S, S] -> score [B, 1], any real value; no BatchNorm (the penalty is per sample)."""
+
+    def __init__(self, image_size: int = 64, features: int = 64, channels: int = 3, norm: str = "layernorm"):
+        super().__init__()
+        k = n_upsamplings(image_size)
+        layers: list[nn.Module] = [
+            # input: channels x S x S -> features x S/2 x S/2
+            nn.Conv2d(channels, features, 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        width = features
+        for _ in range(k - 1):
+            # state size: width x s x s -> 2width x s/2 x s/2
+            layers.append(nn.Conv2d(width, width * 2, 4, 2, 1))
+            if norm == "layernorm":  # normalises each sample over (C, H, W): LayerNorm, per-channel affine
+                layers.append(nn.GroupNorm(1, width * 2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            width *= 2
+        # state size: width x 4 x 4 -> 1 x 1 x 1
+        layers.append(nn.Conv2d(width, 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)  # B x 1
+
+
+def load_data(cfg: WGANGPConfig) -> ImageData:
+    return load_folder(cfg.data, image_size=cfg.image_size, channels=3)
+
+
+VARIANT = Variant(
+    name="wgan-gp",
+    source="wgan-gp-image-folder.md",
+    config_cls=WGANGPConfig,
+    generator=lambda cfg: Generator(cfg.latent_dim, cfg.image_size, cfg.g_features),
+    discriminator=lambda cfg: Critic(cfg.image_size, cfg.d_features, norm=cfg.critic_norm),
+    loss="wasserstein",
+    kind="image",
+    load_data=load_data,
+)
