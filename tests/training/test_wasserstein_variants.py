@@ -83,6 +83,12 @@ def test_wgan_non_square_folder_resized(tmp_path):
 
     G, _, _ = checkpoint.build_generator(checkpoint.load(result.checkpoint))
     assert G.sample_shape == (3, 20, 12)
+    from ganforge.export import export
+    from ganforge.inference import Generator
+
+    onnx_path = export(result.run_dir, formats="onnx").artifacts["onnx"]  # parity checked at 1, 3, 64 inside
+    gen = Generator(onnx_path, device="cpu")
+    assert gen.info.sample_shape == (3, 20, 12) and gen.generate(5).shape == (5, 3, 20, 12)
 
 
 def test_wgan_gp_image_size_and_norm_checked():
