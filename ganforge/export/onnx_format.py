@@ -1,26 +1,42 @@
-"""ONNX: one self-contained file, symbolic batch dimension, ganforge metadata."""
+"""ONNX: one self-contained file, symbolic batch dimension, ganforge metadata.
+
+Precisions: ``fp32`` as exported; ``fp16`` converts weights and compute to
+float16 with ``z`` and ``x`` kept float32 (for GPU serving); ``int8`` applies
+onnxruntime's dynamic quantization, which covers MatMul/Gemm (the MLP
+generators) but not ConvTranspose, so conv generators are refused for int8.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ganforge.errors import GanforgeError
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check, parity
 from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 NAME = "onnx"
-FILENAME = "generator.onnx"
+PRECISIONS = ("fp32", "fp16", "int8")
 BATCH_DIM = "batch"
+INT8_OPS = {"MatMul", "Gemm"}  # what dynamic quantization rewrites
+UNQUANTIZABLE_OPS = {"Conv", "ConvTranspose"}
 
 
-def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
-    """Export with torch.onnx's default (dynamo) exporter into one file with metadata."""
-    import onnx
+class UnsupportedExport(GanforgeError):
+    """A format/precision combination that cannot apply to this model."""
 
+
+def filename(precision: str) -> str:
+    return "generator.onnx" if precision == "fp32" else f"generator.{precision}.onnx"
+
+
+def export_model(spec: ExportSpec):
+    """The fp32 ModelProto from torch.onnx's default (dynamo) exporter, with metadata."""
     G = spec.generator.eval()
     batch = torch.export.Dim(BATCH_DIM, min=1)
     with torch.no_grad():
@@ -35,27 +51,85 @@ def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
             dynamo=True,
             verbose=False,
         )
-    program.optimize()
+    program.optimize()  # constant folding, BatchNorm folded into the convolutions
     model = program.model_proto
-    # The dynamo exporter names the symbolic dimension after the Dim ("batch") or
-    # "s0"-style symbols; make it the documented name on input and output alike.
+    # Name the symbolic batch dimension "batch" on input and output alike.
     for value in (*model.graph.input, *model.graph.output):
         dim0 = value.type.tensor_type.shape.dim[0]
         if dim0.HasField("dim_param"):
             dim0.dim_param = BATCH_DIM
-    del model.metadata_props[:]
-    for key, val in spec.info.to_metadata().items():
-        model.metadata_props.add(key=key, value=val)
     model.producer_name = "ganforge"
+    return set_metadata(model, spec.info)
+
+
+def set_metadata(model, info: ModelInfo):
+    del model.metadata_props[:]
+    for key, val in info.to_metadata().items():
+        model.metadata_props.add(key=key, value=val)
+    return model
+
+
+def to_precision(model, precision: str, info: ModelInfo):
+    """Convert an fp32 ModelProto to ``precision`` (metadata kept)."""
+    import onnx
+
+    if precision == "fp32":
+        return model
+    if precision == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        return set_metadata(_topological(convert_float_to_float16(model, keep_io_types=True)), info)
+    ops = {n.op_type for n in model.graph.node}
+    if ops & UNQUANTIZABLE_OPS or not ops & INT8_OPS:
+        raise UnsupportedExport(
+            f"int8 is not supported for this generator: onnxruntime's dynamic quantization covers "
+            f"{'/'.join(sorted(INT8_OPS))} (MLP generators), and this graph is built from "
+            f"{', '.join(sorted(ops & UNQUANTIZABLE_OPS) or sorted(ops))}; use --precision fp16 or fp32")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save_model(model, str(src))
+        # per-channel weights with uint8 gave the smallest error on the MLP generators
+        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QUInt8)
+        return set_metadata(onnx.load(str(dst)), info)
+
+
+def _topological(model):
+    """Reorder graph nodes so every input is produced before it is used (the fp16
+    converter appends its Cast nodes at the end, which onnx.checker rejects)."""
+    graph = model.graph
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        progressed = False
+        for node in list(pending):
+            if all(i in ready for i in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+                pending.remove(node)
+                progressed = True
+        if not progressed:  # a cycle or a missing input: leave it to onnx.checker to report
+            ordered += pending
+            break
+    del graph.node[:]
+    graph.node.extend(ordered)
+    return model
+
+
+def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
+    import onnx
+
+    model = to_precision(export_model(spec), spec.precision, spec.info)
     onnx.save_model(model, str(path))
-    return {"opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+    return {"precision": spec.precision,
+            "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
             "exporter": f"torch.onnx (dynamo) {torch.__version__}"}
 
 
 def validate(spec: ExportSpec, path: Path) -> list[Check]:
     import onnx
 
-    from ganforge.errors import GanforgeError
     from ganforge.inference import Generator
 
     checks: list[Check] = []
@@ -70,6 +144,8 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
     symbolic = all(d.HasField("dim_param") and not d.HasField("dim_value") for d in dims)
     checks.append(Check("symbolic_batch", symbolic, "batch dimension of z and x is symbolic" if symbolic
                         else "batch dimension is fixed in the graph"))
+    io_float = all(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in (*model.graph.input, *model.graph.output))
+    checks.append(Check("io_float32", io_float, "z and x are float32" if io_float else "z or x is not float32"))
     external = [t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
     checks.append(Check("self_contained", not external, "no external data" if not external
                         else f"{len(external)} tensors stored outside the file"))
@@ -86,9 +162,5 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
         return checks
     for b in spec.batch_sizes:
         z = spec.example_input(b)
-        want = spec.reference(z).numpy()
-        got = session(z.numpy())
-        checks.append(parity(b, np.asarray(got), want, spec.atol))
+        checks.append(parity(b, np.asarray(session(z.numpy())), spec.reference(z).numpy(), spec.atol))
     return checks
-
-

@@ -22,13 +22,13 @@ from typing import Any
 
 import ganforge
 from ganforge.errors import ConfigError, GanforgeError
-from ganforge.export import onnx_format, torchscript
-from ganforge.export.spec import ExportSpec, spec_from_checkpoint
+from ganforge.export import onnx_format, torch_export, torchscript, triton
+from ganforge.export.spec import PRECISIONS, ExportSpec, spec_from_checkpoint
 from ganforge.export.validate import Check, ExportCheckError, raise_failures
-from ganforge.fsutil import atomic_path, atomic_write_text
+from ganforge.fsutil import atomic_dir, atomic_path, atomic_write_text
 from ganforge.training.run import DEFAULT_RUNS_DIR, resolve_run, run_of_checkpoint
 
-FORMATS: dict[str, ModuleType] = {onnx_format.NAME: onnx_format, torchscript.NAME: torchscript}
+FORMATS: dict[str, ModuleType] = {m.NAME: m for m in (onnx_format, torchscript, torch_export, triton)}
 REPORT = "export.json"
 
 __all__ = ["FORMATS", "Check", "ExportCheckError", "ExportResult", "ExportSpec", "export"]
@@ -37,19 +37,31 @@ __all__ = ["FORMATS", "Check", "ExportCheckError", "ExportResult", "ExportSpec",
 @dataclass
 class ExportResult:
     out_dir: Path
-    artifacts: dict[str, Path]  # format -> file
+    artifacts: dict[str, Path]  # artifact key ("onnx", "onnx-fp16", "triton", ...) -> file or folder
     report: Path  # export.json
     checks: dict[str, list[Check]]
     notes: list[str] = field(default_factory=list)  # warnings raised while exporting
 
 
-def parse_formats(value: str | list[str] | tuple[str, ...]) -> list[str]:
+def artifact_key(fmt: str, precision: str) -> str:
+    return fmt if precision == "fp32" else f"{fmt}-{precision}"
+
+
+def parse_formats(value: str | list[str] | tuple[str, ...], precision: str = "fp32") -> list[str]:
+    """Format names; ``all`` = every format that offers ``precision``."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose from: {', '.join(PRECISIONS)}")
     names = [value] if isinstance(value, str) else list(value)
     if "all" in names:
-        return list(FORMATS)
+        return [n for n, m in FORMATS.items() if precision in m.PRECISIONS]
     unknown = [n for n in names if n not in FORMATS]
     if unknown:
         raise ConfigError(f"unknown export format {unknown[0]!r}; choose from: {', '.join([*FORMATS, 'all'])}")
+    unsupported = [n for n in names if precision not in FORMATS[n].PRECISIONS]
+    if unsupported:
+        offer = [n for n, m in FORMATS.items() if precision in m.PRECISIONS]
+        raise ConfigError(f"--precision {precision} applies to {', '.join(offer)}, not {', '.join(unsupported)} "
+                          f"(those are fp32 only)")
     return list(dict.fromkeys(names))
 
 
@@ -57,13 +69,14 @@ def export(
     source: str | Path | None = None,
     *,
     formats: str | list[str] | tuple[str, ...] = ("onnx",),
+    precision: str = "fp32",
     out_dir: str | Path | None = None,
     runs_dir: str | Path = DEFAULT_RUNS_DIR,
 ) -> ExportResult:
     """Export the generator of ``source`` (run folder, run name, checkpoint or None = latest)."""
-    names = parse_formats(formats)
+    names = parse_formats(formats, precision)
     ckpt = resolve_run(source, runs_dir)
-    spec = spec_from_checkpoint(ckpt)
+    spec = spec_from_checkpoint(ckpt, precision)
     out = Path(out_dir) if out_dir is not None else _default_out(ckpt)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -71,33 +84,47 @@ def export(
         raise GanforgeError(f"cannot create export folder {out}: {exc.strerror}; pass a writable --out") from None
     checks: dict[str, list[Check]] = {}
     entries: dict[str, dict[str, Any]] = {}
+    paths: dict[str, Path] = {}
     with warnings.catch_warnings(record=True) as caught, contextlib.ExitStack() as stack:
         warnings.simplefilter("always")
         for name in names:
             fmt = FORMATS[name]
-            dest = out / fmt.FILENAME
-            tmp = stack.enter_context(atomic_path(dest))  # moved into place only if all pass
+            key = artifact_key(name, precision)
+            rel = fmt.filename(precision)
+            paths[key] = out / rel
+            staged = atomic_dir if getattr(fmt, "IS_DIR", False) else atomic_path
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            tmp = stack.enter_context(staged(out / rel))  # moved into place only if all pass
             t0 = time.perf_counter()
             try:
                 info = fmt.convert(spec, tmp)
             except GanforgeError:
                 raise
             except Exception as exc:  # an exporter failure is the model's, not the user's input
-                raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+                raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0][:300]}") from exc
             seconds = time.perf_counter() - t0
-            checks[name] = [_eval_mode_check(spec), *fmt.validate(spec, tmp)]
-            raise_failures(name, checks[name])
-            entries[name] = {
-                "path": fmt.FILENAME,
-                "size_bytes": tmp.stat().st_size,
+            checks[key] = [_eval_mode_check(spec), *fmt.validate(spec, tmp)]
+            raise_failures(f"{name} ({precision})", checks[key])
+            diffs = [c.max_abs_diff for c in checks[key] if c.max_abs_diff is not None]
+            entries[key] = {
+                "format": name,
+                "path": rel,
+                "size_bytes": _size(tmp),
                 "seconds": round(seconds, 3),
                 **info,
-                "checks": [c.to_json() for c in checks[name]],
+                "atol": spec.atol,
+                "deviation_from_fp32": max(diffs) if diffs else None,
+                "checks": [c.to_json() for c in checks[key]],
             }
         notes = _notes(caught)
         report = _report(spec, out, entries, notes)
         atomic_write_text(out / REPORT, json.dumps(report, indent=2) + "\n")
-    return ExportResult(out, {n: out / FORMATS[n].FILENAME for n in names}, out / REPORT, checks, notes)
+    return ExportResult(out, paths, out / REPORT, checks, notes)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
@@ -153,7 +180,6 @@ def _report(spec: ExportSpec, out: Path, entries: dict[str, dict[str, Any]], not
         "sample_shape": list(spec.info.sample_shape),
         "kind": spec.info.kind,
         "batch_sizes_checked": list(spec.batch_sizes),
-        "atol": spec.atol,
         "versions": _versions(),
         "artifacts": {**previous, **entries},
         "notes": notes,

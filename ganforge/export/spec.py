@@ -11,8 +11,11 @@ import ganforge
 from ganforge.inference.metadata import ModelInfo
 from ganforge.training import checkpoint
 
-BATCH_SIZES = (1, 3, 64)  # odd sizes catch a batch size baked into a graph
-FP32_ATOL = 1e-4  # absolute first: near Tanh's zero a relative error means nothing
+BATCH_SIZES = (1, 3, 64, 257)  # odd sizes catch a batch size baked into a graph
+# Absolute tolerances against PyTorch eager fp32, per precision: absolute first,
+# since near Tanh's zero a relative error means nothing.
+ATOL = {"fp32": 1e-4, "fp16": 1e-2, "int8": 5e-2}
+PRECISIONS = tuple(ATOL)
 
 
 @dataclass
@@ -21,9 +24,13 @@ class ExportSpec:
     info: ModelInfo  # what goes into the artifact's metadata
     checkpoint: Path
     epoch: int
-    atol: float = FP32_ATOL
+    precision: str = "fp32"  # fp32, fp16 or int8 (ONNX only)
     batch_sizes: tuple[int, ...] = BATCH_SIZES
     config: dict = field(default_factory=dict)
+
+    @property
+    def atol(self) -> float:
+        return ATOL[self.precision]
 
     def example_input(self, batch: int, seed: int = 0) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed + batch)
@@ -35,7 +42,7 @@ class ExportSpec:
         return self.generator(z)
 
 
-def spec_from_checkpoint(path: str | Path) -> ExportSpec:
+def spec_from_checkpoint(path: str | Path, precision: str = "fp32") -> ExportSpec:
     path = Path(path)
     state = checkpoint.load(path)
     G, variant, cfg = checkpoint.build_generator(state)
@@ -47,4 +54,5 @@ def spec_from_checkpoint(path: str | Path) -> ExportSpec:
         version=ganforge.__version__,
         source_checkpoint_sha256=checkpoint.sha256(path),
     )
-    return ExportSpec(generator=G, info=info, checkpoint=path, epoch=int(state["epoch"]), config=state["config"])
+    return ExportSpec(generator=G, info=info, checkpoint=path, epoch=int(state["epoch"]), precision=precision,
+                      config=state["config"])

@@ -15,7 +15,11 @@ from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check, parity
 
 NAME = "torchscript"
-FILENAME = "generator.ts"
+PRECISIONS = ("fp32",)
+
+
+def filename(precision: str) -> str:
+    return "generator.ts"
 
 
 def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
@@ -23,7 +27,7 @@ def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
     with torch.no_grad():
         traced = torch.jit.trace(G, spec.example_input(2), check_trace=False)
     torch.jit.save(traced, str(path), _extra_files=spec.info.to_metadata())
-    return {"exporter": f"torch.jit.trace {torch.__version__}"}
+    return {"precision": "fp32", "exporter": f"torch.jit.trace {torch.__version__}"}
 
 
 def validate(spec: ExportSpec, path: Path) -> list[Check]:

@@ -14,16 +14,17 @@ from ganforge.training import checkpoint
 
 def test_artifacts_and_report(sine_export):
     out = sine_export.out_dir
-    assert sorted(p.name for p in out.iterdir()) == ["export.json", "generator.onnx", "generator.ts"]  # no .data
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "generator.onnx", "generator.pt2", "generator.ts",
+                                                     "triton"]  # no .data, no temporary files
     report = json.loads((out / "export.json").read_text())
     assert report["variant"] == "sine" and report["latent_dim"] == 4 and report["sample_shape"] == [32]
-    for fmt in ("onnx", "torchscript"):
+    for fmt in ("onnx", "torchscript", "exported", "triton"):
         checks = report["artifacts"][fmt]["checks"]
         parity = [c for c in checks if c["name"] == "parity"]
-        assert [c["batch_size"] for c in parity] == [1, 3, 64]
+        assert [c["batch_size"] for c in parity] == [1, 3, 64, 257]
         assert all(c["passed"] and c["max_abs_diff"] <= 1e-4 for c in parity)
         assert all(c["passed"] for c in checks)
-        assert report["artifacts"][fmt]["size_bytes"] == (out / report["artifacts"][fmt]["path"]).stat().st_size
+        assert report["artifacts"][fmt]["precision"] == "fp32" and report["artifacts"][fmt]["size_bytes"] > 1000
     names = {c["name"] for c in report["artifacts"]["onnx"]["checks"]}
     assert {"eval_mode", "onnx.checker", "symbolic_batch", "self_contained", "metadata", "parity"} <= names
 
@@ -96,3 +97,30 @@ def test_bad_sources(tmp_path):
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
     with pytest.raises(ConfigError, match="unknown export format"):
         export(bad, formats="tflite")
+
+
+def test_triton_repository_matches_the_onnx_file(sine_export):
+    import re
+
+    model_dir = sine_export.artifacts["triton"]
+    assert model_dir == sine_export.out_dir / "triton" / "generator"
+    model = onnx.load(str(model_dir / "1" / "model.onnx"))
+    text = (model_dir / "config.pbtxt").read_text()
+    assert re.search(r'^name: "generator"$', text, re.M) and re.search(r'^platform: "onnxruntime_onnx"$', text, re.M)
+    assert int(re.search(r"^max_batch_size: (\d+)$", text, re.M).group(1)) >= 64
+    assert "dynamic_batching {" in text and "preferred_batch_size" in text
+    tensors = re.findall(r'name: "(\w+)"\s+data_type: (\w+)\s+dims: \[ ([\d, ]+) \]', text)
+    (z,), (x,) = model.graph.input, model.graph.output
+    as_triton = {onnx.TensorProto.FLOAT: "TYPE_FP32"}
+    want = [(v.name, as_triton[v.type.tensor_type.elem_type], ", ".join(str(d.dim_value) for d in v.type.tensor_type.shape.dim[1:]))
+            for v in (z, x)]
+    assert tensors == want == [("z", "TYPE_FP32", "4"), ("x", "TYPE_FP32", "32")]
+
+
+def test_exported_program_runs_at_any_batch(sine_export, sine_run):
+    program = torch.export.load(str(sine_export.artifacts["exported"]))
+    G, _, _ = checkpoint.build_generator(checkpoint.load(sine_run.checkpoint))
+    for b in (1, 5, 300):
+        z = torch.randn(b, 4)
+        with torch.no_grad():
+            torch.testing.assert_close(program.module()(z), G(z), atol=1e-6, rtol=0)

@@ -1,0 +1,47 @@
+"""``torch.export``: an ExportedProgram (``.pt2``), the path PyTorch recommends
+for deployment without Python (AOTInductor, ExecuTorch), with a dynamic batch
+dimension and ganforge's metadata as extra files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganforge.export.spec import ExportSpec
+from ganforge.export.validate import Check, parity
+
+NAME = "exported"
+PRECISIONS = ("fp32",)
+
+
+def filename(precision: str) -> str:
+    return "generator.pt2"
+
+
+def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
+    G = spec.generator.eval()
+    batch = torch.export.Dim("batch", min=1)
+    with torch.no_grad():
+        program = torch.export.export(G, (spec.example_input(2),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(path), extra_files=spec.info.to_metadata())
+    return {"precision": "fp32", "exporter": f"torch.export {torch.__version__}"}
+
+
+def validate(spec: ExportSpec, path: Path) -> list[Check]:
+    extra = dict.fromkeys(spec.info.to_metadata(), "")
+    try:
+        program = torch.export.load(str(path), extra_files=extra)
+    except Exception as exc:  # torch raises several types
+        return [Check("torch.export.load", False, str(exc).splitlines()[0][:200])]
+    extra = {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}
+    checks = [Check("metadata", extra == spec.info.to_metadata(),
+                    "ganforge metadata in extra files" if extra == spec.info.to_metadata() else "extra files differ")]
+    module = program.module()
+    for b in spec.batch_sizes:
+        z = spec.example_input(b)
+        with torch.no_grad():
+            got = module(z).numpy()
+        checks.append(parity(b, got, spec.reference(z).numpy(), spec.atol))
+    return checks
