@@ -35,7 +35,7 @@ def test_train_export_infer(tmp_path):
     assert e.returncode == 0, e.stderr
     export_dir = tmp_path / "runs" / "latest" / "export"
     report = json.loads((export_dir / "export.json").read_text())
-    assert set(report["artifacts"]) == {"onnx", "torchscript"}
+    assert set(report["artifacts"]) == {"onnx", "torchscript", "exported", "triton"}
     i1 = cli("gan-infer", "--n", "64", "--out", "grid.png", cwd=tmp_path)
     assert i1.returncode == 0, i1.stderr
     first = (tmp_path / "grid.png").read_bytes()

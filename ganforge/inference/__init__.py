@@ -31,7 +31,9 @@ class GenerateResult:
 
 
 def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLike[str], *, seed: int = 0,
-             device: str = "auto", nrow: int | None = None, batch_size: int | None = None) -> GenerateResult:
+             device: str = "auto", nrow: int | None = None, batch_size: int | None = None,
+             latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
+             layout: str | None = None) -> GenerateResult:
     """Sample ``n`` outputs of ``model`` from ``seed`` and write them to ``out``."""
     from ganforge.errors import GanforgeError, ModelFileError
 
@@ -42,7 +44,7 @@ def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLik
         if not os.path.exists(model):
             raise ModelFileError(f"no model at {model}: train and export one first (gan-train, then gan-export), "
                                  "or pass --model FILE.onnx")
-    gen = Generator(model, device=device)
+    gen = Generator(model, device=device, latent_dim=latent_dim, value_range=value_range, layout=layout)
     samples = gen.generate(n, seed=seed, batch_size=batch_size)
     paths = save_samples(samples, out, kind=gen.info.kind, nrow=nrow, value_range=gen.info.value_range)
     return GenerateResult(paths, n, gen.device, gen.path)

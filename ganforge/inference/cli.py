@@ -9,6 +9,18 @@ import click
 from ganforge.errors import cli_errors
 
 
+def _value_range(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW,HIGH such as -1,1 or 0,1; got {value!r}") from None
+    if not lo < hi:
+        raise click.BadParameter(f"LOW must be below HIGH; got {value!r}")
+    return lo, hi
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", type=click.Path(), help="Exported ONNX generator (default: runs/latest/export/generator.onnx).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="How many samples.")
@@ -18,13 +30,19 @@ from ganforge.errors import cli_errors
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--nrow", type=click.IntRange(min=1), help="Columns of the grid (default: square).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Samples per onnxruntime call.")
-def main(model, n, out, seed, device, nrow, batch_size):
+@click.option("--latent-dim", type=click.IntRange(min=1), help="Foreign models: the noise size, when the graph leaves it open.")
+@click.option("--value-range", callback=_value_range, metavar="LOW,HIGH",
+              help="The generator's output range (default: metadata, else -1,1).")
+@click.option("--layout", type=click.Choice(["nchw", "nhwc", "series"]),
+              help="Foreign models: how to read the output (default: nchw for 4-D, series for 2-D).")
+def main(model, n, out, seed, device, nrow, batch_size, latent_dim, value_range, layout):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
     from ganforge.inference import generate
 
     t0 = time.perf_counter()
     with cli_errors():
-        result = generate(model, n, out, seed=seed, device=device, nrow=nrow, batch_size=batch_size)
+        result = generate(model, n, out, seed=seed, device=device, nrow=nrow, batch_size=batch_size,
+                          latent_dim=latent_dim, value_range=value_range, layout=layout)
     paths = result.paths
     where = paths[0] if len(paths) == 1 else f"{len(paths)} files in {paths[0].parent}"
     click.echo(f"wrote {where} ({n} samples, seed {seed}, onnxruntime on {result.device}, "

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ganforge.errors import DeviceError, GanforgeError, MissingExtraError, ModelFileError
-from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, PREFIX, ModelInfo
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -38,10 +39,25 @@ def _note_fallback(reason: str) -> None:
         _noted_fallback = True
 
 
-class Generator:
-    """A ganforge ONNX generator: ``Generator("generator.onnx").generate(64, seed=0)``."""
+LAYOUTS = ("nchw", "nhwc", "series")
 
-    def __init__(self, model_path: str | os.PathLike[str], device: str = "auto"):
+
+class Generator:
+    """An ONNX generator: ``Generator("generator.onnx").generate(64, seed=0)``.
+
+    A ganforge export carries everything in its metadata. A foreign generator
+    (no ganforge metadata) is read from its graph: one float input ``[batch,
+    latent]``, the first output taken as NCHW images in [-1, 1] (or ``[batch, L]``
+    as series); ``latent_dim``, ``value_range`` and ``layout`` override what is
+    read or assumed.
+    """
+
+    def __init__(self, model_path: str | os.PathLike[str], device: str = "auto", *, latent_dim: int | None = None,
+                 value_range: tuple[float, float] | None = None, layout: str | None = None):
+        if layout is not None and layout not in LAYOUTS:
+            raise GanforgeError(f"unknown layout {layout!r}; use one of: {', '.join(LAYOUTS)}")
+        if value_range is not None and not value_range[0] < value_range[1]:
+            raise GanforgeError(f"value range must be LOW,HIGH with LOW < HIGH, got {value_range}")
         if device not in DEVICES:
             raise GanforgeError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
         self.path = Path(model_path)
@@ -73,15 +89,24 @@ class Generator:
             _note_fallback("the CUDA provider is installed but could not start")
         self.device = "cuda" if got_cuda else "cpu"
         props = self.session.get_modelmeta().custom_metadata_map
-        self.info = ModelInfo.from_metadata(props, source=str(self.path))
-        self._check_graph()
+        self.layout = "nchw"
+        if any(k.startswith(PREFIX) for k in props):
+            self.info = ModelInfo.from_metadata(props, source=str(self.path))
+            self.input_name, self.output_name = INPUT_NAME, OUTPUT_NAME
+            self._check_ganforge_graph()
+            if value_range is not None:
+                self.info = replace(self.info, value_range=tuple(value_range))
+        else:
+            self.info = self._read_foreign(latent_dim, value_range, layout)
 
-    def _check_graph(self) -> None:
+    def _inputs_found(self) -> str:
+        return ", ".join(f"{i.name} {i.type} {i.shape}" for i in self.session.get_inputs()) or "none"
+
+    def _check_ganforge_graph(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs) or "none"
         if len(inputs) != 1 or inputs[0].name != INPUT_NAME or inputs[0].type != "tensor(float)":
             raise ModelFileError(f"{self.path} is not a generator: expected one input '{INPUT_NAME}' float "
-                                 f"[batch, {self.info.latent_dim}], found inputs: {found}")
+                                 f"[batch, {self.info.latent_dim}], found inputs: {self._inputs_found()}")
         shape = inputs[0].shape
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != self.info.latent_dim):
             raise ModelFileError(f"{self.path}: input '{INPUT_NAME}' has shape {shape}, but its metadata says "
@@ -89,6 +114,49 @@ class Generator:
         if not any(o.name == OUTPUT_NAME for o in outputs):
             names = ", ".join(o.name for o in outputs)
             raise ModelFileError(f"{self.path} is not a generator: no output '{OUTPUT_NAME}' (outputs: {names})")
+
+    def _read_foreign(self, latent_dim: int | None, value_range, layout: str | None) -> ModelInfo:
+        """What a generator without ganforge metadata must be, read from its graph."""
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or inputs[0].type not in ("tensor(float)", "tensor(float16)") or len(inputs[0].shape) != 2:
+            raise ModelFileError(f"cannot use {self.path} as a generator: expected one float input [batch, latent], "
+                                 f"found inputs: {self._inputs_found()}")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        graph_latent = inputs[0].shape[1] if isinstance(inputs[0].shape[1], int) else None
+        if latent_dim is None and graph_latent is None:
+            raise ModelFileError(f"{self.path}: the latent size of input '{self.input_name}' is not fixed in the "
+                                 f"graph ({inputs[0].shape}); pass --latent-dim N")
+        if latent_dim is not None and graph_latent is not None and latent_dim != graph_latent:
+            raise ModelFileError(f"{self.path}: --latent-dim {latent_dim} but input '{self.input_name}' takes "
+                                 f"{graph_latent}")
+        latent = latent_dim or graph_latent
+        self.input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+        probe = np.zeros((1, latent), self.input_dtype)
+        try:
+            shape = self.session.run([self.output_name], {self.input_name: probe})[0].shape[1:]
+        except Exception as exc:  # onnxruntime's own types
+            raise ModelFileError(f"{self.path}: running it on a [1, {latent}] input failed "
+                                 f"({str(exc).splitlines()[0][:160]}); check --latent-dim") from None
+        if layout is None:
+            layout = "series" if len(shape) == 1 else "nchw"
+        if layout == "series":
+            if len(shape) != 1:
+                raise ModelFileError(f"{self.path}: output '{self.output_name}' has sample shape {list(shape)}, "
+                                     "not a series [L]; use --layout nchw or nhwc")
+            sample_shape, kind = tuple(shape), "series"
+        else:
+            if len(shape) != 3:
+                raise ModelFileError(f"{self.path}: output '{self.output_name}' has sample shape {list(shape)}; "
+                                     "expected images [C, H, W] (--layout nchw) or [H, W, C] (--layout nhwc)")
+            c, h, w = shape if layout == "nchw" else (shape[2], shape[0], shape[1])
+            if c not in (1, 3):
+                hint = " (channels last? try --layout nhwc)" if layout == "nchw" and shape[2] in (1, 3) else ""
+                raise ModelFileError(f"{self.path}: {c} channels in output '{self.output_name}' "
+                                     f"{list(shape)}; images need 1 or 3{hint}")
+            sample_shape, kind = (c, h, w), "image"
+        self.layout = layout
+        return ModelInfo(latent_dim=latent, sample_shape=sample_shape, kind=kind,
+                         value_range=tuple(value_range) if value_range else (-1.0, 1.0))
 
     def __repr__(self) -> str:
         return f"Generator({str(self.path)!r}, {self.info.kind} {list(self.info.sample_shape)}, {self.device})"
@@ -103,8 +171,11 @@ class Generator:
             raise GanforgeError(f"z must have shape [batch, {self.info.latent_dim}], got {list(z.shape)}")
         if not np.issubdtype(z.dtype, np.floating):
             raise GanforgeError(f"z must be floating point, got {z.dtype}")
-        z = np.ascontiguousarray(z, dtype=np.float32)
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: z})[0]
+        z = np.ascontiguousarray(z, dtype=getattr(self, "input_dtype", np.float32))
+        out = self.session.run([self.output_name], {self.input_name: z})[0]
+        if self.layout == "nhwc":
+            out = out.transpose(0, 3, 1, 2)
+        return np.asarray(out, dtype=np.float32)
 
     def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None) -> Iterator[np.ndarray]:
         """Yield ``n`` samples in batches; noise is drawn from one stream, so the samples

@@ -21,7 +21,7 @@ def weights(latent_dim: int, size: int, seed: int) -> np.ndarray:
 
 
 def build(latent_dim: int, sample_shape: tuple[int, ...], kind: str, *, seed: int = 0, input_name: str = "z",
-          metadata: bool = True, extra_input: bool = False):
+          metadata: bool = True, extra_input: bool = False, symbolic_latent: bool = False):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -35,7 +35,8 @@ def build(latent_dim: int, sample_shape: tuple[int, ...], kind: str, *, seed: in
         nodes.append(helper.make_node("Reshape", ["t", "shape"], ["x"]))
     else:
         nodes.append(helper.make_node("Identity", ["t"], ["x"]))
-    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", latent_dim])]
+    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT,
+                                            ["batch", "latent" if symbolic_latent else latent_dim])]
     if extra_input:
         inputs.append(helper.make_tensor_value_info("b", TensorProto.FLOAT, ["batch", latent_dim]))
     graph = helper.make_graph(nodes, "tiny", inputs,
@@ -58,6 +59,13 @@ MODELS = {
     "tiny-gray.onnx": dict(latent_dim=8, sample_shape=(1, 8, 8), kind="image", seed=3),
     "not-a-generator.onnx": dict(latent_dim=4, sample_shape=(32,), kind="series", seed=4, input_name="a", extra_input=True),
     "no-metadata.onnx": dict(latent_dim=4, sample_shape=(32,), kind="series", seed=5, metadata=False),
+    # foreign generators: no ganforge metadata
+    "foreign-nhwc.onnx": dict(latent_dim=6, sample_shape=(8, 8, 3), kind="image", seed=6, metadata=False,
+                              input_name="noise"),
+    "foreign-two-inputs.onnx": dict(latent_dim=4, sample_shape=(32,), kind="series", seed=7, metadata=False,
+                                    input_name="a", extra_input=True),
+    "foreign-open-latent.onnx": dict(latent_dim=5, sample_shape=(1, 4, 4), kind="image", seed=8, metadata=False,
+                                     symbolic_latent=True),
 }
 
 

@@ -89,3 +89,15 @@ def test_default_model_missing_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("--n", "4", "--out", "g.png")
     assert_one_line_error(result, "gan-train, then gan-export")
+
+
+def test_foreign_model_through_the_cli(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "g.png"
+    result = run("--model", str(DATA / "foreign-nhwc.onnx"), "--layout", "nhwc", "--value-range", "-1,1",
+                 "--n", "4", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (2 * 8 + 3 * 2,) * 2
+    bad = run("--model", SERIES, "--value-range", "1,0", "--n", "2", "--out", str(tmp_path / "x.png"))
+    assert bad.exit_code == 2 and "LOW must be below HIGH" in bad.output

@@ -39,13 +39,36 @@ def test_batch_size_does_not_change_samples():
     assert [b.shape[0] for b in gen.iter_batches(10, 0, batch_size=4)] == [4, 4, 2]
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("not-a-generator.onnx", r"not a generator: expected one input 'z'.*found inputs: a tensor\(float\)"),
-    ("no-metadata.onnx", "no ganforge metadata"),
-])
-def test_foreign_models_are_refused(name, fragment):
-    with pytest.raises(ModelFileError, match=fragment):
-        Generator(DATA / name, device="cpu")
+def test_ganforge_model_with_wrong_inputs_is_refused():
+    with pytest.raises(ModelFileError, match=r"not a generator: expected one input 'z'.*found inputs: a tensor\(float\)"):
+        Generator(DATA / "not-a-generator.onnx", device="cpu")
+
+
+def test_foreign_series_generator_is_read_from_its_graph():
+    gen = Generator(DATA / "no-metadata.onnx", device="cpu")
+    assert (gen.info.latent_dim, gen.info.sample_shape, gen.info.kind, gen.info.variant) == (4, (32,), "series", None)
+    np.testing.assert_allclose(gen.generate(6, seed=2), expected("no-metadata.onnx", gen.sample_noise(6, 2)), atol=1e-5)
+
+
+def test_foreign_nhwc_needs_the_layout_and_is_transposed():
+    with pytest.raises(ModelFileError, match="try --layout nhwc"):
+        Generator(DATA / "foreign-nhwc.onnx", device="cpu")
+    gen = Generator(DATA / "foreign-nhwc.onnx", device="cpu", layout="nhwc")
+    assert gen.info.sample_shape == (3, 8, 8) and gen.info.kind == "image"
+    z = gen.sample_noise(2, 0)
+    np.testing.assert_allclose(gen(z), expected("foreign-nhwc.onnx", z).transpose(0, 3, 1, 2), atol=1e-5)
+
+
+def test_foreign_open_latent_and_bad_inputs():
+    with pytest.raises(ModelFileError, match="pass --latent-dim N"):
+        Generator(DATA / "foreign-open-latent.onnx", device="cpu")
+    gen = Generator(DATA / "foreign-open-latent.onnx", device="cpu", latent_dim=5, value_range=(0.0, 1.0))
+    assert gen.info.sample_shape == (1, 4, 4) and gen.info.value_range == (0.0, 1.0)
+    with pytest.raises(ModelFileError, match=r"expected one float input \[batch, latent\], found inputs: "
+                                             r"a tensor\(float\) \['batch', 4\], b tensor\(float\)"):
+        Generator(DATA / "foreign-two-inputs.onnx", device="cpu")
+    with pytest.raises(ModelFileError, match="--latent-dim 7 but input 'z' takes 4"):
+        Generator(DATA / "no-metadata.onnx", device="cpu", latent_dim=7)
 
 
 def test_missing_corrupt_and_folder(tmp_path):
