@@ -42,6 +42,34 @@ class ExportSpec:
         return self.generator(z)
 
 
+@torch.no_grad()
+def count_flops(G: torch.nn.Module, latent_dim: int) -> int:
+    """Floating-point operations (multiply and add counted apart) of one sample through G's
+    Linear and (transposed) convolution layers, the work that dominates a generator."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        x = inputs[0]
+        if isinstance(module, torch.nn.Linear):
+            total += 2 * module.in_features * module.out_features * (x.numel() // x.shape[-1] // x.shape[0])
+        elif isinstance(module, torch.nn.Conv2d):
+            kh, kw = module.kernel_size
+            total += 2 * output[0].numel() * (module.in_channels // module.groups) * kh * kw
+        elif isinstance(module, torch.nn.ConvTranspose2d):
+            kh, kw = module.kernel_size
+            total += 2 * x[0].numel() * (module.out_channels // module.groups) * kh * kw
+
+    kinds = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    handles = [m.register_forward_hook(hook) for m in G.modules() if isinstance(m, kinds)]
+    try:
+        G.eval()(torch.zeros(1, latent_dim))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
 def spec_from_checkpoint(path: str | Path, precision: str = "fp32") -> ExportSpec:
     path = Path(path)
     state = checkpoint.load(path)
@@ -53,6 +81,7 @@ def spec_from_checkpoint(path: str | Path, precision: str = "fp32") -> ExportSpe
         variant=variant.name,
         version=ganforge.__version__,
         source_checkpoint_sha256=checkpoint.sha256(path),
+        flops_per_sample=count_flops(G, int(G.latent_dim)),
     )
     return ExportSpec(generator=G, info=info, checkpoint=path, epoch=int(state["epoch"]), precision=precision,
                       config=state["config"])

@@ -20,6 +20,7 @@ VALUE_RANGE = PREFIX + "value_range"
 NUM_CLASSES = PREFIX + "num_classes"
 VERSION = PREFIX + "version"
 SOURCE_SHA256 = PREFIX + "source_checkpoint_sha256"
+FLOPS = PREFIX + "flops_per_sample"
 
 KINDS = ("image", "series")
 INPUT_NAME = "z"
@@ -39,6 +40,7 @@ class ModelInfo:
     num_classes: int | None = None  # conditional models only
     version: str | None = None  # ganforge version that exported it
     source_checkpoint_sha256: str | None = None  # sha256 of the checkpoint it came from
+    flops_per_sample: int | None = None  # counted at export: Linear/Conv/ConvTranspose work of one sample
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -56,6 +58,7 @@ class ModelInfo:
             NUM_CLASSES: None if self.num_classes is None else str(self.num_classes),
             VERSION: self.version,
             SOURCE_SHA256: self.source_checkpoint_sha256,
+            FLOPS: None if self.flops_per_sample is None else str(self.flops_per_sample),
         }
         props.update({k: v for k, v in optional.items() if v is not None})
         return props
@@ -74,6 +77,7 @@ class ModelInfo:
             sample_shape = tuple(int(d) for d in json.loads(props[SAMPLE_SHAPE]))
             lo, hi = (float(v) for v in json.loads(props.get(VALUE_RANGE, "[-1, 1]")))
             num_classes = int(props[NUM_CLASSES]) if NUM_CLASSES in props else None
+            flops = int(props[FLOPS]) if FLOPS in props else None
         except (ValueError, TypeError) as exc:
             raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
         if latent_dim < 1 or not sample_shape or any(d < 1 for d in sample_shape):
@@ -87,4 +91,5 @@ class ModelInfo:
             num_classes=num_classes,
             version=props.get(VERSION),
             source_checkpoint_sha256=props.get(SOURCE_SHA256),
+            flops_per_sample=flops,
         )

@@ -124,3 +124,15 @@ def test_exported_program_runs_at_any_batch(sine_export, sine_run):
         z = torch.randn(b, 4)
         with torch.no_grad():
             torch.testing.assert_close(program.module()(z), G(z), atol=1e-6, rtol=0)
+
+
+def test_flops_are_counted_by_hand_formula(sine_export):
+    from ganforge.export.spec import count_flops
+    from ganforge.training.variants import dcgan, sine
+
+    assert count_flops(sine.Generator(4, 32), 4) == 2 * (4 * 8 + 8 * 16 + 16 * 32)
+    # ConvTranspose: 2 * input pixels * Cin * Cout * K*K, layer by layer
+    want = 2 * 16 * (1 * 100 * 256 + 16 * 256 * 128 + 64 * 128 * 64 + 256 * 64 * 3)
+    assert count_flops(dcgan.Generator(100, 64), 100) == want
+    props = {p.key: p.value for p in onnx.load(str(sine_export.artifacts["onnx"])).metadata_props}
+    assert props[meta.FLOPS] == str(2 * (4 * 8 + 8 * 16 + 16 * 32))
