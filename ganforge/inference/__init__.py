@@ -1,7 +1,9 @@
 """Lean batch generation from an exported ONNX generator.
 
 numpy + onnxruntime + pillow only: this package never imports torch (a test
-proves it), so it runs where the training stack is not installed.
+proves it), so it runs where the training stack is not installed. onnxruntime
+itself is imported when a model is opened, so ``import ganforge.inference``
+stays cheap.
 
     from ganforge.inference import Generator
     images = Generator("runs/latest/export/generator.onnx").generate(64, seed=0)
@@ -10,7 +12,7 @@ proves it), so it runs where the training stack is not installed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
 from ganforge.inference.metadata import ModelInfo
@@ -22,23 +24,44 @@ DEFAULT_MODEL = os.path.join("runs", "latest", "export", "generator.onnx")
 __all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "render_grid", "save_samples"]
 
 
-@dataclass
-class GenerateResult:
-    paths: list[Path]  # files written
-    n: int  # samples generated
-    device: str  # "cpu" or "cuda": where onnxruntime really ran
-    model: Path
+class GenerateResult(list):
+    """The files :func:`generate` wrote (a ``list[Path]``), and how it made them."""
+
+    def __init__(self, paths: list[Path], *, n: int, model: Path, device: str, providers: list[str], seconds: float):
+        super().__init__(paths)
+        self.n = n  # samples generated
+        self.model = model  # the ONNX file
+        self.device = device  # "cpu" or "cuda": where onnxruntime really ran
+        self.providers = providers  # what the session really got, e.g. ["CPUExecutionProvider"]
+        self.seconds = seconds  # wall time: open the model, generate, write
+
+    @property
+    def paths(self) -> list[Path]:
+        return list(self)
 
 
 def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLike[str], *, seed: int = 0,
              device: str = "auto", nrow: int | None = None, batch_size: int | None = None,
              latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
              layout: str | None = None) -> GenerateResult:
-    """Sample ``n`` outputs of ``model`` from ``seed`` and write them to ``out``."""
-    from ganforge.errors import GanforgeError, ModelFileError
+    """Sample ``n`` outputs of ``model`` (default :data:`DEFAULT_MODEL`) from ``seed`` and write them to ``out``.
 
-    if n < 1:
-        raise GanforgeError(f"n must be >= 1, got {n}")
+    ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
+    ``DIR/`` one PNG per sample. Same arguments, same bytes. Arguments and the
+    form of ``out`` are checked before the model runs; ``latent_dim``,
+    ``value_range`` and ``layout`` are for generators without ganforge metadata.
+    """
+    from ganforge.errors import ModelFileError
+    from ganforge.inference.render import out_form
+    from ganforge.inference.session import check_count, check_seed
+
+    start = time.perf_counter()
+    n, seed = check_count(n), check_seed(seed)
+    if batch_size is not None:
+        check_count(batch_size, "batch size")
+    if nrow is not None:
+        check_count(nrow, "nrow")
+    out_form(out)
     if model is None:
         model = DEFAULT_MODEL
         if not os.path.exists(model):
@@ -47,4 +70,5 @@ def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLik
     gen = Generator(model, device=device, latent_dim=latent_dim, value_range=value_range, layout=layout)
     samples = gen.generate(n, seed=seed, batch_size=batch_size)
     paths = save_samples(samples, out, kind=gen.info.kind, nrow=nrow, value_range=gen.info.value_range)
-    return GenerateResult(paths, n, gen.device, gen.path)
+    return GenerateResult(paths, n=n, model=gen.path, device=gen.device, providers=gen.providers,
+                          seconds=time.perf_counter() - start)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
-from ganforge.errors import cli_errors
+from ganforge.errors import cli_errors, short_warnings
 
 
 def _value_range(ctx, param, value):
@@ -26,7 +24,7 @@ def _value_range(ctx, param, value):
 @click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="How many samples.")
 @click.option("--out", required=True, type=click.Path(),
               help="grid.png (a tiled grid), samples.npy (raw array) or DIR/ (one PNG per sample).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same output bytes.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same output bytes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--nrow", type=click.IntRange(min=1), help="Columns of the grid (default: square).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Samples per onnxruntime call.")
@@ -39,14 +37,13 @@ def main(model, n, out, seed, device, nrow, batch_size, latent_dim, value_range,
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
     from ganforge.inference import generate
 
-    t0 = time.perf_counter()
+    short_warnings()
     with cli_errors():
         result = generate(model, n, out, seed=seed, device=device, nrow=nrow, batch_size=batch_size,
                           latent_dim=latent_dim, value_range=value_range, layout=layout)
-    paths = result.paths
-    where = paths[0] if len(paths) == 1 else f"{len(paths)} files in {paths[0].parent}"
-    click.echo(f"wrote {where} ({n} samples, seed {seed}, onnxruntime on {result.device}, "
-               f"{time.perf_counter() - t0:.2f}s)")
+    where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
+    click.echo(f"wrote {where} ({n} samples, seed {seed}, {result.seconds:.2f}s, onnxruntime on {result.device}: "
+               f"{', '.join(result.providers)})")
 
 
 if __name__ == "__main__":

@@ -48,27 +48,34 @@ def _tile(cells: np.ndarray, columns: int) -> np.ndarray:
     return canvas
 
 
-def _series_cells(samples: np.ndarray, value_range) -> np.ndarray:
-    """One RGB cell per curve, drawn with PIL's polyline."""
+def _series_grid(samples: np.ndarray, columns: int, value_range):
+    """One curve a cell, drawn with PIL's polyline straight onto the whole grid."""
     from PIL import Image, ImageDraw
 
     w, h = SERIES_CELL
     lo, hi = value_range
     n, length = samples.shape
+    rows = math.ceil(n / columns)
+    pad = 4  # pixels above +hi and below lo
+    scale = (h - 1 - 2 * pad) / (hi - lo)
+    zero_y = pad + hi * scale
     xs = np.linspace(3, w - 4, length) if length > 1 else np.array([w / 2])
-    pad = 4
-    cells = np.empty((n, h, w, 3), np.uint8)
-    zero_y = pad + (hi - 0.0) / (hi - lo) * (h - 1 - 2 * pad)
+    # y of every point, in cell coordinates; the range is fixed so that cells compare
+    ys = pad + (hi - np.clip(np.nan_to_num(samples.astype(np.float64), nan=0.0), lo, hi)) * scale
+    img = Image.new("RGB", (columns * (w + BORDER) + BORDER, rows * (h + BORDER) + BORDER), (BORDER_COLOR,) * 3)
+    draw = ImageDraw.Draw(img)
     for i in range(n):
-        img = Image.new("RGB", (w, h), (255, 255, 255))
-        draw = ImageDraw.Draw(img)
+        r, c = divmod(i, columns)
+        x0, y0 = BORDER + c * (w + BORDER), BORDER + r * (h + BORDER)
+        draw.rectangle((x0, y0, x0 + w - 1, y0 + h - 1), fill=(255, 255, 255))
         if lo < 0 < hi:
-            draw.line([(0, zero_y), (w - 1, zero_y)], fill=ZERO_COLOR)
-        ys = pad + (hi - np.clip(samples[i], lo, hi)) / (hi - lo) * (h - 1 - 2 * pad)
-        ys = np.nan_to_num(ys, nan=zero_y)
-        draw.line(list(zip(xs.tolist(), ys.tolist())), fill=CURVE_COLOR, width=2, joint="curve")
-        cells[i] = np.asarray(img)
-    return cells
+            draw.line([(x0, y0 + zero_y), (x0 + w - 1, y0 + zero_y)], fill=ZERO_COLOR)
+        points = np.stack([xs + x0, ys[i] + y0], axis=1).ravel().tolist()
+        if length > 1:
+            draw.line(points, fill=CURVE_COLOR, width=2, joint="curve")
+        else:
+            draw.point(points, fill=CURVE_COLOR)
+    return img
 
 
 def render_grid(samples: np.ndarray, kind: str, *, nrow: int | None = None, value_range=(-1.0, 1.0)):
@@ -79,13 +86,15 @@ def render_grid(samples: np.ndarray, kind: str, *, nrow: int | None = None, valu
     from PIL import Image
 
     samples = np.asarray(samples)
-    if samples.shape[0] < 1:
-        raise ValueError("no samples to render")
+    if samples.ndim < 2 or samples.shape[0] < 1:
+        raise ValueError(f"expected a batch of samples [n, ...] with n >= 1, got shape {list(samples.shape)}")
+    if not value_range[0] < value_range[1]:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
     columns = _columns(samples.shape[0], nrow)
     if kind == "series":
         if samples.ndim != 2:
             raise ValueError(f"series samples must be [n, length], got shape {list(samples.shape)}")
-        return Image.fromarray(_tile(_series_cells(samples, value_range), columns), "RGB")
+        return _series_grid(samples, columns, value_range)
     if kind == "image":
         if samples.ndim != 4 or samples.shape[1] not in (1, 3):
             raise ValueError(f"image samples must be [n, 1 or 3, H, W], got shape {list(samples.shape)}")
@@ -115,14 +124,31 @@ def _writable(path: Path) -> Iterator[None]:
 OUT_FORMS = "a .png grid, a .npy array, or a folder (ending in /) of one PNG per sample"
 
 
+def out_form(out: str | os.PathLike[str]) -> str:
+    """What ``out`` asks for: ``"dir"`` (ends in ``/`` or is a folder), ``"npy"`` or ``"png"``.
+
+    Anything else is a GanforgeError naming the supported forms; callers check
+    this before generating, so a typo costs no model run.
+    """
+    text = os.fspath(out)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        return "dir"
+    suffix = Path(text).suffix.lower()
+    if suffix in (".png", ".npy"):
+        return suffix[1:]
+    raise GanforgeError(f"cannot write {text!r}: --out must be {OUT_FORMS}")
+
+
 def save_samples(samples: np.ndarray, out: str | os.PathLike[str], *, kind: str, nrow: int | None = None,
                  value_range=(-1.0, 1.0)) -> list[Path]:
-    """Write samples to ``out``: ``*.png`` grid, ``*.npy`` raw float32 array, or ``DIR/`` one PNG each."""
-    text = os.fspath(out)
-    path = Path(text)
-    is_dir = text.endswith(("/", os.sep)) or path.is_dir()
-    if not is_dir and path.suffix.lower() not in (".png", ".npy"):
-        raise GanforgeError(f"cannot write {text!r}: --out must be {OUT_FORMS}")
+    """Write samples to ``out``: ``*.png`` grid, ``*.npy`` raw float32 array, or ``DIR/`` one PNG each.
+
+    Missing parent folders are created. Every file is written atomically: a
+    failure leaves no partial file and an existing file as it was.
+    """
+    form = out_form(out)
+    path = Path(out)
+    is_dir = form == "dir"
     target_dir = path if is_dir else path.parent
     with _writable(target_dir):
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +157,7 @@ def save_samples(samples: np.ndarray, out: str | os.PathLike[str], *, kind: str,
         for i, sample in enumerate(samples):
             written.append(save_png(render_grid(sample[None], kind, value_range=value_range), path / f"sample-{i:05d}.png"))
         return written
-    if path.suffix.lower() == ".npy":
+    if form == "npy":
         with _writable(path), atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, np.asarray(samples, dtype=np.float32))

@@ -6,15 +6,16 @@ onnxruntime is imported when a model is opened, not when this package is, so
 
 from __future__ import annotations
 
+import operator
 import os
-import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from ganforge.errors import DeviceError, GanforgeError, MissingExtraError, ModelFileError
+from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError
 from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, PREFIX, ModelInfo
 
 CPU = "CPUExecutionProvider"
@@ -33,10 +34,38 @@ def _ort():
 
 
 def _note_fallback(reason: str) -> None:
+    """Warn once a process that ``device="auto"`` wanted CUDA but runs on CPU."""
     global _noted_fallback
     if not _noted_fallback:
-        print(f"note: running on CPU ({reason})", file=sys.stderr)
         _noted_fallback = True
+        warnings.warn(GanforgeWarning(f"running on CPU: {reason}"), stacklevel=3)
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def check_count(n, what: str = "n") -> int:
+    """``n`` as an int >= 1, else a GanforgeError."""
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise GanforgeError(f"{what} must be a whole number, got {n!r}") from None
+    if n < 1:
+        raise GanforgeError(f"{what} must be >= 1, got {n}")
+    return n
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int >= 0 (what ``np.random.default_rng`` accepts), else a GanforgeError."""
+    try:
+        seed = operator.index(seed)
+    except TypeError:
+        raise GanforgeError(f"seed must be a whole number, got {seed!r}") from None
+    if seed < 0:
+        raise GanforgeError(f"seed must be >= 0, got {seed}")
+    return seed
 
 
 LAYOUTS = ("nchw", "nhwc", "series")
@@ -71,22 +100,27 @@ class Generator:
             raise DeviceError("--device cuda needs onnxruntime-gpu with CUDA: pip install 'ganforge[gpu]' "
                               "(instead of the cpu extra), or use --device cpu")
         want_cuda = device == "cuda" or (device == "auto" and CUDA in available)
-        providers = [CUDA, CPU] if want_cuda else [CPU]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only; a fallback is reported by us, once
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+            self.session = self._open(ort, options, [CUDA, CPU] if want_cuda else [CPU])
         except Exception as exc:  # onnxruntime raises its own exception types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(f"{self.path} is not a loadable ONNX model ({first[:200]})") from None
+            if not want_cuda:
+                raise ModelFileError(f"{self.path} is not a loadable ONNX model ({_first_line(exc)})") from None
+            # CUDA failed to start, or the file is bad: CPU alone tells which
+            try:
+                self.session = self._open(ort, options, [CPU])
+            except Exception as cpu_exc:
+                raise ModelFileError(f"{self.path} is not a loadable ONNX model ({_first_line(cpu_exc)})") from None
+            if device == "cuda":
+                raise DeviceError(f"the CUDA provider is installed but could not start ({_first_line(exc, 160)}); "
+                                  "check the CUDA/cuDNN libraries onnxruntime-gpu needs, or use --device cpu") from None
         self.providers: list[str] = self.session.get_providers()
         got_cuda = CUDA in self.providers
         if device == "cuda" and not got_cuda:
             raise DeviceError("the CUDA provider is installed but could not start (no GPU, or CUDA/cuDNN "
                               "libraries missing); use --device cpu")
-        if device == "auto" and want_cuda and not got_cuda:
-            _note_fallback("the CUDA provider is installed but could not start")
         self.device = "cuda" if got_cuda else "cpu"
         props = self.session.get_modelmeta().custom_metadata_map
         self.layout = "nchw"
@@ -98,6 +132,12 @@ class Generator:
                 self.info = replace(self.info, value_range=tuple(value_range))
         else:
             self.info = self._read_foreign(latent_dim, value_range, layout)
+        if device == "auto" and want_cuda and not got_cuda:
+            _note_fallback("the CUDA provider is installed but could not start (no GPU, or CUDA/cuDNN missing)")
+
+    def _open(self, ort, options, providers: list[str]):
+        # enable_fallback=0: onnxruntime would otherwise print its own "EP Error ... Falling back" banner
+        return ort.InferenceSession(str(self.path), sess_options=options, providers=providers, enable_fallback=0)
 
     def _inputs_found(self) -> str:
         return ", ".join(f"{i.name} {i.type} {i.shape}" for i in self.session.get_inputs()) or "none"
@@ -111,9 +151,25 @@ class Generator:
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != self.info.latent_dim):
             raise ModelFileError(f"{self.path}: input '{INPUT_NAME}' has shape {shape}, but its metadata says "
                                  f"latent_dim {self.info.latent_dim}")
-        if not any(o.name == OUTPUT_NAME for o in outputs):
+        out = next((o for o in outputs if o.name == OUTPUT_NAME), None)
+        if out is None:
             names = ", ".join(o.name for o in outputs)
             raise ModelFileError(f"{self.path} is not a generator: no output '{OUTPUT_NAME}' (outputs: {names})")
+        info = self.info
+        rank = {"image": 3, "series": 1}[info.kind]
+        if len(info.sample_shape) != rank or (info.kind == "image" and info.sample_shape[0] not in (1, 3)):
+            want = "[C, H, W] with C 1 or 3" if info.kind == "image" else "[length]"
+            raise ModelFileError(f"{self.path} has inconsistent ganforge metadata: kind {info.kind} needs sample_shape "
+                                 f"{want}, got {list(info.sample_shape)}; re-export it with gan-export")
+        lo, hi = info.value_range
+        if not lo < hi:
+            raise ModelFileError(f"{self.path} has invalid ganforge metadata: value_range {[lo, hi]} is empty; "
+                                 "re-export it with gan-export")
+        declared = out.shape[1:] if out.shape else None
+        if out.shape and (len(out.shape) != 1 + rank or any(isinstance(d, int) and d != want_d
+                                                            for d, want_d in zip(declared, info.sample_shape))):
+            raise ModelFileError(f"{self.path}: output '{OUTPUT_NAME}' has shape {out.shape}, but its metadata says "
+                                 f"samples of shape {list(info.sample_shape)}")
 
     def _read_foreign(self, latent_dim: int | None, value_range, layout: str | None) -> ModelInfo:
         """What a generator without ganforge metadata must be, read from its graph."""
@@ -162,7 +218,9 @@ class Generator:
         return f"Generator({str(self.path)!r}, {self.info.kind} {list(self.info.sample_shape)}, {self.device})"
 
     def sample_noise(self, n: int, seed: int) -> np.ndarray:
-        return np.random.default_rng(seed).standard_normal((n, self.info.latent_dim), dtype=np.float32)
+        """Noise ``[n, latent_dim]`` float32: what ``generate(n, seed)`` feeds the model."""
+        return np.random.default_rng(check_seed(seed)).standard_normal((check_count(n), self.info.latent_dim),
+                                                                       dtype=np.float32)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Run the generator on noise ``z`` ``[batch, latent_dim]``."""
@@ -172,20 +230,28 @@ class Generator:
         if not np.issubdtype(z.dtype, np.floating):
             raise GanforgeError(f"z must be floating point, got {z.dtype}")
         z = np.ascontiguousarray(z, dtype=getattr(self, "input_dtype", np.float32))
-        out = self.session.run([self.output_name], {self.input_name: z})[0]
+        try:
+            out = self.session.run([self.output_name], {self.input_name: z})[0]
+        except Exception as exc:  # onnxruntime's own types (out of memory, a kernel failing)
+            raise GanforgeError(f"running {self.path} on a batch of {len(z)} failed ({_first_line(exc)})") from None
         if self.layout == "nhwc":
             out = out.transpose(0, 3, 1, 2)
+        if out.shape != (len(z), *self.info.sample_shape):
+            raise ModelFileError(f"{self.path} returned shape {list(out.shape)} for a batch of {len(z)}; expected "
+                                 f"{[len(z), *self.info.sample_shape]}")
         return np.asarray(out, dtype=np.float32)
 
     def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None) -> Iterator[np.ndarray]:
-        """Yield ``n`` samples in batches; noise is drawn from one stream, so the samples
-        do not depend on ``batch_size``."""
-        if n < 1:
-            raise GanforgeError(f"n must be >= 1, got {n}")
-        batch_size = batch_size or DEFAULT_BATCH
-        if batch_size < 1:
-            raise GanforgeError(f"batch size must be >= 1, got {batch_size}")
-        rng = np.random.default_rng(seed)
+        """Yield ``n`` samples in batches of ``batch_size`` (default 256).
+
+        Noise is drawn from one stream, so the samples do not depend on
+        ``batch_size``. Arguments are checked here, not at the first ``next()``.
+        """
+        n, seed = check_count(n), check_seed(seed)
+        batch_size = DEFAULT_BATCH if batch_size is None else check_count(batch_size, "batch size")
+        return self._batches(n, np.random.default_rng(seed), batch_size)
+
+    def _batches(self, n: int, rng: np.random.Generator, batch_size: int) -> Iterator[np.ndarray]:
         done = 0
         while done < n:
             b = min(batch_size, n - done)

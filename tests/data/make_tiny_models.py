@@ -21,7 +21,9 @@ def weights(latent_dim: int, size: int, seed: int) -> np.ndarray:
 
 
 def build(latent_dim: int, sample_shape: tuple[int, ...], kind: str, *, seed: int = 0, input_name: str = "z",
-          metadata: bool = True, extra_input: bool = False, symbolic_latent: bool = False):
+          metadata: bool = True, extra_input: bool = False, symbolic_latent: bool = False,
+          props: dict[str, str] | None = None):
+    """``x = tanh(z @ W)`` as an ONNX model; ``props`` overrides or adds metadata keys (None drops one)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -44,11 +46,13 @@ def build(latent_dim: int, sample_shape: tuple[int, ...], kind: str, *, seed: in
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ganforge-tests")
     model.ir_version = 8
     if metadata:
-        props = {"ganforge.variant": f"tiny-{kind}", "ganforge.latent_dim": str(latent_dim),
-                 "ganforge.sample_shape": json.dumps(list(sample_shape)), "ganforge.kind": kind,
-                 "ganforge.value_range": "[-1, 1]", "ganforge.version": "test"}
-        for k, v in props.items():
-            model.metadata_props.add(key=k, value=v)
+        meta = {"ganforge.variant": f"tiny-{kind}", "ganforge.latent_dim": str(latent_dim),
+                "ganforge.sample_shape": json.dumps(list(sample_shape)), "ganforge.kind": kind,
+                "ganforge.value_range": "[-1, 1]", "ganforge.version": "test"}
+        meta.update(props or {})
+        for k, v in meta.items():
+            if v is not None:
+                model.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(model, full_check=True)
     return model
 

@@ -38,12 +38,6 @@ def test_nrow_npy_and_folder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["sample-00000.png", "sample-00001.png", "sample-00002.png"]
 
 
-@pytest.mark.parametrize("n", ["0", "-3"])
-def test_bad_n(tmp_path, n):
-    result = run("--model", SERIES, "--n", n, "--out", str(tmp_path / "g.png"))
-    assert result.exit_code == 2 and "--n" in result.output and not (tmp_path / "g.png").exists()
-
-
 def test_bad_models_and_outputs_leave_files_alone(tmp_path):
     keep = tmp_path / "keep.png"
     keep.write_bytes(b"precious")
@@ -101,3 +95,95 @@ def test_foreign_model_through_the_cli(tmp_path):
     assert Image.open(out).size == (2 * 8 + 3 * 2,) * 2
     bad = run("--model", SERIES, "--value-range", "1,0", "--n", "2", "--out", str(tmp_path / "x.png"))
     assert bad.exit_code == 2 and "LOW must be below HIGH" in bad.output
+
+
+def test_success_line_names_file_count_time_and_providers(tmp_path):
+    result = run("--model", SERIES, "--n", "7", "--out", str(tmp_path / "g.png"), "--seed", "3")
+    assert result.exit_code == 0, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"wrote {tmp_path / 'g.png'} (7 samples, seed 3, ")
+    assert line.endswith("s, onnxruntime on cpu: CPUExecutionProvider)")
+
+
+def test_batch_size_does_not_change_the_png(tmp_path):
+    outs = [tmp_path / f"{b}.png" for b in ("1", "5", "64")]
+    for out in outs:
+        b = out.stem
+        assert run("--model", str(DATA / "tiny-image.onnx"), "--n", "9", "--batch-size", b, "--out", str(out)).exit_code == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes() == outs[2].read_bytes()
+
+
+def test_missing_parent_folders_are_created(tmp_path):
+    out = tmp_path / "a" / "b" / "grid.png"
+    assert run("--model", SERIES, "--n", "2", "--out", str(out)).exit_code == 0 and out.is_file()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--n", "0"), "0 is not in the range x>=1"),
+    (("--n", "-3"), "-3 is not in the range x>=1"),
+    (("--n", "many"), "'many' is not a valid integer"),
+    (("--seed", "-1"), "'--seed': -1 is not in the range x>=0"),
+    (("--batch-size", "0"), "'--batch-size': 0 is not in the range x>=1"),
+    (("--nrow", "0"), "'--nrow': 0 is not in the range x>=1"),
+    (("--device", "tpu"), "'--device': 'tpu' is not one of 'auto', 'cpu', 'cuda'"),
+])
+def test_bad_parameters_are_usage_errors(tmp_path, args, fragment):
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"precious")
+    result = run("--model", SERIES, "--n", "4", "--out", str(keep), *args)
+    assert result.exit_code == 2
+    assert_one_line_error(result, fragment)
+    assert keep.read_bytes() == b"precious" and [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_not_a_generator_names_what_it_found(tmp_path):
+    result = run("--model", str(DATA / "not-a-generator.onnx"), "--n", "4", "--out", str(tmp_path / "g.png"))
+    assert_one_line_error(result, "found inputs: a tensor(float) ['batch', 4], b tensor(float) ['batch', 4]")
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_folder_given_as_model(tmp_path):
+    result = run("--model", str(tmp_path), "--n", "4", "--out", str(tmp_path / "g.png"))
+    assert_one_line_error(result, "is a folder; pass the .onnx file")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_form_is_checked_before_the_model_runs(tmp_path, monkeypatch):
+    from ganforge.inference import session
+
+    def must_not_open(*args, **kwargs):
+        raise AssertionError("opened the model before checking --out")
+
+    monkeypatch.setattr(session.Generator, "__init__", must_not_open)
+    for out in ("grid.jpg", "grid"):
+        result = run("--model", SERIES, "--n", "4", "--out", str(tmp_path / out))
+        assert_one_line_error(result, "--out must be a .png grid, a .npy array, or a folder (ending in /)")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+@pytest.mark.parametrize("out", ["/proc/x.png", "/proc/x.npy", "/proc/self/nope/"])
+def test_out_in_a_place_nobody_can_write(out):
+    assert_one_line_error(run("--model", SERIES, "--n", "2", "--out", out), "cannot write /proc/")
+
+
+def test_cuda_on_a_machine_without_it(tmp_path):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("onnxruntime-gpu installed")
+    result = run("--model", SERIES, "--device", "cuda", "--n", "2", "--out", str(tmp_path / "g.png"))
+    assert_one_line_error(result, "--device cuda needs onnxruntime-gpu")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "ganforge.inference.cli", "--model", SERIES, "--n", "3",
+                         "--out", str(tmp_path / "g.png")], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("wrote "), ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "ganforge.inference.cli", "--model", str(tmp_path / "nope.onnx"),
+                          "--n", "3", "--out", str(tmp_path / "h.png")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [f"Error: model file {tmp_path / 'nope.onnx'} does not exist"]

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from ganforge.errors import GanforgeError
-from ganforge.inference.render import BORDER, SERIES_CELL, render_grid, save_samples, to_uint8
+from ganforge.inference.render import BORDER, SERIES_CELL, out_form, render_grid, save_samples, to_uint8
 
 
 def test_image_grid_tiles_with_border():
@@ -60,3 +60,83 @@ def test_save_samples_forms(tmp_path):
     with pytest.raises(GanforgeError, match="must be a .png grid"):
         save_samples(x, tmp_path / "g.jpg", kind="image")
     assert not (tmp_path / "g.jpg").exists()
+
+
+def test_series_cells_share_one_fixed_y_range():
+    # the same curve scaled by 0.5 must sit closer to the zero line: no per-cell autoscaling
+    t = np.linspace(0, 2 * np.pi, 32)
+    img = np.asarray(render_grid(np.stack([np.sin(t), 0.5 * np.sin(t)]).astype(np.float32), "series", nrow=2))
+    w, h = SERIES_CELL
+    blue = (img[..., 2] > 150) & (img[..., 0] < 100)
+    rows = [np.nonzero(blue[:, BORDER + i * (w + BORDER):][:, :w].any(1))[0] for i in range(2)]
+    assert rows[1].max() - rows[1].min() < 0.7 * (rows[0].max() - rows[0].min())
+
+
+def test_series_values_clip_and_nan_do_not_break_the_plot():
+    x = np.array([[5.0] * 8, [np.nan] * 8, [-5.0] * 8], np.float32)
+    img = np.asarray(render_grid(x, "series", nrow=3))
+    assert img.shape == (SERIES_CELL[1] + 2 * BORDER, 3 * SERIES_CELL[0] + 4 * BORDER, 3)
+    assert render_grid(np.zeros((1, 1), np.float32), "series").size == (SERIES_CELL[0] + 2 * BORDER,
+                                                                        SERIES_CELL[1] + 2 * BORDER)
+
+
+def test_nrow_is_columns_and_default_is_square():
+    x = np.zeros((64, 1, 4, 4), np.float32)
+    assert render_grid(x, "image").size == (8 * 4 + 9 * BORDER,) * 2
+    assert render_grid(x, "image", nrow=16).size == (16 * 4 + 17 * BORDER, 4 * 4 + 5 * BORDER)
+    assert render_grid(x[:5], "image", nrow=16).size == (5 * 4 + 6 * BORDER, 4 + 2 * BORDER)  # never wider than n
+    with pytest.raises(ValueError, match="nrow"):
+        render_grid(x, "image", nrow=0)
+
+
+def test_custom_value_range_maps_to_full_scale():
+    x = np.array([[[[0.0, 0.5, 1.0]]]], np.float32)
+    row = np.asarray(render_grid(x, "image", value_range=(0.0, 1.0)))[BORDER, BORDER : BORDER + 3]
+    assert row.tolist() == [0, 128, 255]
+    with pytest.raises(ValueError, match="low < high"):
+        render_grid(x, "image", value_range=(1.0, 1.0))
+
+
+@pytest.mark.parametrize("shape", [(0, 32), (32,)])
+def test_empty_or_unbatched_input_is_refused(shape):
+    with pytest.raises(ValueError, match=r"batch of samples"):
+        render_grid(np.zeros(shape, np.float32), "series")
+
+
+def test_png_bytes_are_deterministic(tmp_path):
+    x = np.random.default_rng(2).uniform(-1, 1, (6, 32)).astype(np.float32)
+    a = save_samples(x, tmp_path / "a.png", kind="series")[0].read_bytes()
+    b = save_samples(x, tmp_path / "b.png", kind="series")[0].read_bytes()
+    x[0, 0] = -x[0, 0]
+    c = save_samples(x, tmp_path / "c.png", kind="series")[0].read_bytes()
+    assert a == b != c
+
+
+def test_out_forms_and_missing_parents(tmp_path):
+    assert out_form(tmp_path / "a.PNG") == "png" and out_form("x.npy") == "npy"
+    assert out_form(f"{tmp_path}/new/") == "dir" and out_form(tmp_path) == "dir"  # an existing folder
+    for bad in ("grid.jpg", "grid", "out.png.bak"):
+        with pytest.raises(GanforgeError, match=r"--out must be a \.png grid, a \.npy array, or a folder"):
+            out_form(bad)
+    x = np.zeros((2, 8), np.float32)
+    (png,) = save_samples(x, tmp_path / "deep" / "er" / "g.png", kind="series")
+    assert png.is_file()
+    files = save_samples(x, tmp_path / "deep", kind="series")  # existing folder, no slash
+    assert [f.name for f in files] == ["sample-00000.png", "sample-00001.png"]
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    old = tmp_path / "g.png"
+    old.write_bytes(b"precious")
+
+    def broken_save(self, fp, *args, **kwargs):
+        with open(fp, "wb") as f:
+            f.write(b"half a png")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(PILImage.Image, "save", broken_save)
+    with pytest.raises(GanforgeError, match=r"cannot write .*g\.png: No space left on device"):
+        save_samples(np.zeros((2, 8), np.float32), old, kind="series")
+    assert old.read_bytes() == b"precious" and [p.name for p in tmp_path.iterdir()] == ["g.png"]

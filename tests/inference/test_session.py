@@ -1,14 +1,13 @@
-import subprocess
-import sys
-import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ganforge.errors import DeviceError, GanforgeError, ModelFileError
+from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, ModelFileError
 from ganforge.inference import Generator
-from tests.data.make_tiny_models import MODELS, weights
+from ganforge.inference import session as session_module
+from tests.data.make_tiny_models import MODELS, build, weights
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -101,18 +100,166 @@ def test_cuda_request_without_cuda():
         Generator(DATA / "tiny-series.onnx", device="cuda")
 
 
-def test_inference_never_imports_torch(tmp_path):
-    code = textwrap.dedent(f"""
-        import sys
-        import ganforge.inference as gi
-        from ganforge.inference.cli import main
-        gen = gi.Generator({str(DATA / 'tiny-image.onnx')!r})
-        gi.save_samples(gen.generate(8), {str(tmp_path / 'g.png')!r}, kind=gen.info.kind)
-        gi.generate({str(DATA / 'tiny-series.onnx')!r}, 4, {str(tmp_path / 's.npy')!r})
-        bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]
-        assert not bad, bad
-        print('ok')
-    """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok" and (tmp_path / "g.png").exists() and (tmp_path / "s.npy").exists()
+def test_noise_is_the_documented_stream():
+    gen = Generator(DATA / "tiny-series.onnx", device="cpu")
+    z = gen.sample_noise(5, 11)
+    assert z.dtype == np.float32 and z.shape == (5, 4)
+    np.testing.assert_array_equal(z, np.random.default_rng(11).standard_normal((5, 4), dtype=np.float32))
+    # generate(n, seed) is the model applied to exactly that noise
+    np.testing.assert_array_equal(gen.generate(5, seed=11), gen(z))
+
+
+def test_call_casts_float64_and_rejects_other_input():
+    gen = Generator(DATA / "tiny-series.onnx", device="cpu")
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    np.testing.assert_allclose(gen(z), expected("tiny-series.onnx", z.astype(np.float32)), atol=1e-5)
+    with pytest.raises(GanforgeError, match="floating point"):
+        gen(np.zeros((2, 4), np.int64))
+    with pytest.raises(GanforgeError, match=r"z must have shape \[batch, 4\], got \[4\]"):
+        gen(np.zeros(4, np.float32))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n=0), "n must be >= 1"),
+    (dict(n=2.5), "n must be a whole number"),
+    (dict(n=3, seed=-1), "seed must be >= 0"),
+    (dict(n=3, seed="7"), "seed must be a whole number"),
+    (dict(n=3, batch_size=0), "batch size must be >= 1"),
+])
+def test_batch_arguments_are_checked_when_asked_not_when_iterated(kwargs, message):
+    gen = Generator(DATA / "tiny-series.onnx", device="cpu")
+    with pytest.raises(GanforgeError, match=message):
+        gen.iter_batches(**kwargs)  # no next(): a streaming caller learns before it opens its output
+    with pytest.raises(GanforgeError, match=message):
+        gen.generate(**kwargs)
+
+
+def _save(tmp_path, name, **kw):
+    pytest.importorskip("onnx")
+    import onnx
+
+    path = tmp_path / name
+    onnx.save_model(build(**kw), str(path))
+    return path
+
+
+@pytest.mark.parametrize("kw, message", [
+    # a single input, but not named z
+    (dict(latent_dim=4, sample_shape=(32,), kind="series", input_name="noise"), r"expected one input 'z'.*noise"),
+    # metadata disagrees with the graph
+    (dict(latent_dim=4, sample_shape=(32,), kind="series", props={"ganforge.latent_dim": "5"}), "latent_dim 5"),
+    (dict(latent_dim=4, sample_shape=(32,), kind="series", props={"ganforge.sample_shape": "[16]"}),
+     r"output 'x' has shape \['batch', 32\].*\[16\]"),
+    (dict(latent_dim=4, sample_shape=(32,), kind="image"), r"kind image needs sample_shape \[C, H, W\]"),
+    (dict(latent_dim=4, sample_shape=(2, 4, 4), kind="image"), "C 1 or 3"),
+    (dict(latent_dim=4, sample_shape=(3, 4, 4), kind="series"), r"kind series needs sample_shape \[length\]"),
+    (dict(latent_dim=4, sample_shape=(32,), kind="series", props={"ganforge.value_range": "[1, 1]"}),
+     "value_range .* is empty"),
+    (dict(latent_dim=4, sample_shape=(32,), kind="series", props={"ganforge.kind": "audio"}), "unknown model kind"),
+    (dict(latent_dim=4, sample_shape=(32,), kind="series", props={"ganforge.latent_dim": "four"}), "malformed"),
+    (dict(latent_dim=4, sample_shape=(32,), kind="series", props={"ganforge.sample_shape": None}),
+     "ganforge.sample_shape missing"),
+])
+def test_inconsistent_ganforge_models_are_refused(tmp_path, kw, message):
+    path = _save(tmp_path, "bad.onnx", **kw)
+    with pytest.raises(ModelFileError, match=message):
+        Generator(path, device="cpu")
+
+
+# --- device selection, with a stand-in onnxruntime that lists CUDA -----------------------------------
+
+class FakeOrt:
+    """onnxruntime as onnxruntime-gpu looks on a machine whose CUDA cannot start.
+
+    ``cuda="missing"``: the session silently runs on CPU (get_providers() lacks CUDA);
+    ``cuda="raises"``: asking for CUDA raises, as when libcudnn cannot be loaded;
+    ``cuda="works"``: the session reports CUDA (it really computes on CPU).
+    """
+
+    def __init__(self, cuda):
+        import onnxruntime
+
+        self.real, self.cuda, self.calls = onnxruntime, cuda, []
+        self.SessionOptions, self.GraphOptimizationLevel = onnxruntime.SessionOptions, onnxruntime.GraphOptimizationLevel
+
+    def get_available_providers(self):
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    def InferenceSession(self, path, sess_options=None, providers=None, **kwargs):
+        self.calls.append(list(providers))
+        assert providers, "providers must always be explicit"
+        wants_cuda = "CUDAExecutionProvider" in providers
+        if wants_cuda and self.cuda == "raises":
+            raise RuntimeError("Failed to load libonnxruntime_providers_cuda.so: libcudnn.so.9: cannot open shared object file")
+        session = self.real.InferenceSession(path, sess_options=sess_options, providers=["CPUExecutionProvider"], **kwargs)
+        if wants_cuda and self.cuda == "works":
+            session.get_providers = lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return session
+
+
+@pytest.fixture
+def fake_ort(monkeypatch):
+    def install(cuda):
+        fake = FakeOrt(cuda)
+        monkeypatch.setattr(session_module, "_ort", lambda: fake)
+        monkeypatch.setattr(session_module, "_noted_fallback", False)
+        return fake
+    return install
+
+
+@pytest.mark.parametrize("cuda", ["missing", "raises"])
+def test_auto_falls_back_to_cpu_and_says_so_once(fake_ort, cuda):
+    fake = fake_ort(cuda)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = Generator(DATA / "tiny-series.onnx", device="auto")
+        second = Generator(DATA / "tiny-image.onnx", device="auto")
+    notes = [str(w.message) for w in caught if issubclass(w.category, GanforgeWarning)]
+    assert len(notes) == 1 and "running on CPU" in notes[0] and "CUDA provider is installed" in notes[0]
+    assert first.device == second.device == "cpu" and first.providers == ["CPUExecutionProvider"]
+    assert fake.calls[0] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert first.generate(2).shape == (2, 32)
+
+
+@pytest.mark.parametrize("cuda, message", [("missing", "could not start"), ("raises", r"could not start \(.*libcudnn")])
+def test_cuda_that_cannot_start_is_a_device_error(fake_ort, cuda, message):
+    fake_ort(cuda)
+    with pytest.raises(DeviceError, match=message):
+        Generator(DATA / "tiny-series.onnx", device="cuda")
+
+
+def test_cuda_that_starts_is_used_and_reported(fake_ort):
+    fake = fake_ort("works")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback note
+        gen = Generator(DATA / "tiny-series.onnx", device="auto")
+    assert gen.device == "cuda" and gen.providers[0] == "CUDAExecutionProvider"
+    assert Generator(DATA / "tiny-series.onnx", device="cpu").device == "cpu"
+    assert fake.calls[-1] == ["CPUExecutionProvider"]  # --device cpu never asks for CUDA
+
+
+def test_a_corrupt_file_is_a_model_error_even_when_cuda_fails_too(fake_ort, tmp_path):
+    fake_ort("raises")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x01junk")
+    for device in ("auto", "cuda"):
+        with pytest.raises(ModelFileError, match="not a loadable ONNX model"):
+            Generator(bad, device=device)
+
+
+def test_a_failing_run_is_one_line(monkeypatch):
+    gen = Generator(DATA / "tiny-series.onnx", device="cpu")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory\nmore detail")
+
+    monkeypatch.setattr(gen.session, "run", boom)
+    with pytest.raises(GanforgeError, match=r"running .*tiny-series.onnx on a batch of 3 failed \(.*allocate memory\)$"):
+        gen.generate(3)
+
+
+def test_an_output_that_breaks_the_metadata_contract_is_caught(monkeypatch):
+    gen = Generator(DATA / "tiny-image.onnx", device="cpu")
+    monkeypatch.setattr(gen.session, "run", lambda names, feed: [np.zeros((len(feed["z"]), 3, 8, 4), np.float32)])
+    with pytest.raises(ModelFileError, match=r"returned shape \[2, 3, 8, 4\] for a batch of 2; expected \[2, 3, 8, 8\]"):
+        gen.generate(2)

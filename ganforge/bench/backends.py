@@ -1,0 +1,77 @@
+"""What gan-bench can time. onnxruntime backends need no torch; the torch ones
+import it when built, and are skipped with a note where it is not installed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ganforge.errors import GanforgeError
+
+
+@dataclass
+class Backend:
+    name: str
+    load_s: float  # session / model load time
+    run: Callable[[np.ndarray], object]  # one call on a batch of noise
+    notes: list[str] = field(default_factory=list)
+
+
+class Skipped(Exception):
+    """A backend that cannot run here; the message says why."""
+
+
+def onnxruntime_backend(model: Path, device: str, label: str | None = None) -> Backend:
+    from ganforge.inference import Generator
+
+    t0 = time.perf_counter()
+    try:
+        gen = Generator(model, device=device)
+    except GanforgeError as exc:
+        raise Skipped(str(exc)) from None
+    load = time.perf_counter() - t0
+    return Backend(label or f"onnxruntime-{device}", load, gen)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise Skipped("torch is not installed (pip install 'ganforge[train]')") from None
+    return torch
+
+
+def torch_eager_backend(checkpoint_path: Path) -> Backend:
+    torch = _torch()
+    from ganforge.training import checkpoint
+
+    t0 = time.perf_counter()
+    G, _, _ = checkpoint.build_generator(checkpoint.load(checkpoint_path))
+    load = time.perf_counter() - t0
+
+    def run(z):
+        with torch.inference_mode():
+            return G(torch.from_numpy(z))
+
+    return Backend("torch-eager", load, run)
+
+
+def torchscript_backend(path: Path) -> Backend:
+    torch = _torch()
+    import warnings
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+    load = time.perf_counter() - t0
+
+    def run(z):
+        with torch.inference_mode():
+            return module(torch.from_numpy(z))
+
+    return Backend("torchscript", load, run)

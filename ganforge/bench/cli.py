@@ -1,0 +1,52 @@
+"""``gan-bench``: a thin adapter over :func:`ganforge.bench.run_bench`."""
+
+from __future__ import annotations
+
+import click
+
+from ganforge.errors import cli_errors
+
+
+def _ints(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        out = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers such as 1,8,64; got {value!r}") from None
+    if not out or min(out) < 1:
+        raise click.BadParameter(f"batch sizes must be >= 1; got {value!r}")
+    return out
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", type=click.Path(), default="runs/latest/export/generator.onnx", show_default=True)
+@click.option("--backends", help="Comma-separated: onnxruntime-cpu, onnxruntime-cuda, torch-eager, torchscript "
+                                 "(default: all that can run here).")
+@click.option("--batch-sizes", callback=_ints, default="1,8,64,256,1024", show_default=True)
+@click.option("--budget", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Seconds of timed calls per backend and batch size.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench", show_default=True)
+@click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start comparison.")
+def main(model, backends, batch_sizes, budget, out_dir, no_cold_start):
+    """Time an exported generator on every backend over a batch sweep; write bench.json/md/png."""
+    from ganforge.bench import ALL_BACKENDS, run_bench
+
+    names = tuple(b.strip() for b in backends.split(",")) if backends else None
+    with cli_errors():
+        if names and (bad := [b for b in names if b not in ALL_BACKENDS]):
+            from ganforge.errors import GanforgeError
+
+            raise GanforgeError(f"unknown backend {bad[0]!r}; choose from: {', '.join(ALL_BACKENDS)}")
+        report = run_bench(model, backends=names, batch_sizes=batch_sizes, budget_s=budget, out_dir=out_dir,
+                           cold=not no_cold_start)
+    for b in report["backends"]:
+        best = max(b["results"], key=lambda r: r["samples_per_s"])
+        click.echo(f"{b['name']:24s} load {b['load_s']:.3f}s  best {best['samples_per_s']:.0f} samples/s (batch {best['batch']})")
+    for name, why in report["skipped"].items():
+        click.echo(f"{name:24s} skipped: {why}")
+    click.echo(f"report: {out_dir}/bench.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""bench.json (every figure), bench.md (tables) and bench.png (samples/s per backend)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ganforge.fsutil import atomic_path, atomic_write_text
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, model = report["machine"], report["model"]
+    lines = [
+        f"# gan-bench: {model['variant'] or Path(model['path']).name}",
+        "",
+        f"Machine: {m['cpu']} ({m['cores']} cores), {m['platform']}. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
+        f"Model: latent {model['latent_dim']}, sample {model['sample_shape']}, "
+        f"{model['flops_per_sample'] or '?'} FLOPs/sample. fp32 matrix-product peak measured in this run: "
+        f"{report['matmul_peak_gflops']} GFLOP/s.",
+        f"Timing: {report['settings']['warmup_calls']} warm-up calls per batch size, then single calls until "
+        f"{report['settings']['budget_s_per_batch']} s or {report['settings']['max_repeats']} calls.",
+        "",
+    ]
+    eager = {r["batch"]: r["samples_per_s"] for b in report["backends"] if b["name"] == "torch-eager"
+             for r in b["results"]}
+    lines += ["| backend | batch | p50 ms | p90 ms | p99 ms | samples/s | vs torch-eager | GFLOP/s | % of peak |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for b in report["backends"]:
+        for r in b["results"]:
+            ratio = f"{r['samples_per_s'] / eager[r['batch']]:.2f}x" if r["batch"] in eager else "-"
+            gf = f"{r['gflops']:.2f}" if r.get("gflops") is not None else "-"
+            pk = f"{100 * r['peak_fraction']:.1f}%" if r.get("peak_fraction") is not None else "-"
+            lines.append(f"| {b['name']} | {r['batch']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | "
+                         f"{r['samples_per_s']:.0f} | {ratio} | {gf} | {pk} |")
+    lines += ["", "| backend | load s | first call s |", "|---|---|---|"]
+    lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} |" for b in report["backends"]]
+    cold = report.get("cold_start")
+    if cold:
+        lines += ["", f"Cold start, a fresh process writing a {cold['n']}-sample grid (median of {cold['repeats']}): "
+                  f"gan-infer {cold.get('gan-infer_s', 'n/a')} s, torch {cold.get('torch_s', 'n/a')} s"
+                  + (f", {cold['speedup']}x." if "speedup" in cold else ".")]
+    for name, why in report["skipped"].items():
+        lines.append(f"- skipped {name}: {why}")
+    for note in report["notes"]:
+        lines.append(f"- {note}")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> bool:
+    """samples/s against batch size per backend; False (and a note) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        report["notes"].append("no plot: matplotlib is not installed (pip install 'ganforge[train]')")
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for b in report["backends"]:
+        ax.plot([r["batch"] for r in b["results"]], [r["samples_per_s"] for r in b["results"]], marker="o", label=b["name"])
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("samples / s (p50)")
+    ax.set_title(f"{report['model']['variant'] or 'model'}: throughput by backend")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return True
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot(report, out_dir / "bench.png")
+    atomic_write_text(out_dir / "bench.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out_dir / "bench.md", markdown(report) + "\n![samples/s by batch size](bench.png)\n")

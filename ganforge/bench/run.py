@@ -1,0 +1,166 @@
+"""gan-bench: every backend side by side over a batch sweep, for one exported model.
+
+    from ganforge.bench import run_bench
+    report = run_bench("runs/latest/export/generator.onnx", out_dir="bench-out")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import ganforge
+from ganforge.bench import backends as B
+from ganforge.bench.timing import matmul_peak_gflops, measure
+from ganforge.errors import GanforgeError, ModelFileError
+from ganforge.fsutil import atomic_write_text
+
+DEFAULT_BATCH_SIZES = (1, 8, 64, 256, 1024)
+ALL_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "torch-eager", "torchscript")
+PRECISION_FILES = {"fp16": "generator.fp16.onnx", "int8": "generator.int8.onnx"}
+
+
+def _checkpoint_of(model: Path) -> Path | None:
+    """The checkpoint an exported model came from: export.json beside it, or <run>/checkpoints/last.pt."""
+    report = model.parent / "export.json"
+    try:
+        ckpt = Path(json.loads(report.read_text())["source_checkpoint"])
+        if ckpt.exists():
+            return ckpt
+    except (OSError, ValueError, KeyError):
+        pass
+    guess = model.parent.parent / "checkpoints" / "last.pt"
+    return guess if guess.exists() else None
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+
+    versions = {"ganforge": ganforge.__version__, "numpy": np.__version__, "onnxruntime": onnxruntime.__version__}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:
+        versions["torch"] = "not installed"
+    return versions
+
+
+def _build(name: str, model: Path, ckpt: Path | None):
+    if name == "onnxruntime-cpu":
+        return B.onnxruntime_backend(model, "cpu")
+    if name == "onnxruntime-cuda":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            raise B.Skipped("no CUDA provider (install the gpu extra on a CUDA machine)")
+        return B.onnxruntime_backend(model, "cuda")
+    if name == "torch-eager":
+        if ckpt is None:
+            raise B.Skipped("no checkpoint found beside the model (export.json names none)")
+        return B.torch_eager_backend(ckpt)
+    if name == "torchscript":
+        ts = model.parent / "generator.ts"
+        if not ts.exists():
+            raise B.Skipped(f"{ts} not exported (gan-export --format torchscript)")
+        return B.torchscript_backend(ts)
+    raise GanforgeError(f"unknown backend {name!r}; choose from: {', '.join(ALL_BACKENDS)}")
+
+
+def cold_start(model: Path, ckpt: Path | None, repeats: int = 3) -> dict[str, Any]:
+    """Wall time of a fresh process that writes a 64-sample grid: gan-infer vs torch."""
+    out: dict[str, Any] = {"n": 64, "repeats": repeats}
+    with tempfile.TemporaryDirectory() as tmp:
+        cmds = {"gan-infer": [sys.executable, "-m", "ganforge.inference.cli", "--model", str(model), "--n", "64",
+                              "--out", f"{tmp}/grid.png"]}
+        if ckpt is not None:
+            cmds["torch"] = [sys.executable, "-m", "ganforge.bench.torch_cold", str(ckpt), f"{tmp}/torch.png"]
+        for name, cmd in cmds.items():
+            walls = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                walls.append(time.perf_counter() - t0)
+                if proc.returncode != 0:
+                    out[f"{name}_error"] = (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]
+                    break
+            else:
+                out[f"{name}_s"] = round(float(np.median(walls)), 4)
+    if "gan-infer_s" in out and "torch_s" in out:
+        out["speedup"] = round(out["torch_s"] / out["gan-infer_s"], 2)
+    return out
+
+
+def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None = None,
+              batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, budget_s: float = 1.0, max_repeats: int = 200,
+              out_dir: str | os.PathLike[str] | None = None, cold: bool = True) -> dict[str, Any]:
+    """Time every backend at every batch size; write bench.json, bench.md and bench.png to ``out_dir``."""
+    model = Path(model)
+    if not model.is_file():
+        raise ModelFileError(f"model file {model} does not exist: export one with gan-export, or pass --model")
+    if any(b < 1 for b in batch_sizes):
+        raise GanforgeError(f"batch sizes must be >= 1, got {list(batch_sizes)}")
+    from ganforge.inference import Generator
+
+    info = Generator(model, device="cpu").info
+    ckpt = _checkpoint_of(model)
+    names = list(backends or ALL_BACKENDS)
+    peak = matmul_peak_gflops()
+    report: dict[str, Any] = {
+        "machine": _machine(), "versions": _versions(),
+        "settings": {"batch_sizes": list(batch_sizes), "budget_s_per_batch": budget_s, "max_repeats": max_repeats,
+                     "warmup_calls": 2},
+        "model": {"path": str(model), "variant": info.variant, "latent_dim": info.latent_dim,
+                  "sample_shape": list(info.sample_shape), "flops_per_sample": info.flops_per_sample,
+                  "checkpoint": str(ckpt) if ckpt else None},
+        "matmul_peak_gflops": round(peak, 2), "backends": [], "skipped": {}, "notes": [],
+    }
+    extra = [(f"onnxruntime-cpu-{p}", model.parent / f) for p, f in PRECISION_FILES.items()
+             if (model.parent / f).exists() and "onnxruntime-cpu" in names]
+    plan = [(n, None) for n in names] + extra
+    rng = np.random.default_rng(0)
+    for name, path in plan:
+        try:
+            backend = B.onnxruntime_backend(path, "cpu", label=name) if path else _build(name, model, ckpt)
+        except B.Skipped as why:
+            report["skipped"][name] = str(why)
+            continue
+        entry = {"name": name, "load_s": round(backend.load_s, 4), "results": []}
+        z1 = rng.standard_normal((batch_sizes[0], info.latent_dim), dtype=np.float32)
+        t0 = time.perf_counter()
+        backend.run(z1)
+        entry["first_call_s"] = round(time.perf_counter() - t0, 4)
+        for b in batch_sizes:
+            z = rng.standard_normal((b, info.latent_dim), dtype=np.float32)
+            stats = measure(lambda: backend.run(z), b, budget_s=budget_s, max_repeats=max_repeats,
+                            flops_per_sample=info.flops_per_sample, peak_gflops=peak)
+            entry["results"].append(stats.to_json())
+        report["backends"].append(entry)
+    if cold:
+        report["cold_start"] = cold_start(model, ckpt)
+    if out_dir is not None:
+        from ganforge.bench.report import write_report
+
+        write_report(report, Path(out_dir))
+    return report

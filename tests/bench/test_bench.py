@@ -1,0 +1,73 @@
+"""The gan-bench harness runs and its report is complete (never that anything is fast)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from ganforge.bench import run_bench
+from ganforge.bench.cli import main
+from ganforge.bench.timing import measure
+from ganforge.errors import ModelFileError
+
+
+def test_measure_counts_and_percentiles():
+    calls = []
+    stats = measure(lambda: calls.append(1), batch=4, budget_s=0.0, min_repeats=7, warmup=2, flops_per_sample=10,
+                    peak_gflops=1.0)
+    assert len(calls) == 9 and stats.repeats == 7
+    assert stats.p50_ms <= stats.p90_ms <= stats.p99_ms
+    assert stats.samples_per_s == pytest.approx(4 / (stats.p50_ms / 1e3))
+    assert stats.gflops == pytest.approx(stats.samples_per_s * 10 / 1e9)
+    assert stats.peak_fraction == pytest.approx(stats.gflops)
+
+
+def test_report_is_complete(sine_export, tmp_path):
+    out = tmp_path / "bench"
+    report = run_bench(sine_export.artifacts["onnx"], batch_sizes=(1, 3), budget_s=0.01, max_repeats=5,
+                       out_dir=out, cold=True)
+    names = [b["name"] for b in report["backends"]]
+    assert {"onnxruntime-cpu", "torch-eager", "torchscript"} <= set(names)
+    for b in report["backends"]:
+        assert [r["batch"] for r in b["results"]] == [1, 3]
+        assert b["load_s"] >= 0 and b["first_call_s"] >= 0
+        for r in b["results"]:
+            assert r["samples_per_s"] > 0 and r["gflops"] > 0 and 0 < r["peak_fraction"]
+    assert report["model"]["flops_per_sample"] == 2 * (4 * 8 + 8 * 16 + 16 * 32)
+    assert report["matmul_peak_gflops"] > 0 and report["versions"]["onnxruntime"]
+    assert report["cold_start"]["gan-infer_s"] > 0 and report["cold_start"]["torch_s"] > 0
+    saved = json.loads((out / "bench.json").read_text())
+    assert saved["backends"] == report["backends"]
+    md = (out / "bench.md").read_text()
+    assert "| onnxruntime-cpu | 3 |" in md and "vs torch-eager" in md and "Cold start" in md
+    assert (out / "bench.png").stat().st_size > 1000
+
+
+def test_onnxruntime_backends_run_without_torch(sine_export, tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None  # as if torch were not installed
+        from ganforge.bench import run_bench
+        r = run_bench({str(sine_export.artifacts['onnx'])!r}, batch_sizes=(2,), budget_s=0.01, max_repeats=3,
+                      cold=False)
+        assert [b["name"] for b in r["backends"]] == ["onnxruntime-cpu"], r
+        assert "torch is not installed" in r["skipped"]["torch-eager"]
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_cli_errors(tmp_path):
+    result = CliRunner().invoke(main, ["--model", str(tmp_path / "none.onnx")])
+    assert result.exit_code == 1 and "does not exist" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["--batch-sizes", "1,x"])
+    assert result.exit_code == 2 and "comma-separated integers" in result.output
+    result = CliRunner().invoke(main, ["--model", str(tmp_path / "none.onnx"), "--backends", "tpu"])
+    assert result.exit_code == 1 and "unknown backend 'tpu'" in result.output
+    with pytest.raises(ModelFileError):
+        run_bench(tmp_path / "none.onnx")
