@@ -33,8 +33,10 @@ demo: $(VENV)/.installed-train-cpu
 test: $(VENV)/.installed-train-cpu-dev
 	$(PY) -m pytest -q
 
+# gan-bench for every variant (a few minutes); the sine learning-rate probe and the
+# export matrix are separate: python benchmarks/sine_lr_probe.py, benchmarks/export_matrix.py RUN...
 bench: $(VENV)/.installed-train-cpu
-	$(PY) benchmarks/sine_lr_probe.py
+	$(PY) benchmarks/run_all.py
 
 # gan-infer from an install of '.[cpu]' only: no torch anywhere.
 lean-check:
