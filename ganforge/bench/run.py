@@ -22,7 +22,7 @@ import ganforge
 from ganforge.bench import backends as B
 from ganforge.bench.timing import matmul_peak_gflops, measure
 from ganforge.errors import GanforgeError, ModelFileError
-from ganforge.fsutil import atomic_write_text
+
 
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256, 1024)
 ALL_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "torch-eager", "torchscript")

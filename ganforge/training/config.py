@@ -46,12 +46,16 @@ class TrainConfig:
     sample_count: int = 16  # fixed-noise samples drawn each epoch (samples/, progress.gif)
     log_every: int = 1  # print an epoch summary every N epochs (train.log gets every epoch)
 
+    def require_positive(self, *names: str) -> None:
+        """Each named field must be >= 1 (a None, where the type allows it, passes)."""
+        for name in names:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+
     def validate(self) -> None:
         """Refuse values no run can use. Variants extend this for their own fields."""
-        positive = ("epochs", "batch_size", "sample_count", "log_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self.require_positive("epochs", "batch_size", "sample_count", "log_every")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         for name in ("beta1", "beta2"):

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ganforge.errors import ConfigError
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, check_path, detect, load_cifar, load_folder, parse_classes
 from ganforge.training.variants import Variant
@@ -41,9 +40,7 @@ class DCGANConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("latent_dim", "g_features", "d_features"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self.require_positive("latent_dim", "g_features", "d_features")
         parse_classes(self.classes)
 
 

@@ -43,9 +43,7 @@ class MnistMLPConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("latent_size", "hidden_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self.require_positive("latent_size", "hidden_size")
         if self.dataset not in TORCHVISION_MNIST:
             raise ConfigError(f"dataset must be one of {', '.join(TORCHVISION_MNIST)}, got {self.dataset!r}")
 

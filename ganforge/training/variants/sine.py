@@ -40,9 +40,7 @@ class SineConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("latent_dim", "sample_len", "n_rows"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self.require_positive("latent_dim", "sample_len", "n_rows")
         if self.data is not None or self.download:
             raise ConfigError("the sine variant uses embedded synthetic data; drop --data / data / --download")
 

@@ -60,11 +60,7 @@ class WGANConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("latent_dim", "hidden_dim", "n_layers", "n_critic"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.critic_layers is not None and self.critic_layers < 1:
-            raise ConfigError(f"critic_layers must be >= 1, got {self.critic_layers}")
+        self.require_positive("latent_dim", "hidden_dim", "n_layers", "n_critic", "critic_layers")
         if self.penalty not in PENALTIES:
             raise ConfigError(f"penalty must be one of {', '.join(PENALTIES)}, got {self.penalty!r}")
         if self.channels is not None and self.channels not in (1, 3):
@@ -113,56 +109,52 @@ def _per_layer(values: list[int] | None, n: int, name: str, default: int | None)
     return list(values)
 
 
-def plan_generator(size: tuple[int, int], n: int, strides=None, paddings=None) -> list[Block]:
-    """Blocks mapping a 1x1 noise map to ``size`` in ``n`` transposed convolutions."""
+def _plan(size: tuple[int, int], n: int, strides, paddings, *, critic: bool) -> list[Block]:
+    """Blocks between a 1x1 map and ``size`` in ``n`` layers: up for the generator
+    (transposed convolutions), down for the critic (the generator's sizes reversed)."""
+    role, depth_key, prefix, verb = (("critic", "critic_layers", "c", "shrink") if critic
+                                     else ("generator", "n_layers", "g", "grow"))
     height, width = size
     longest = max(height, width)
     if n > longest - 1:
-        raise ConfigError(f"cannot plan {n} generator layers for {height}x{width} images: each layer must grow "
+        raise ConfigError(f"cannot plan {n} {role} layers for {height}x{width} images: each layer must {verb} "
                           f"the longer side ({longest}) by a pixel or more, so at most {longest - 1}; "
-                          f"try n_layers={_suggest(height, width)}")
+                          f"try {depth_key}={_suggest(height, width)}")
     hs = _sizes(height, n, strict=height == longest)
     ws = _sizes(width, n, strict=width == longest and height != longest)
-    strides = _per_layer(strides, n, "g_strides", None)
-    paddings = _per_layer(paddings, n, "g_paddings", 0)
+    if critic:
+        hs, ws = hs[::-1], ws[::-1]
+    strides = _per_layer(strides, n, f"{prefix}_strides", None)
+    paddings = _per_layer(paddings, n, f"{prefix}_paddings", 0)
     blocks = []
     for i in range(n):
         ins, outs, p = (hs[i], ws[i]), (hs[i + 1], ws[i + 1]), paddings[i]
-        st = tuple(strides[i] or (1 if a == 1 else max(1, b // a)) for a, b in zip(ins, outs))
-        k = tuple(b - s * (a - 1) + 2 * p for a, b, s in zip(ins, outs, st))
-        if min(k) < 1 or p > min(k) - 1:
+        if critic:  # Conv2d: K = in + 2p - stride*(out - 1); stride floor(in/out) keeps K >= 1
+            st = tuple(strides[i] or (1 if b == 1 else max(1, a // b)) for a, b in zip(ins, outs))
+            k = tuple(a + 2 * p - s * (b - 1) for a, b, s in zip(ins, outs, st))
+            ok = min(k) >= 1
+        else:  # ConvTranspose2d: K = out - stride*(in - 1) + 2p; stride floor(out/in) keeps K >= 1
+            st = tuple(strides[i] or (1 if a == 1 else max(1, b // a)) for a, b in zip(ins, outs))
+            k = tuple(b - s * (a - 1) + 2 * p for a, b, s in zip(ins, outs, st))
+            ok = min(k) >= 1 and p <= min(k) - 1  # ConvTranspose2d needs padding < kernel
+        if not ok:
             raise ConfigError(
-                f"generator layer {i + 1} of {n} cannot map {ins[0]}x{ins[1]} to {outs[0]}x{outs[1]} with stride "
-                f"{strides[i]} and padding {p} (kernel would be {k[0]}x{k[1]}; it must be >= 1 and > padding): "
-                "use a smaller stride or more padding, or leave g_strides unset to let the planner choose")
+                f"{role} layer {i + 1} of {n} cannot map {ins[0]}x{ins[1]} to {outs[0]}x{outs[1]} with stride "
+                f"{strides[i]} and padding {p} (kernel would be {k[0]}x{k[1]}; it must be >= 1"
+                f"{'' if critic else ' and > padding'}): use a smaller stride or more padding, or leave "
+                f"{prefix}_strides unset to let the planner choose")
         blocks.append(Block(ins, outs, k, st, (p, p)))
     return blocks
+
+
+def plan_generator(size: tuple[int, int], n: int, strides=None, paddings=None) -> list[Block]:
+    """Blocks mapping a 1x1 noise map to ``size`` in ``n`` transposed convolutions."""
+    return _plan(size, n, strides, paddings, critic=False)
 
 
 def plan_critic(size: tuple[int, int], n: int, strides=None, paddings=None) -> list[Block]:
-    """Blocks reducing ``size`` to a 1x1 score map in ``n`` convolutions (the generator's plan reversed)."""
-    height, width = size
-    longest = max(height, width)
-    if n > longest - 1:
-        raise ConfigError(f"cannot plan {n} critic layers for {height}x{width} images: each layer must shrink "
-                          f"the longer side ({longest}) by a pixel or more, so at most {longest - 1}; "
-                          f"try critic_layers={_suggest(height, width)}")
-    hs = _sizes(height, n, strict=height == longest)[::-1]
-    ws = _sizes(width, n, strict=width == longest and height != longest)[::-1]
-    strides = _per_layer(strides, n, "c_strides", None)
-    paddings = _per_layer(paddings, n, "c_paddings", 0)
-    blocks = []
-    for i in range(n):
-        ins, outs, p = (hs[i], ws[i]), (hs[i + 1], ws[i + 1]), paddings[i]
-        st = tuple(strides[i] or (1 if b == 1 else max(1, a // b)) for a, b in zip(ins, outs))
-        k = tuple(a + 2 * p - s * (b - 1) for a, b, s in zip(ins, outs, st))
-        if min(k) < 1:
-            raise ConfigError(
-                f"critic layer {i + 1} of {n} cannot map {ins[0]}x{ins[1]} to {outs[0]}x{outs[1]} with stride "
-                f"{strides[i]} and padding {p} (kernel would be {k[0]}x{k[1]}): use a smaller stride or more "
-                "padding, or leave c_strides unset to let the planner choose")
-        blocks.append(Block(ins, outs, k, st, (p, p)))
-    return blocks
+    """Blocks reducing ``size`` to a 1x1 score map in ``n`` convolutions."""
+    return _plan(size, n, strides, paddings, critic=True)
 
 
 def plan(cfg: WGANConfig) -> tuple[list[Block], list[Block]]:

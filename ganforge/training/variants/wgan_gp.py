@@ -46,9 +46,7 @@ class WGANGPConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("latent_dim", "g_features", "d_features", "n_critic"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self.require_positive("latent_dim", "g_features", "d_features", "n_critic")
         if n_upsamplings(self.image_size) is None:
             near = sorted((4 * 2**k for k in range(1, 9)), key=lambda s: abs(s - self.image_size))[:2]
             raise ConfigError(f"image_size must be 4 * 2^k (8, 16, 32, 64, 128, ...), got {self.image_size}; "
