@@ -62,17 +62,22 @@ class GanforgeWarning(UserWarning):
 
 
 def short_warnings() -> None:
-    """Show GanforgeWarnings as one ``warning: ...`` line, without file and line numbers."""
+    """Show GanforgeWarnings as one ``warning: ...`` line, without file and line numbers.
+
+    Idempotent: calling it again (a CLI run many times in one process) installs nothing more.
+    """
+    import sys
     import warnings
 
+    if getattr(warnings.showwarning, "_ganforge", False):
+        return
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, GanforgeWarning):
-            import sys
-
             print(f"warning: {message}", file=file or sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
 
+    show._ganforge = True
     warnings.showwarning = show

@@ -165,9 +165,9 @@ class Generator:
         if not lo < hi:
             raise ModelFileError(f"{self.path} has invalid ganforge metadata: value_range {[lo, hi]} is empty; "
                                  "re-export it with gan-export")
-        declared = out.shape[1:] if out.shape else None
-        if out.shape and (len(out.shape) != 1 + rank or any(isinstance(d, int) and d != want_d
-                                                            for d, want_d in zip(declared, info.sample_shape))):
+        declared = out.shape or []  # empty when the graph leaves the rank open: checked per run instead
+        if declared and (len(declared) != 1 + rank or any(isinstance(d, int) and d != want_d
+                                                          for d, want_d in zip(declared[1:], info.sample_shape))):
             raise ModelFileError(f"{self.path}: output '{OUTPUT_NAME}' has shape {out.shape}, but its metadata says "
                                  f"samples of shape {list(info.sample_shape)}")
 
@@ -259,5 +259,11 @@ class Generator:
             done += b
 
     def generate(self, n: int, seed: int = 0, batch_size: int | None = None) -> np.ndarray:
-        """``n`` samples ``[n, *sample_shape]`` from ``seed``."""
-        return np.concatenate(list(self.iter_batches(n, seed, batch_size)), axis=0)
+        """``n`` samples ``[n, *sample_shape]`` float32 from ``seed``, whatever ``batch_size``."""
+        batches = self.iter_batches(n, seed, batch_size)
+        out = np.empty((n, *self.info.sample_shape), np.float32)  # filled in place: no second copy
+        done = 0
+        for batch in batches:
+            out[done : done + len(batch)] = batch
+            done += len(batch)
+        return out
