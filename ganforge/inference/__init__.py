@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ganforge.inference.metadata import ModelInfo
-from ganforge.inference.render import render_grid, save_samples
+from ganforge.inference.render import render_grid, save_batches, save_samples
 from ganforge.inference.session import Generator
 
 DEFAULT_MODEL = os.path.join("runs", "latest", "export", "generator.onnx")
@@ -43,11 +43,12 @@ class GenerateResult(list):
 def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLike[str], *, seed: int = 0,
              device: str = "auto", nrow: int | None = None, batch_size: int | None = None,
              latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
-             layout: str | None = None) -> GenerateResult:
+             layout: str | None = None, progress=None) -> GenerateResult:
     """Sample ``n`` outputs of ``model`` (default :data:`DEFAULT_MODEL`) from ``seed`` and write them to ``out``.
 
     ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
-    ``DIR/`` one PNG per sample. Same arguments, same bytes. Arguments and the
+    ``DIR/`` one PNG per sample; .npy and DIR/ stream batch by batch, so memory
+    does not grow with ``n``; ``progress(done, n)`` follows them. Same arguments, same bytes. Arguments and the
     form of ``out`` are checked before the model runs; ``latent_dim``,
     ``value_range`` and ``layout`` are for generators without ganforge metadata.
     """
@@ -68,7 +69,7 @@ def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLik
             raise ModelFileError(f"no model at {model}: train and export one first (gan-train, then gan-export), "
                                  "or pass --model FILE.onnx")
     gen = Generator(model, device=device, latent_dim=latent_dim, value_range=value_range, layout=layout)
-    samples = gen.generate(n, seed=seed, batch_size=batch_size)
-    paths = save_samples(samples, out, kind=gen.info.kind, nrow=nrow, value_range=gen.info.value_range)
+    paths = save_batches(gen.iter_batches(n, seed, batch_size), n, gen.info.sample_shape, out, kind=gen.info.kind,
+                         nrow=nrow, value_range=gen.info.value_range, progress=progress)
     return GenerateResult(paths, n=n, model=gen.path, device=gen.device, providers=gen.providers,
                           seconds=time.perf_counter() - start)

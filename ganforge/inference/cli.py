@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import sys
+import time
+
 import click
 
 from ganforge.errors import cli_errors, short_warnings
+
+
+def _terminal_progress():
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+    last = [0.0]
+
+    def show(done: int, n: int) -> None:
+        now = time.monotonic()
+        if done < n and now - last[0] < 0.1:
+            return
+        last[0] = now
+        width = 30
+        filled = width * done // n
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{n}")
+        if done >= n:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
 
 
 def _value_range(ctx, param, value):
@@ -38,9 +60,10 @@ def main(model, n, out, seed, device, nrow, batch_size, latent_dim, value_range,
     from ganforge.inference import generate
 
     short_warnings()
+    progress = _terminal_progress() if sys.stderr.isatty() else None
     with cli_errors():
         result = generate(model, n, out, seed=seed, device=device, nrow=nrow, batch_size=batch_size,
-                          latent_dim=latent_dim, value_range=value_range, layout=layout)
+                          latent_dim=latent_dim, value_range=value_range, layout=layout, progress=progress)
     where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
     click.echo(f"wrote {where} ({n} samples, seed {seed}, {result.seconds:.2f}s, onnxruntime on {result.device}: "
                f"{', '.join(result.providers)})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -146,20 +146,55 @@ def save_samples(samples: np.ndarray, out: str | os.PathLike[str], *, kind: str,
     Missing parent folders are created. Every file is written atomically: a
     failure leaves no partial file and an existing file as it was.
     """
+    samples = np.asarray(samples)
+    return save_batches([samples], len(samples), samples.shape[1:], out, kind=kind, nrow=nrow,
+                        value_range=value_range)
+
+
+def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int, ...], out: str | os.PathLike[str],
+                 *, kind: str, nrow: int | None = None, value_range=(-1.0, 1.0),
+                 progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Like :func:`save_samples` for ``n`` samples arriving in batches.
+
+    ``*.npy`` and ``DIR/`` stream: each batch is written and dropped, so memory
+    does not grow with ``n`` (the .npy header is written first, the rows after).
+    A ``*.png`` grid needs every sample at once. ``progress(done, n)`` is called
+    after each batch.
+    """
     form = out_form(out)
     path = Path(out)
-    is_dir = form == "dir"
-    target_dir = path if is_dir else path.parent
+    target_dir = path if form == "dir" else path.parent
     with _writable(target_dir):
         target_dir.mkdir(parents=True, exist_ok=True)
-    if is_dir:
+    done = 0
+    if form == "dir":
+        width = max(5, len(str(n - 1)))
         written = []
-        for i, sample in enumerate(samples):
-            written.append(save_png(render_grid(sample[None], kind, value_range=value_range), path / f"sample-{i:05d}.png"))
+        for batch in batches:
+            for sample in batch:
+                image = render_grid(sample[None], kind, value_range=value_range)
+                written.append(save_png(image, path / f"sample-{done:0{width}d}.png"))
+                done += 1
+            if progress:
+                progress(done, n)
         return written
     if form == "npy":
-        with _writable(path), atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, np.asarray(samples, dtype=np.float32))
+        with _writable(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                      "shape": (n, *sample_shape)}
+            np.lib.format.write_array_header_1_0(f, header)
+            for batch in batches:
+                batch = np.ascontiguousarray(batch, dtype=np.float32)
+                if batch.shape[1:] != tuple(sample_shape):
+                    raise ValueError(f"batch of shape {list(batch.shape)} does not hold samples {list(sample_shape)}")
+                f.write(batch.tobytes())
+                done += len(batch)
+                if progress:
+                    progress(done, n)
+            if done != n:
+                raise ValueError(f"expected {n} samples, got {done}")
         return [path]
+    samples = np.concatenate(list(batches)) if not isinstance(batches, list) or len(batches) != 1 else batches[0]
+    if progress:
+        progress(len(samples), n)
     return [save_png(render_grid(samples, kind, nrow=nrow, value_range=value_range), path)]

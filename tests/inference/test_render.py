@@ -140,3 +140,30 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
     with pytest.raises(GanforgeError, match=r"cannot write .*g\.png: No space left on device"):
         save_samples(np.zeros((2, 8), np.float32), old, kind="series")
     assert old.read_bytes() == b"precious" and [p.name for p in tmp_path.iterdir()] == ["g.png"]
+
+
+def test_save_batches_streams_npy_and_folders(tmp_path):
+    from ganforge.inference.render import save_batches
+
+    rng = np.random.default_rng(3)
+    batches = [rng.uniform(-1, 1, (b, 3, 4, 4)).astype(np.float32) for b in (4, 4, 2)]
+    seen = []
+    (npy,) = save_batches(iter(batches), 10, (3, 4, 4), tmp_path / "x.npy", kind="image",
+                          progress=lambda done, n: seen.append((done, n)))
+    np.testing.assert_array_equal(np.load(npy), np.concatenate(batches))
+    assert seen == [(4, 10), (8, 10), (10, 10)]
+    files = save_batches(iter(batches), 10, (3, 4, 4), f"{tmp_path}/each/", kind="image")
+    assert [f.name for f in files] == [f"sample-{i:05d}.png" for i in range(10)]
+    with pytest.raises(ValueError, match="expected 11 samples, got 10"):
+        save_batches(iter(batches), 11, (3, 4, 4), tmp_path / "short.npy", kind="image")
+    assert not (tmp_path / "short.npy").exists()  # nothing half-written
+
+
+def test_generate_streams_the_same_samples(tmp_path):
+    from pathlib import Path
+
+    from ganforge.inference import Generator, generate
+
+    model = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"
+    generate(model, 300, tmp_path / "a.npy", seed=4, batch_size=64)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), Generator(model).generate(300, seed=4))
