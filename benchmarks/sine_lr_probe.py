@@ -12,13 +12,13 @@ variance (R^2 >= 0.9). Real rows score R^2 = 1.
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 
 import numpy as np
 import torch
 
+from ganforge.evaluation.series import fit_sinusoids
 from ganforge.training import train
 from ganforge.training.checkpoint import build_generator, load
 from ganforge.training.variants.sine import sine_rows
@@ -34,17 +34,7 @@ SETTINGS = {
 
 def sine_r2(curves: np.ndarray) -> np.ndarray:
     """Best single-sinusoid R^2 of every row of ``curves`` [n, L]."""
-    n, length = curves.shape
-    t = np.arange(length) / length
-    best = np.full(n, -np.inf)
-    centered = curves - curves.mean(1, keepdims=True)
-    total = (centered**2).sum(1) + 1e-12
-    for f in np.linspace(0.25, 3.0, 111):
-        basis = np.stack([np.sin(2 * math.pi * f * t), np.cos(2 * math.pi * f * t), np.ones(length)], 1)
-        coef, *_ = np.linalg.lstsq(basis, curves.T, rcond=None)
-        resid = ((basis @ coef).T - curves) ** 2
-        best = np.maximum(best, 1 - resid.sum(1) / total)
-    return best
+    return fit_sinusoids(curves)["r2"]
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ganforge.errors import GanforgeError, ModelFileError
+from ganforge.evaluation import evaluate
+from ganforge.evaluation.cli import main
+
+
+def test_evaluates_an_exported_sine_model(sine_export, tmp_path):
+    report = evaluate(sine_export.artifacts["onnx"], n=200, out_dir=tmp_path)
+    assert report["variant"] == "sine" and report["n_generated"] == 200 and report["n_real"] == 400
+    assert report["floor"]["sine_like_fraction"] == 1.0 and report["floor"]["mmd"] < 0.01
+    # a 3-epoch generator on 96 rows is far from the floor, and the report says so
+    assert report["generated"]["mmd"] > report["floor"]["mmd"]
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["generated"] == report["generated"] and "floor (real vs real)" in (tmp_path / "eval.md").read_text()
+    assert evaluate(sine_export.artifacts["onnx"], n=50)["n_generated"] == 50
+
+
+def test_refusals(tmp_path):
+    from pathlib import Path
+
+    image = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"
+    with pytest.raises(GanforgeError, match="image model; gan-eval scores series models"):
+        evaluate(image, n=20)
+    with pytest.raises(ModelFileError, match="no exported model"):
+        evaluate(tmp_path / "none.onnx")
+    result = CliRunner().invoke(main, [str(tmp_path / "none.onnx"), "--out", str(tmp_path / "e")])
+    assert result.exit_code == 1 and "run gan-export first" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "e").exists()
+
+
+def test_run_folder_resolves_to_its_export(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from ganforge.evaluation import resolve_model
+
+    (tmp_path / "run" / "export").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "tiny-series.onnx",
+                tmp_path / "run" / "export" / "generator.onnx")
+    assert resolve_model(tmp_path / "run") == tmp_path / "run" / "export" / "generator.onnx"
+    with pytest.raises(GanforgeError, match="no real data source for series variant 'tiny-series'"):
+        evaluate(tmp_path / "run", n=20)
