@@ -2,8 +2,10 @@
 
 The generator is run through ``ganforge.inference`` (what is shipped is what is
 scored). Every score is reported beside its floor: the same score between two
-disjoint halves of the real data. Series models (``sine``) are scored now;
-image models need the feature-space evaluator that is still to come.
+disjoint halves of the real data. Series models (``sine``) are compared with
+fresh rows of their synthetic distribution; image models with the images under
+``--data``, in the feature space of a small network trained on those images
+(``evaluation.images``), cached by the data's fingerprint.
 """
 
 from __future__ import annotations
@@ -38,10 +40,30 @@ def real_series(variant: str | None, n: int, length: int, seed: int):
     return sine_rows(n, length, HELD_OUT_SEED + seed).numpy()
 
 
-def evaluate(source: str | os.PathLike[str] | None = None, *, n: int = 2000, seed: int = 0,
-             out_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Score ``n`` generated samples against ``2n`` real ones; write eval.json and eval.md to ``out_dir``."""
-    from ganforge.evaluation.series import evaluate_series
+def load_real_images(data: str | os.PathLike[str] | None, sample_shape: tuple[int, ...]):
+    """The images under ``data`` (MNIST-format, CIFAR-10 or a folder), at the model's shape."""
+    from ganforge.training.datasets import (CIFAR_CLASSES, check_path, detect, fit_images, load_cifar, load_folder,
+                                            load_idx)
+
+    root = check_path(None if data is None else str(data), "gan-eval of an image model (the real images)")
+    channels, h, w = sample_shape
+    kind = detect(root)
+    if kind == "idx":
+        real = load_idx(root)
+    elif kind == "cifar":
+        real = load_cifar(root, classes=list(CIFAR_CLASSES))
+    else:
+        real = load_folder(root, image_size=(h, w), channels=channels)
+    return fit_images(real, (h, w), channels)
+
+
+def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.PathLike[str] | None = None,
+             n: int = 2000, seed: int = 0, out_dir: str | os.PathLike[str] | None = None,
+             evaluator_steps: int = 1500) -> dict[str, Any]:
+    """Score ``n`` generated samples against real ones; write eval.json and eval.md to ``out_dir``.
+
+    ``evaluator_steps``: training steps of the image feature network when it is not cached yet.
+    """
     from ganforge.inference import Generator
 
     if n < 10:
@@ -49,20 +71,31 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, n: int = 2000, see
     model = resolve_model(source)
     gen = Generator(model, device="cpu")
     info = gen.info
-    if info.kind != "series":
-        raise GanforgeError(f"{model} is an image model; gan-eval scores series models (sine) so far: "
-                            "the image evaluator (Fréchet distance in a classifier's feature space) is not built yet")
-    real = real_series(info.variant, 2 * n, info.sample_shape[0], seed)
-    fake = gen.generate(n, seed=seed)
-    scores = evaluate_series(real, fake, seed=seed)
-    report = {
-        "model": str(model), "variant": info.variant, "source_checkpoint_sha256": info.source_checkpoint_sha256,
-        "evaluator": {"kind": "series", "real": f"sine_rows({2 * n}, {info.sample_shape[0]}, seed "
-                      f"{HELD_OUT_SEED + seed})", "sine_like_r2": 0.9,
-                      "metrics": "single-sinusoid fit; RBF MMD^2 (median bandwidth); random-Fourier-feature "
-                                 "logistic classifier |accuracy - 0.5|; 1-D Wasserstein of fitted parameters"},
-        "seed": seed, **scores,
-    }
+    base = {"model": str(model), "variant": info.variant, "source_checkpoint_sha256": info.source_checkpoint_sha256,
+            "seed": seed}
+    if info.kind == "series":
+        from ganforge.evaluation.series import evaluate_series
+
+        real = real_series(info.variant, 2 * n, info.sample_shape[0], seed)
+        scores = evaluate_series(real, gen.generate(n, seed=seed), seed=seed)
+        evaluator = {"kind": "series", "real": f"sine_rows({2 * n}, {info.sample_shape[0]}, seed "
+                     f"{HELD_OUT_SEED + seed})", "sine_like_r2": 0.9,
+                     "metrics": "single-sinusoid fit; RBF MMD^2 (median bandwidth); random-Fourier-feature "
+                                "logistic classifier |accuracy - 0.5|; 1-D Wasserstein of fitted parameters"}
+    else:
+        import torch
+
+        from ganforge.evaluation.images import evaluate_images, train_evaluator
+
+        real = load_real_images(data, info.sample_shape)
+        ev = train_evaluator(real, seed=seed, steps=evaluator_steps)
+        pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[: 2 * n]
+        subset = type(real)(real.images[pick], real.labels[pick], real.classes, real.source)
+        scores = evaluate_images(ev, subset, gen.generate(n, seed=seed), seed=seed)
+        evaluator = {"kind": "image", "data": str(data), **ev.identity(),
+                     "metrics": "Fréchet distance, precision/recall (k=3), density/coverage (k=5) in the 128-d "
+                                "features of a CNN trained on the real images; class histogram when labelled"}
+    report = {**base, "evaluator": evaluator, **scores}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -73,6 +106,19 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, n: int = 2000, see
 
 def markdown(report: dict[str, Any]) -> str:
     g, f = report["generated"], report["floor"]
+    if report["evaluator"]["kind"] == "image":
+        ev = report["evaluator"]
+        lines = [f"# gan-eval: {report['variant']}", "",
+                 f"Model: {report['model']}; {report['n_generated']} generated, {report['n_real']} real from "
+                 f"{ev['data']}. Evaluator: {ev['task']} network, held-out accuracy {ev['accuracy']:.3f}, "
+                 f"fingerprint {ev['fingerprint']}, trained on {ev['n_train']} images.", "",
+                 "| score | generated | floor (real vs real) |", "|---|---|---|"]
+        keys = ["frechet_distance", "precision", "recall", "density", "coverage", "classes_covered",
+                "class_tv_distance"]
+        lines += [f"| {k} | {g[k]:.4f} | {f[k]:.4f} |" for k in keys if k in g]
+        if "class_histogram" in g:
+            lines += ["", "Generated class histogram: " + ", ".join(f"{c} {p:.1%}" for c, p in g["class_histogram"].items())]
+        return "\n".join(lines) + "\n"
     rows = [("median sinusoid-fit R^2", "r2_median"), ("sine-like fraction (R^2 >= 0.9)", "sine_like_fraction"),
             ("MMD^2", "mmd"), ("classifier gap (held-out accuracy minus 0.5, absolute)", "classifier_gap")]
     lines = [f"# gan-eval: {report['variant']}", "", f"Model: {report['model']}; {report['n_generated']} generated, "

@@ -9,22 +9,28 @@ from ganforge.errors import MissingExtraError, cli_errors
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source", required=False, metavar="[MODEL.onnx|RUN]")
+@click.option("--data", type=click.Path(), help="Real images for an image model (IDX folder, CIFAR-10, image folder).")
 @click.option("--n", "n", type=click.IntRange(min=10), default=2000, show_default=True, help="Generated samples.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="eval", show_default=True)
-def main(source, n, seed, out_dir):
-    """Score an exported generator against real data (series models so far), each score beside its floor."""
+def main(source, data, n, seed, out_dir):
+    """Score an exported generator against real data, each score beside its real-vs-real floor."""
     with cli_errors():
         try:
             from ganforge.evaluation import evaluate
             import torch  # noqa: F401  (real data comes from the training code)
         except ImportError as exc:
             raise MissingExtraError("gan-eval", "train", exc) from None
-        report = evaluate(source, n=n, seed=seed, out_dir=out_dir)
+        report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir)
     g, f = report["generated"], report["floor"]
-    click.echo(f"sine-like {g['sine_like_fraction']:.1%} (floor {f['sine_like_fraction']:.1%}), "
-               f"MMD^2 {g['mmd']:.4f} (floor {f['mmd']:.4f}), classifier gap {g['classifier_gap']:.3f} "
-               f"(floor {f['classifier_gap']:.3f})")
+    if report["evaluator"]["kind"] == "image":
+        click.echo(f"Fréchet distance {g['frechet_distance']:.3f} (floor {f['frechet_distance']:.3f}), precision "
+                   f"{g['precision']:.3f}, recall {g['recall']:.3f}, coverage {g['coverage']:.3f} "
+                   f"(evaluator accuracy {report['evaluator']['accuracy']:.3f})")
+    else:
+        click.echo(f"sine-like {g['sine_like_fraction']:.1%} (floor {f['sine_like_fraction']:.1%}), "
+                   f"MMD^2 {g['mmd']:.4f} (floor {f['mmd']:.4f}), classifier gap {g['classifier_gap']:.3f} "
+                   f"(floor {f['classifier_gap']:.3f})")
     click.echo(f"report: {out_dir}/eval.md")
 
 

@@ -52,7 +52,8 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     s_x, s_y = np.atleast_2d(np.cov(x, rowvar=False)), np.atleast_2d(np.cov(y, rowvar=False))
     root = _sqrtm_psd(s_x)
     cross = _sqrtm_psd(root @ s_y @ root)
-    return float(((mu_x - mu_y) ** 2).sum() + np.trace(s_x) + np.trace(s_y) - 2 * np.trace(cross))
+    value = ((mu_x - mu_y) ** 2).sum() + np.trace(s_x) + np.trace(s_y) - 2 * np.trace(cross)
+    return float(max(value, 0.0))  # rounding in the matrix square roots can dip just below 0
 
 
 def _kth_neighbour_radius(a: np.ndarray, k: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ganforge.errors import ConfigError, DataError, GanforgeWarning
 
@@ -279,6 +280,21 @@ def load_folder(path: str | Path, *, image_size: int | tuple[int, int], channels
                            for f, _ in ok], dtype=torch.int64)
     skipped = f", {bad} unreadable skipped" if bad else ""
     return ImageData(images, labels, class_names or ["images"], f"{len(ok)} images from {root}{skipped}")
+
+
+def fit_images(data: ImageData, size: tuple[int, int] | None, channels: int | None) -> ImageData:
+    """Resize (antialiased) and convert channels of in-memory images when the config asks for it."""
+    images = data.images
+    if channels is not None and images.shape[1] != channels:
+        if channels == 3:
+            images = images.expand(-1, 3, -1, -1).contiguous()
+        else:  # ITU-R 601 luma, as PIL's convert("L")
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    if size is not None and tuple(images.shape[2:]) != tuple(size):
+        images = F.interpolate(images.float(), size=tuple(size), mode="bilinear", antialias=True,
+                               align_corners=False).round().clamp(0, 255).to(torch.uint8)
+    return ImageData(images, data.labels, data.classes, data.source)
 
 
 # ---------------------------------------------------------------- downloads

@@ -23,7 +23,7 @@ def test_refusals(tmp_path):
     from pathlib import Path
 
     image = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"
-    with pytest.raises(GanforgeError, match="image model; gan-eval scores series models"):
+    with pytest.raises(GanforgeError, match="image model \\(the real images\\) needs --data PATH"):
         evaluate(image, n=20)
     with pytest.raises(ModelFileError, match="no exported model"):
         evaluate(tmp_path / "none.onnx")

@@ -25,12 +25,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.training.config import TrainConfig
-from ganforge.training.datasets import ImageData, check_path, detect, load_cifar, load_folder, load_idx
+from ganforge.training.datasets import ImageData, check_path, detect, fit_images, load_cifar, load_folder, load_idx
 from ganforge.training.losses import PENALTIES
 from ganforge.training.variants import Variant
 
@@ -225,21 +224,6 @@ def build_critic(cfg: WGANConfig) -> Critic:
 
 
 # ---------------------------------------------------------------- data
-
-
-def fit_images(data: ImageData, size: tuple[int, int] | None, channels: int | None) -> ImageData:
-    """Resize (antialiased) and convert channels of in-memory images when the config asks for it."""
-    images = data.images
-    if channels is not None and images.shape[1] != channels:
-        if channels == 3:
-            images = images.expand(-1, 3, -1, -1).contiguous()
-        else:  # ITU-R 601 luma, as PIL's convert("L")
-            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    if size is not None and tuple(images.shape[2:]) != tuple(size):
-        images = F.interpolate(images.float(), size=tuple(size), mode="bilinear", antialias=True,
-                               align_corners=False).round().clamp(0, 255).to(torch.uint8)
-    return ImageData(images, data.labels, data.classes, data.source)
 
 
 def load_data(cfg: WGANConfig) -> ImageData:

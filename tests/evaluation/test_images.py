@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from ganforge.errors import DataError
+from ganforge.evaluation import evaluate
+from ganforge.evaluation import images as E
+from ganforge.training.datasets import load_folder, load_idx
+from tests.fakedata import write_idx, write_images
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(E, "CACHE", tmp_path / "cache")
+
+
+def test_evaluator_learns_classes_and_is_cached(tmp_path):
+    data = load_idx(write_idx(tmp_path / "idx", n=200))
+    ev = E.train_evaluator(data, steps=150)
+    assert ev.task == "classes" and ev.accuracy > 0.5  # labels are learnable from the fake digits
+    again = E.train_evaluator(data, steps=150)
+    assert (again.fingerprint, again.accuracy) == (ev.fingerprint, ev.accuracy)
+    assert len(list(E.CACHE.glob("*.pt"))) == 1
+    feats = ev.embed(data.images[:7])
+    assert feats.shape == (7, E.FEATURES)
+    real = data.images.numpy()
+    same = E.compare(ev, real[:100], real[:100], data.labels.numpy()[:100])
+    assert same["frechet_distance"] == pytest.approx(0, abs=1e-2) and same["precision"] == 1.0
+    noise = np.random.default_rng(0).uniform(-1, 1, (100, 1, 28, 28)).astype(np.float32)
+    far = E.compare(ev, real[:100], noise, data.labels.numpy()[:100])
+    assert far["frechet_distance"] > 1.0 and far["coverage"] < 0.2
+
+
+def test_unlabelled_folder_uses_rotation(tmp_path):
+    data = load_folder(write_images(tmp_path / "imgs", n=12, size=(16, 16)), image_size=16, channels=3)
+    ev = E.train_evaluator(data, steps=5, cache=False)
+    assert ev.task == "rotation" and ev.classes == ["0", "90", "180", "270"]
+
+
+def test_gan_eval_on_an_exported_image_model(tmp_path, fake_data):
+    from ganforge.export import export
+    from ganforge.training import train
+
+    run = train("mnist-mlp", epochs=1, data=str(fake_data / "idx"),
+                sets=["latent_size=8", "hidden_size=16", "batch_size=16"], runs_dir=tmp_path / "runs",
+                progress=False, device="cpu")
+    export(run.run_dir, formats="onnx")
+    report = evaluate(run.run_dir, data=fake_data / "idx", n=16, out_dir=tmp_path / "eval", evaluator_steps=20)
+    assert report["evaluator"]["kind"] == "image" and report["evaluator"]["fingerprint"]
+    assert report["n_real"] == 32 and report["n_generated"] == 16
+    g, f = report["generated"], report["floor"]
+    assert set(g) >= {"frechet_distance", "precision", "recall", "density", "coverage", "class_histogram"}
+    assert f["frechet_distance"] < g["frechet_distance"]  # 1 epoch on 40 images: far from the floor
+    assert "Evaluator: classes network" in (tmp_path / "eval" / "eval.md").read_text()
+    with pytest.raises(DataError, match="needs --data"):
+        evaluate(run.run_dir, n=16)
