@@ -45,6 +45,7 @@ class TrainConfig:
     download: bool = False  # let torchvision download the data set into `data` (needs internet)
     sample_count: int = 16  # fixed-noise samples drawn each epoch (samples/, progress.gif)
     log_every: int = 1  # print an epoch summary every N epochs (train.log gets every epoch)
+    eval_every: int = 0  # score G every N epochs and keep checkpoints/best.pt (0: off)
 
     def require_positive(self, *names: str) -> None:
         """Each named field must be >= 1 (a None, where the type allows it, passes)."""
@@ -56,6 +57,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Refuse values no run can use. Variants extend this for their own fields."""
         self.require_positive("epochs", "batch_size", "sample_count", "log_every")
+        if self.eval_every < 0:
+            raise ConfigError(f"eval_every must be >= 0 (0 turns it off), got {self.eval_every}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         for name in ("beta1", "beta2"):

@@ -218,6 +218,11 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
         close_log(log)
         raise ConfigError("the training data is empty")
     start_epoch = s.epoch
+    scorer = None
+    if cfg.eval_every:
+        from ganforge.evaluation.scoring import make_scorer
+
+        scorer = make_scorer(s.variant.kind, payload, seed=cfg.seed)
     log.info(
         f"{'resuming' if resumed else 'training'} {s.variant.name} in {run.path} on {dev.type}: "
         f"epochs {start_epoch + 1}-{cfg.epochs}, {len(batches)} batches of {cfg.batch_size}"
@@ -229,7 +234,17 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
             s.epoch = epoch
             s.history.append(row)
             _save_samples(s, epoch)
-            checkpoint.save(run.checkpoint, _checkpoint_state(s))
+            state = _checkpoint_state(s)
+            if scorer is not None and epoch % cfg.eval_every == 0:
+                name, score = scorer[0], scorer[1](s.G)
+                row["eval"] = score
+                best = min((r["eval"] for r in s.history[:-1] if r.get("eval") is not None), default=None)
+                if best is None or score < best:
+                    checkpoint.save(run.best_checkpoint, state)
+                    log.info(f"epoch {epoch}: {name} {score:.4g}, the best so far: {run.best_checkpoint}")
+                else:
+                    log.debug(f"epoch {epoch}: {name} {score:.4g} (best {best:.4g})")
+            checkpoint.save(run.checkpoint, state)
             run.write_metrics(s.history)
             line = (f"epoch {epoch}/{cfg.epochs}  D(real) {row['d_real']:.4f}  D(fake) {row['d_fake']:.4f}  "
                     f"G {row['g']:.4f}  {row['seconds']:.2f}s")

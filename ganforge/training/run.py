@@ -25,7 +25,7 @@ from ganforge.fsutil import atomic_write_text
 DEFAULT_RUNS_DIR = Path("runs")
 LATEST = "latest"
 CHECKPOINT = Path("checkpoints") / "last.pt"
-METRIC_FIELDS = ("epoch", "step", "d_real", "d_fake", "g", "seconds")
+METRIC_FIELDS = ("epoch", "step", "d_real", "d_fake", "g", "seconds", "eval")
 
 
 class RunDir:
@@ -41,6 +41,10 @@ class RunDir:
     @property
     def checkpoint(self) -> Path:
         return self.path / CHECKPOINT
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "best.pt"
 
     @property
     def samples(self) -> Path:

@@ -19,7 +19,8 @@ def test_run_directory_layout(sine_run):
     assert (run / "checkpoints" / "last.pt").is_file()
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert set(rows[0]) == {"epoch", "step", "d_real", "d_fake", "g", "seconds"}
+    assert set(rows[0]) == {"epoch", "step", "d_real", "d_fake", "g", "seconds", "eval"}
+    assert all(r["eval"] == "" for r in rows)  # --eval-every is off by default
     assert all(float(r[k]) > 0 for r in rows for k in ("d_real", "d_fake", "g"))
     assert int(rows[-1]["step"]) == 3 * 3  # 96 rows / 32 per batch
     samples = sorted((run / "samples").glob("*.png"))
