@@ -27,7 +27,7 @@ demo: $(VENV)/.installed-train-cpu
 	@echo
 	@echo "run folder:   runs/latest -> $$(readlink runs/latest)"
 	@echo "  config.json, train.log, metrics.csv, losses.png, progress.gif, samples/, checkpoints/last.pt"
-	@echo "exports:      runs/latest/export/generator.onnx, generator.ts, export.json"
+	@echo "exports:      runs/latest/export/generator.onnx, generator.ts, generator.pt2, triton/, export.json"
 	@echo "generated:    grid.png (64 samples, seed 0)"
 
 test: $(VENV)/.installed-train-cpu-dev
