@@ -176,6 +176,7 @@ def _report(spec: ExportSpec, out: Path, entries: dict[str, dict[str, Any]], not
         "source_checkpoint_sha256": spec.info.source_checkpoint_sha256,
         "variant": spec.info.variant,
         "epoch": spec.epoch,
+        "weights": spec.weights,  # "ema" when the run kept a moving average of G (--ema)
         "latent_dim": spec.info.latent_dim,
         "sample_shape": list(spec.info.sample_shape),
         "kind": spec.info.kind,

@@ -25,6 +25,7 @@ class ExportSpec:
     checkpoint: Path
     epoch: int
     precision: str = "fp32"  # fp32, fp16 or int8 (ONNX only)
+    weights: str = "generator"  # "generator" or "ema": which weights of the checkpoint were exported
     batch_sizes: tuple[int, ...] = BATCH_SIZES
     config: dict = field(default_factory=dict)
 
@@ -84,4 +85,4 @@ def spec_from_checkpoint(path: str | Path, precision: str = "fp32") -> ExportSpe
         flops_per_sample=count_flops(G, int(G.latent_dim)),
     )
     return ExportSpec(generator=G, info=info, checkpoint=path, epoch=int(state["epoch"]), precision=precision,
-                      config=state["config"])
+                      weights="ema" if "generator_ema" in state else "generator", config=state["config"])

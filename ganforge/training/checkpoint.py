@@ -56,7 +56,10 @@ def sha256(path: str | Path) -> str:
 
 
 def build_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, Any, Any]:
-    """Rebuild the generator of a loaded checkpoint in eval mode: (G, variant, config)."""
+    """Rebuild the generator of a loaded checkpoint in eval mode: (G, variant, config).
+
+    When the run kept an exponential moving average of G (``--ema``), those are the weights.
+    """
     from ganforge.training.config import apply
     from ganforge.training.variants import get_variant
 
@@ -70,7 +73,7 @@ def build_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, Any, Any]:
         raise CheckpointError(f"checkpoint config does not fit variant {variant.name}: {exc}") from None
     G = variant.generator(cfg)
     try:
-        G.load_state_dict(state["generator"])
+        G.load_state_dict(state.get("generator_ema", state["generator"]))
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint weights do not fit the {variant.name} generator: {str(exc)[:200]}") from None
     return G.eval(), variant, cfg

@@ -46,6 +46,7 @@ class TrainConfig:
     sample_count: int = 16  # fixed-noise samples drawn each epoch (samples/, progress.gif)
     log_every: int = 1  # print an epoch summary every N epochs (train.log gets every epoch)
     eval_every: int = 0  # score G every N epochs and keep checkpoints/best.pt (0: off)
+    ema: float = 0.0  # keep an exponential moving average of G with this decay, e.g. 0.999 (0: off)
 
     def require_positive(self, *names: str) -> None:
         """Each named field must be >= 1 (a None, where the type allows it, passes)."""
@@ -57,6 +58,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Refuse values no run can use. Variants extend this for their own fields."""
         self.require_positive("epochs", "batch_size", "sample_count", "log_every")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"ema is a decay in [0, 1) (0 turns it off), got {self.ema}")
         if self.eval_every < 0:
             raise ConfigError(f"eval_every must be >= 0 (0 turns it off), got {self.eval_every}")
         if not self.learning_rate > 0:

@@ -72,6 +72,22 @@ class _State:
     epoch: int = 0
     step: int = 0
     history: list[dict[str, Any]] | None = None
+    G_ema: torch.nn.Module | None = None  # exponential moving average of G (--ema), used for samples and export
+
+    @property
+    def G_out(self) -> torch.nn.Module:
+        """The generator whose samples are shown and shipped: the EMA one when kept."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+
+@torch.no_grad()
+def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
+    """``p_ema = decay * p_ema + (1 - decay) * p`` for parameters; buffers (BatchNorm
+    statistics) are copied."""
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p, 1.0 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
 
 
 def _build(variant: Variant, cfg: Any, device: torch.device, run: RunDir) -> _State:
@@ -82,7 +98,12 @@ def _build(variant: Variant, cfg: Any, device: torch.device, run: RunDir) -> _St
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.learning_rate, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.learning_rate, betas=betas)
     fixed = torch.randn(cfg.sample_count, G.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
-    return _State(variant, cfg, run, G, D, opt_g, opt_d, fixed.to(device), history=[])
+    G_ema = None
+    if cfg.ema:
+        import copy
+
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    return _State(variant, cfg, run, G, D, opt_g, opt_d, fixed.to(device), history=[], G_ema=G_ema)
 
 
 def _checkpoint_state(s: _State) -> dict[str, Any]:
@@ -93,6 +114,7 @@ def _checkpoint_state(s: _State) -> dict[str, Any]:
         "variant": s.variant.name,
         "config": to_dict(s.cfg),
         "generator": s.G.state_dict(),
+        **({"generator_ema": s.G_ema.state_dict()} if s.G_ema is not None else {}),
         "discriminator": s.D.state_dict(),
         "opt_g": s.opt_g.state_dict(),
         "opt_d": s.opt_d.state_dict(),
@@ -108,6 +130,8 @@ def _checkpoint_state(s: _State) -> dict[str, Any]:
 def _restore(s: _State, state: dict[str, Any]) -> None:
     try:
         s.G.load_state_dict(state["generator"])
+        if s.G_ema is not None:
+            s.G_ema.load_state_dict(state.get("generator_ema", state["generator"]))
         s.D.load_state_dict(state["discriminator"])
         s.opt_g.load_state_dict(state["opt_g"])
         s.opt_d.load_state_dict(state["opt_d"])
@@ -236,7 +260,7 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
             _save_samples(s, epoch)
             state = _checkpoint_state(s)
             if scorer is not None and epoch % cfg.eval_every == 0:
-                name, score = scorer[0], scorer[1](s.G)
+                name, score = scorer[0], scorer[1](s.G_out)
                 row["eval"] = score
                 best = min((r["eval"] for r in s.history[:-1] if r.get("eval") is not None), default=None)
                 if best is None or score < best:
@@ -328,14 +352,17 @@ def _train_step(s: _State, objective, real: torch.Tensor, sums: dict) -> None:
         s.opt_g.step()
         sums["g"] += g.detach()
         sums["n_g"] += 1
+        if s.G_ema is not None:
+            ema_update(s.G_ema, G, s.cfg.ema)
 
 
 @torch.no_grad()
 def _generate_fixed(s: _State):
-    was_training = s.G.training
-    s.G.eval()
-    out = s.G(s.fixed_noise).float().cpu().numpy()
-    s.G.train(was_training)
+    G = s.G_out
+    was_training = G.training
+    G.eval()
+    out = G(s.fixed_noise).float().cpu().numpy()
+    G.train(was_training)
     return out
 
 
