@@ -52,7 +52,9 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except GanforgeError as exc:
-        raise click.ClickException(str(exc)) from None
+        error = click.ClickException(str(exc))
+        error.exit_code = getattr(exc, "exit_code", 1)
+        raise error from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted") from None
 

@@ -52,14 +52,24 @@ class Batches:
         return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[torch.Tensor]:
+        for _, _, batch in self.iterate():
+            yield batch
+
+    def iterate(self, perm: torch.Tensor | None = None, start: int = 0
+                ) -> Iterator[tuple[torch.Tensor | None, int, torch.Tensor]]:
+        """Yield ``(perm, batches done, batch)``. In-memory data can pick up an epoch
+        where it stopped: pass the epoch's ``perm`` and the batches already done."""
         if self.loader is not None:
-            for item in self.loader:
-                yield to_float(_features(item).to(self.device, non_blocking=True))
+            for i, item in enumerate(self.loader, 1):
+                yield None, i, to_float(_features(item).to(self.device, non_blocking=True))
             return
-        perm = torch.randperm(len(self.tensor))
-        for start in range(0, len(perm), self.batch_size):
-            batch = self.tensor[perm[start : start + self.batch_size]]
-            yield to_float(batch.to(self.device, non_blocking=True))
+        if perm is None:
+            perm = torch.randperm(len(self.tensor))
+        for i, first in enumerate(range(0, len(perm), self.batch_size), 1):
+            if i <= start:
+                continue
+            batch = self.tensor[perm[first : first + self.batch_size]]
+            yield perm, i, to_float(batch.to(self.device, non_blocking=True))
 
 
 def default_num_workers() -> int:

@@ -34,6 +34,44 @@ class TrainingDiverged(GanforgeError):
     """A loss became NaN or infinite."""
 
 
+class Interrupted(GanforgeError):
+    """Ctrl-C: the run stopped after a whole step, with a checkpoint to resume from."""
+
+    exit_code = 130  # the shell's convention for SIGINT
+
+
+class _StopAfterStep(Exception):
+    """Raised inside an epoch once a requested stop can be honoured between two steps."""
+
+
+class _StopRequest:
+    """The first Ctrl-C asks to stop after the current step; a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self) -> _StopRequest:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step to write a checkpoint (Ctrl-C again to stop at once)", file=sys.stderr)
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -73,6 +111,8 @@ class _State:
     step: int = 0
     history: list[dict[str, Any]] | None = None
     G_ema: torch.nn.Module | None = None  # exponential moving average of G (--ema), used for samples and export
+    partial: dict[str, Any] | None = None  # an interrupted epoch: its perm, batches done, running sums
+    stop: _StopRequest | None = None
 
     @property
     def G_out(self) -> torch.nn.Module:
@@ -124,6 +164,7 @@ def _checkpoint_state(s: _State) -> dict[str, Any]:
         "fixed_noise": s.fixed_noise.cpu(),
         "history": s.history,
         "ganforge_version": ganforge.__version__,
+        **({"partial": s.partial} if s.partial is not None else {}),
     }
 
 
@@ -138,6 +179,7 @@ def _restore(s: _State, state: dict[str, Any]) -> None:
         s.fixed_noise = state["fixed_noise"].to(s.fixed_noise.device)
         s.epoch, s.step = int(state["epoch"]), int(state["step"])
         s.history = list(state["history"])
+        s.partial = state.get("partial")
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and s.fixed_noise.is_cuda:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -253,33 +295,26 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
     )
     t_start = time.perf_counter()
     try:
-        for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            row = _train_epoch(s, objective, batches, epoch, progress)
-            s.epoch = epoch
-            s.history.append(row)
-            _save_samples(s, epoch)
-            state = _checkpoint_state(s)
-            if scorer is not None and epoch % cfg.eval_every == 0:
-                name, score = scorer[0], scorer[1](s.G_out)
-                row["eval"] = score
-                best = min((r["eval"] for r in s.history[:-1] if r.get("eval") is not None), default=None)
-                if best is None or score < best:
-                    checkpoint.save(run.best_checkpoint, state)
-                    log.info(f"epoch {epoch}: {name} {score:.4g}, the best so far: {run.best_checkpoint}")
-                else:
-                    log.debug(f"epoch {epoch}: {name} {score:.4g} (best {best:.4g})")
-            checkpoint.save(run.checkpoint, state)
-            run.write_metrics(s.history)
-            line = (f"epoch {epoch}/{cfg.epochs}  D(real) {row['d_real']:.4f}  D(fake) {row['d_fake']:.4f}  "
-                    f"G {row['g']:.4f}  {row['seconds']:.2f}s")
-            show = epoch % cfg.log_every == 0 or epoch in (start_epoch + 1, cfg.epochs)
-            log.log(20 if show else 10, line)
+        with _StopRequest() as s.stop:
+            for epoch in range(start_epoch + 1, cfg.epochs + 1):
+                _run_one_epoch(s, objective, batches, epoch, progress, scorer, log, start_epoch)
+                if s.stop.requested and epoch < cfg.epochs:
+                    raise _StopAfterStep
+    except _StopAfterStep:
+        checkpoint.save(run.checkpoint, _checkpoint_state(s))
+        where = (f"epoch {s.partial['epoch']}, after batch {s.partial['pos']} of {len(batches)}"
+                 if s.partial else f"the end of epoch {s.epoch}")
+        log.warning(f"interrupted: {run.checkpoint} holds {where} (step {s.step})")
+        _finish(s, payload, log)
+        close_log(log)
+        raise Interrupted(f"interrupted at {where}; checkpoint written; resume with: "
+                          f"gan-train --resume {run.path}") from None
     except KeyboardInterrupt:
         log.warning(f"interrupted in epoch {s.epoch + 1}; {run.checkpoint} holds epoch {s.epoch}; "
                     f"continue with: gan-train --resume {run.path}")
         _finish(s, payload, log)
         close_log(log)
-        raise GanforgeError(f"training interrupted; resume with: gan-train --resume {run.path}") from None
+        raise Interrupted(f"training interrupted; resume with: gan-train --resume {run.path}") from None
     except GanforgeError:
         close_log(log)
         raise
@@ -290,20 +325,58 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
     return TrainResult(run.path, run.checkpoint, s.variant.name, s.epoch, seconds, s.history)
 
 
+def _run_one_epoch(s: _State, objective, batches: Batches, epoch: int, progress: bool, scorer, log,
+                   start_epoch: int) -> None:
+    """Train one epoch, then samples, scores, checkpoint, metrics and the log line."""
+    cfg, run = s.cfg, s.run
+    row = _train_epoch(s, objective, batches, epoch, progress)
+    s.epoch = epoch
+    s.history.append(row)
+    _save_samples(s, epoch)
+    state = _checkpoint_state(s)
+    if scorer is not None and epoch % cfg.eval_every == 0:
+        name, score = scorer[0], scorer[1](s.G_out)
+        row["eval"] = score
+        best = min((r["eval"] for r in s.history[:-1] if r.get("eval") is not None), default=None)
+        if best is None or score < best:
+            checkpoint.save(run.best_checkpoint, state)
+            log.info(f"epoch {epoch}: {name} {score:.4g}, the best so far: {run.best_checkpoint}")
+        else:
+            log.debug(f"epoch {epoch}: {name} {score:.4g} (best {best:.4g})")
+    checkpoint.save(run.checkpoint, state)
+    run.write_metrics(s.history)
+    line = (f"epoch {epoch}/{cfg.epochs}  D(real) {row['d_real']:.4f}  D(fake) {row['d_fake']:.4f}  "
+            f"G {row['g']:.4f}  {row['seconds']:.2f}s")
+    show = epoch % cfg.log_every == 0 or epoch in (start_epoch + 1, cfg.epochs)
+    log.log(20 if show else 10, line)
+
+
 def _train_epoch(s: _State, objective, batches: Batches, epoch: int, progress: bool) -> dict[str, Any]:
     G, D = s.G, s.D
     t0 = time.perf_counter()
     dev = s.fixed_noise.device
-    sums = {"d_real": torch.zeros((), device=dev), "d_fake": torch.zeros((), device=dev),
-            "g": torch.zeros((), device=dev), "n_d": 0, "n_g": 0}
-    it = batches
+    part, s.partial = s.partial, None
+    if part is not None and part["epoch"] == epoch:  # pick up an interrupted epoch where it stopped
+        perm, start, sums = part["perm"], part["pos"], {k: v.to(dev) if torch.is_tensor(v) else v
+                                                         for k, v in part["sums"].items()}
+    else:
+        perm, start = None, 0
+        sums = {"d_real": torch.zeros((), device=dev), "d_fake": torch.zeros((), device=dev),
+                "g": torch.zeros((), device=dev), "n_d": 0, "n_g": 0}
+    it = batches.iterate(perm, start)
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(batches, total=len(batches), desc=f"epoch {epoch}/{s.cfg.epochs}", leave=False, dynamic_ncols=True)
+        it = tqdm(it, total=len(batches), initial=start, desc=f"epoch {epoch}/{s.cfg.epochs}", leave=False,
+                  dynamic_ncols=True)
     try:
-        for real in it:
+        for perm, done, real in it:
             _train_step(s, objective, real, sums)
+            if s.stop is not None and s.stop.requested and done < len(batches):
+                if perm is not None:  # in-memory data: the epoch can be picked up exactly here
+                    s.partial = {"epoch": epoch, "perm": perm, "pos": done,
+                                 "sums": {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in sums.items()}}
+                raise _StopAfterStep  # (a DataLoader epoch restarts from its beginning on resume)
     except RuntimeError as exc:  # e.g. BCE refusing NaN probabilities once weights went NaN
         if all(torch.isfinite(p).all() for p in (*G.parameters(), *D.parameters())):
             raise
