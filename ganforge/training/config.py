@@ -47,6 +47,7 @@ class TrainConfig:
     log_every: int = 1  # print an epoch summary every N epochs (train.log gets every epoch)
     eval_every: int = 0  # score G every N epochs and keep checkpoints/best.pt (0: off)
     ema: float = 0.0  # keep an exponential moving average of G with this decay, e.g. 0.999 (0: off)
+    checkpoint_every: int = 0  # also checkpoint every N steps inside an epoch (0: at epoch ends only)
 
     def require_positive(self, *names: str) -> None:
         """Each named field must be >= 1 (a None, where the type allows it, passes)."""
@@ -60,6 +61,8 @@ class TrainConfig:
         self.require_positive("epochs", "batch_size", "sample_count", "log_every")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema is a decay in [0, 1) (0 turns it off), got {self.ema}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every must be >= 0 (0: epoch ends only), got {self.checkpoint_every}")
         if self.eval_every < 0:
             raise ConfigError(f"eval_every must be >= 0 (0 turns it off), got {self.eval_every}")
         if not self.learning_rate > 0:

@@ -255,6 +255,7 @@ def _resume_state(resume, runs_dir, dev, variant, config_file, sets, preset, dat
     run = run_of_checkpoint(ckpt)
     if run is None:
         raise CheckpointError(f"{ckpt} is not inside a run folder (<run>/checkpoints/last.pt); resume needs its run")
+    run.remove_stale_temporaries()
     state = checkpoint.load(ckpt)
     v = get_variant(state["variant"])
     cfg = apply(v.config_cls(), state["config"], where=f" in {ckpt}")
@@ -372,10 +373,14 @@ def _train_epoch(s: _State, objective, batches: Batches, epoch: int, progress: b
     try:
         for perm, done, real in it:
             _train_step(s, objective, real, sums)
+            if done < len(batches) and perm is not None and s.cfg.checkpoint_every \
+                    and s.step % s.cfg.checkpoint_every == 0:
+                s.partial = _partial(epoch, perm, done, sums)
+                checkpoint.save(s.run.checkpoint, _checkpoint_state(s))
+                s.partial = None
             if s.stop is not None and s.stop.requested and done < len(batches):
                 if perm is not None:  # in-memory data: the epoch can be picked up exactly here
-                    s.partial = {"epoch": epoch, "perm": perm, "pos": done,
-                                 "sums": {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in sums.items()}}
+                    s.partial = _partial(epoch, perm, done, sums)
                 raise _StopAfterStep  # (a DataLoader epoch restarts from its beginning on resume)
     except RuntimeError as exc:  # e.g. BCE refusing NaN probabilities once weights went NaN
         if all(torch.isfinite(p).all() for p in (*G.parameters(), *D.parameters())):
@@ -401,6 +406,12 @@ def _train_epoch(s: _State, objective, batches: Batches, epoch: int, progress: b
             f"{s.run.checkpoint} still holds epoch {s.epoch}: lower learning_rate and resume or retrain"
         )
     return row
+
+
+def _partial(epoch: int, perm: torch.Tensor, done: int, sums: dict) -> dict[str, Any]:
+    """What a checkpoint needs to pick an epoch up after ``done`` batches."""
+    return {"epoch": epoch, "perm": perm, "pos": done,
+            "sums": {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in sums.items()}}
 
 
 def _train_step(s: _State, objective, real: torch.Tensor, sums: dict) -> None:

@@ -82,6 +82,17 @@ class RunDir:
         run.samples.mkdir()
         return run
 
+    def remove_stale_temporaries(self) -> int:
+        """Delete temporary files a killed process left behind (``.<name>.*.tmp*``); the real
+        files were never touched by them. Returns how many were removed."""
+        removed = 0
+        for folder in (self.path, self.path / "checkpoints", self.samples):
+            for tmp in folder.glob(".*.tmp*"):
+                if tmp.is_file():
+                    tmp.unlink()
+                    removed += 1
+        return removed
+
     def write_config(self, resolved: dict[str, Any]) -> None:
         atomic_write_text(self.config, json.dumps(resolved, indent=2) + "\n")
 
