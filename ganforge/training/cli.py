@@ -31,13 +31,15 @@ def _load_training():
               help="Keep an exponential moving average of G (e.g. 0.999); samples and exports use it.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="STEPS",
               help="Also write checkpoints/last.pt every STEPS steps inside an epoch (resume picks up there).")
+@click.option("--tensorboard", is_flag=True, help="Write TensorBoard events to <run>/tensorboard (tensorboard --logdir runs).")
+@click.option("--deterministic", is_flag=True, help="Deterministic algorithms: bit-reproducible on CPU (see README for CUDA).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, help="Seed for init, noise, shuffling and synthetic data.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs go (default: runs, or the config file's runs_dir).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
               help="Continue a run (default: runs/latest) from its last checkpoint.")
 @click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")
-def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, device, seed, runs_dir, resume, list_variants):
+def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, tensorboard, deterministic, device, seed, runs_dir, resume, list_variants):
     """Train a GAN VARIANT (default: sine, which needs no download).
 
     Everything goes to RUNS_DIR/<variant>-<time>/ and RUNS_DIR/latest points there.
@@ -56,7 +58,8 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
             variant,
             config_file=config_file,
             sets=[*sets, *([f"eval_every={eval_every}"] if eval_every else []), *([f"ema={ema}"] if ema else []),
-                  *([f"checkpoint_every={checkpoint_every}"] if checkpoint_every else [])],
+                  *([f"checkpoint_every={checkpoint_every}"] if checkpoint_every else []),
+                  *(["tensorboard=true"] if tensorboard else []), *(["deterministic=true"] if deterministic else [])],
             preset=preset,
             data=data,
             download=download,

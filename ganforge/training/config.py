@@ -48,6 +48,8 @@ class TrainConfig:
     eval_every: int = 0  # score G every N epochs and keep checkpoints/best.pt (0: off)
     ema: float = 0.0  # keep an exponential moving average of G with this decay, e.g. 0.999 (0: off)
     checkpoint_every: int = 0  # also checkpoint every N steps inside an epoch (0: at epoch ends only)
+    tensorboard: bool = False  # write losses, sample grids and timing as TensorBoard events in <run>/tensorboard
+    deterministic: bool = False  # torch.use_deterministic_algorithms: bit-reproducible runs (see README for CUDA)
 
     def require_positive(self, *names: str) -> None:
         """Each named field must be >= 1 (a None, where the type allows it, passes)."""

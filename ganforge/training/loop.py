@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 import ganforge
-from ganforge.errors import CheckpointError, ConfigError, DeviceError, GanforgeError
+from ganforge.errors import CheckpointError, ConfigError, DeviceError, GanforgeError, MissingExtraError
 from ganforge.inference.render import render_grid, save_png
 from ganforge.training import checkpoint
 from ganforge.training.config import apply, read_config_file, resolve, to_dict
@@ -113,6 +113,7 @@ class _State:
     G_ema: torch.nn.Module | None = None  # exponential moving average of G (--ema), used for samples and export
     partial: dict[str, Any] | None = None  # an interrupted epoch: its perm, batches done, running sums
     stop: _StopRequest | None = None
+    board: Any = None  # a TensorBoard SummaryWriter (--tensorboard)
 
     @property
     def G_out(self) -> torch.nn.Module:
@@ -131,6 +132,12 @@ def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None
 
 
 def _build(variant: Variant, cfg: Any, device: torch.device, run: RunDir) -> _State:
+    if cfg.deterministic:
+        import os
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
     torch.manual_seed(cfg.seed)
     G = variant.generator(cfg).to(device)
     D = variant.discriminator(cfg).to(device)
@@ -285,6 +292,13 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
         close_log(log)
         raise ConfigError("the training data is empty")
     start_epoch = s.epoch
+    if cfg.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            close_log(log)
+            raise MissingExtraError("--tensorboard", "train", exc) from None
+        s.board = SummaryWriter(log_dir=str(run.path / "tensorboard"), purge_step=start_epoch + 1)
     scorer = None
     if cfg.eval_every:
         from ganforge.evaluation.scoring import make_scorer
@@ -319,6 +333,10 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
     except GanforgeError:
         close_log(log)
         raise
+    finally:
+        if s.board is not None:
+            s.board.close()
+            s.board = None
     seconds = time.perf_counter() - t_start
     _finish(s, payload, log)
     log.info(f"done: {cfg.epochs} epochs in {seconds:.1f}s; checkpoint {run.checkpoint}")
@@ -350,6 +368,24 @@ def _run_one_epoch(s: _State, objective, batches: Batches, epoch: int, progress:
             f"G {row['g']:.4f}  {row['seconds']:.2f}s")
     show = epoch % cfg.log_every == 0 or epoch in (start_epoch + 1, cfg.epochs)
     log.log(20 if show else 10, line)
+    if s.board is not None:
+        _board(s, row, epoch)
+
+
+def _board(s: _State, row: dict[str, Any], epoch: int) -> None:
+    """The epoch's figures and sample grid as TensorBoard events (step = epoch)."""
+    import numpy as np
+    from PIL import Image
+
+    for key in ("d_real", "d_fake", "g"):
+        s.board.add_scalar(f"loss/{key}", row[key], epoch)
+    s.board.add_scalar("time/epoch_seconds", row["seconds"], epoch)
+    s.board.add_scalar("time/steps", row["step"], epoch)
+    if row.get("eval") is not None:
+        s.board.add_scalar("eval/score", row["eval"], epoch)
+    grid = np.asarray(Image.open(s.run.sample_path(epoch)).convert("RGB"))
+    s.board.add_image("samples", grid, epoch, dataformats="HWC")
+    s.board.flush()
 
 
 def _train_epoch(s: _State, objective, batches: Batches, epoch: int, progress: bool) -> dict[str, Any]:
