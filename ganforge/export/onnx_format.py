@@ -12,12 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check, parity
+from ganforge.export.validate import Check
 from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 NAME = "onnx"
@@ -160,7 +159,4 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
     except GanforgeError as exc:
         checks.append(Check("onnxruntime_load", False, str(exc)))
         return checks
-    for b in spec.batch_sizes:
-        z = spec.example_input(b)
-        checks.append(parity(b, np.asarray(session(z.numpy())), spec.reference(z).numpy(), spec.atol))
-    return checks
+    return checks + spec.parity_checks(lambda z: session(z.numpy()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import ganforge
@@ -41,6 +42,20 @@ class ExportSpec:
     def reference(self, z: torch.Tensor) -> torch.Tensor:
         """PyTorch eager output, the ground truth every artifact is compared with."""
         return self.generator(z)
+
+    def parity_checks(self, run) -> list:
+        """Shape and max-abs parity of ``run(z)`` (an artifact's output, array or tensor)
+        against eager, at every checked batch size."""
+        from ganforge.export.validate import parity
+
+        checks = []
+        for b in self.batch_sizes:
+            z = self.example_input(b)
+            with torch.no_grad():
+                got = run(z)
+            got = got.numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
+            checks.append(parity(b, got, self.reference(z).numpy(), self.atol))
+        return checks
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check, parity
+from ganforge.export.validate import Check
 
 NAME = "exported"
 PRECISIONS = ("fp32",)
@@ -39,9 +39,4 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
     checks = [Check("metadata", extra == spec.info.to_metadata(),
                     "ganforge metadata in extra files" if extra == spec.info.to_metadata() else "extra files differ")]
     module = program.module()
-    for b in spec.batch_sizes:
-        z = spec.example_input(b)
-        with torch.no_grad():
-            got = module(z).numpy()
-        checks.append(parity(b, got, spec.reference(z).numpy(), spec.atol))
-    return checks
+    return checks + spec.parity_checks(module)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check, parity
+from ganforge.export.validate import Check
 
 NAME = "torchscript"
 PRECISIONS = ("fp32",)
@@ -41,9 +41,4 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
     meta_ok = extra == spec.info.to_metadata()
     checks.append(Check("metadata", meta_ok, "ganforge metadata in extra files" if meta_ok else "extra files differ"))
     module.eval()
-    for b in spec.batch_sizes:
-        z = spec.example_input(b)
-        with torch.no_grad():
-            got = module(z).numpy()
-        checks.append(parity(b, got, spec.reference(z).numpy(), spec.atol))
-    return checks
+    return checks + spec.parity_checks(module)
