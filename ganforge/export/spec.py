@@ -43,6 +43,15 @@ class ExportSpec:
         """PyTorch eager output, the ground truth every artifact is compared with."""
         return self.generator(z)
 
+    def extra_files_check(self, extra: dict) -> object:
+        """The ``metadata`` check of a torch artifact: its extra files (read back as
+        bytes or str) must hold exactly the ganforge metadata."""
+        from ganforge.export.validate import Check
+
+        read = {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}
+        ok = read == self.info.to_metadata()
+        return Check("metadata", ok, "ganforge metadata in extra files" if ok else "extra files differ")
+
     def parity_checks(self, run) -> list:
         """Shape and max-abs parity of ``run(z)`` (an artifact's output, array or tensor)
         against eager, at every checked batch size."""

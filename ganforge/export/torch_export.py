@@ -35,8 +35,4 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
         program = torch.export.load(str(path), extra_files=extra)
     except Exception as exc:  # torch raises several types
         return [Check("torch.export.load", False, str(exc).splitlines()[0][:200])]
-    extra = {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}
-    checks = [Check("metadata", extra == spec.info.to_metadata(),
-                    "ganforge metadata in extra files" if extra == spec.info.to_metadata() else "extra files differ")]
-    module = program.module()
-    return checks + spec.parity_checks(module)
+    return [spec.extra_files_check(extra), *spec.parity_checks(program.module())]

@@ -31,14 +31,9 @@ def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
 
 
 def validate(spec: ExportSpec, path: Path) -> list[Check]:
-    checks: list[Check] = []
     extra = dict.fromkeys(spec.info.to_metadata(), "")
     try:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as exc:  # torch raises RuntimeError or its own types
         return [Check("torch.jit.load", False, str(exc).splitlines()[0][:200])]
-    extra = {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}
-    meta_ok = extra == spec.info.to_metadata()
-    checks.append(Check("metadata", meta_ok, "ganforge metadata in extra files" if meta_ok else "extra files differ"))
-    module.eval()
-    return checks + spec.parity_checks(module)
+    return [spec.extra_files_check(extra), *spec.parity_checks(module.eval())]

@@ -46,26 +46,20 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
-def check_count(n, what: str = "n") -> int:
-    """``n`` as an int >= 1, else a GanforgeError."""
+def check_count(n, what: str = "n", minimum: int = 1) -> int:
+    """``n`` as an int >= ``minimum``, else a GanforgeError."""
     try:
         n = operator.index(n)
     except TypeError:
         raise GanforgeError(f"{what} must be a whole number, got {n!r}") from None
-    if n < 1:
-        raise GanforgeError(f"{what} must be >= 1, got {n}")
+    if n < minimum:
+        raise GanforgeError(f"{what} must be >= {minimum}, got {n}")
     return n
 
 
 def check_seed(seed) -> int:
     """``seed`` as an int >= 0 (what ``np.random.default_rng`` accepts), else a GanforgeError."""
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise GanforgeError(f"seed must be a whole number, got {seed!r}") from None
-    if seed < 0:
-        raise GanforgeError(f"seed must be >= 0, got {seed}")
-    return seed
+    return check_count(seed, "seed", minimum=0)
 
 
 LAYOUTS = ("nchw", "nhwc", "series")
