@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check
 from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
@@ -23,7 +24,7 @@ NAME = "onnx"
 PRECISIONS = ("fp32", "fp16", "int8")
 BATCH_DIM = "batch"
 INT8_OPS = {"MatMul", "Gemm"}  # what dynamic quantization rewrites
-UNQUANTIZABLE_OPS = {"Conv", "ConvTranspose"}
+UNQUANTIZABLE_OPS = {"Conv", "ConvTranspose", "Col2Im"}  # Col2Im: a rewritten ConvTranspose
 
 
 class UnsupportedExport(GanforgeError):
@@ -35,7 +36,8 @@ def filename(precision: str) -> str:
 
 
 def export_model(spec: ExportSpec):
-    """The fp32 ModelProto from torch.onnx's default (dynamo) exporter, with metadata."""
+    """The fp32 ModelProto from torch.onnx's default (dynamo) exporter, with metadata, and the
+    ConvTranspose rewrites applied to it (see :mod:`ganforge.export.onnx_rewrite`)."""
     G = spec.generator.eval()
     batch = torch.export.Dim(BATCH_DIM, min=1)
     with torch.no_grad():
@@ -58,7 +60,8 @@ def export_model(spec: ExportSpec):
         if dim0.HasField("dim_param"):
             dim0.dim_param = BATCH_DIM
     model.producer_name = "ganforge"
-    return set_metadata(model, spec.info)
+    model, rewrites = rewrite_conv_transpose(model)
+    return set_metadata(model, spec.info), rewrites
 
 
 def set_metadata(model, info: ModelInfo):
@@ -119,11 +122,13 @@ def _topological(model):
 def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
     import onnx
 
-    model = to_precision(export_model(spec), spec.precision, spec.info)
+    model, rewrites = export_model(spec)
+    model = to_precision(model, spec.precision, spec.info)
     onnx.save_model(model, str(path))
     return {"precision": spec.precision,
             "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
-            "exporter": f"torch.onnx (dynamo) {torch.__version__}"}
+            "exporter": f"torch.onnx (dynamo) {torch.__version__}",
+            "rewrites": [r.describe() for r in rewrites]}
 
 
 def validate(spec: ExportSpec, path: Path) -> list[Check]:

@@ -62,7 +62,8 @@ def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
 
     name = model_name(spec.precision)
     (path / "1").mkdir(parents=True)
-    model = onnx_format.to_precision(onnx_format.export_model(spec), spec.precision, spec.info)
+    model, _ = onnx_format.export_model(spec)
+    model = onnx_format.to_precision(model, spec.precision, spec.info)
     onnx.save_model(model, str(path / "1" / "model.onnx"))
     inputs, outputs = _io(model)
     (path / "config.pbtxt").write_text(config_pbtxt(name, inputs, outputs))
