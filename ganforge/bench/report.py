@@ -19,8 +19,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Model: latent {model['latent_dim']}, sample {model['sample_shape']}, "
         f"{model['flops_per_sample'] or '?'} FLOPs/sample. fp32 matrix-product peak measured in this run: "
         f"{report['matmul_peak_gflops']} GFLOP/s.",
-        f"Timing: {report['settings']['warmup_calls']} warm-up calls per batch size, then single calls until "
-        f"{report['settings']['budget_s_per_batch']} s or {report['settings']['max_repeats']} calls.",
+        f"Timing: {report['settings']['warmup_calls']} warm-up calls per backend and batch size, then single calls "
+        f"until {report['settings']['budget_s_per_batch']} s or {report['settings']['max_repeats']} calls, the "
+        f"backends taking turns in {report['settings'].get('rounds', 1)} rounds so a busy spell hits all alike.",
         "",
     ]
     eager = {r["batch"]: r["samples_per_s"] for b in report["backends"] if b["name"] == "torch-eager"

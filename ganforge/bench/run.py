@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -20,13 +21,15 @@ import numpy as np
 
 import ganforge
 from ganforge.bench import backends as B
-from ganforge.bench.timing import matmul_peak_gflops, measure
+from ganforge.bench.timing import matmul_peak_gflops, measure, with_roofline
 from ganforge.errors import GanforgeError, ModelFileError
 
 
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256, 1024)
 ALL_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "torch-eager", "torchscript")
 PRECISION_FILES = {"fp16": "generator.fp16.onnx", "int8": "generator.int8.onnx"}
+WARMUP = 2  # untimed calls per backend and batch size
+ROUNDS = 5  # turns the backends take at each batch size (see timing.measure)
 
 
 def _checkpoint_of(model: Path) -> Path | None:
@@ -126,37 +129,44 @@ def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None
     info = Generator(model, device="cpu").info
     ckpt = _checkpoint_of(model)
     names = list(backends or ALL_BACKENDS)
-    peak = matmul_peak_gflops()
+    peak_before = matmul_peak_gflops()
     report: dict[str, Any] = {
         "machine": _machine(), "versions": _versions(),
         "settings": {"batch_sizes": list(batch_sizes), "budget_s_per_batch": budget_s, "max_repeats": max_repeats,
-                     "warmup_calls": 2},
+                     "warmup_calls": WARMUP, "rounds": ROUNDS},
         "model": {"path": str(model), "variant": info.variant, "latent_dim": info.latent_dim,
                   "sample_shape": list(info.sample_shape), "flops_per_sample": info.flops_per_sample,
                   "checkpoint": str(ckpt) if ckpt else None},
-        "matmul_peak_gflops": round(peak, 2), "backends": [], "skipped": {}, "notes": [],
+        "backends": [], "skipped": {}, "notes": [],
     }
     extra = [(f"onnxruntime-cpu-{p}", model.parent / f) for p, f in PRECISION_FILES.items()
              if (model.parent / f).exists() and "onnxruntime-cpu" in names]
-    plan = [(n, None) for n in names] + extra
     rng = np.random.default_rng(0)
-    for name, path in plan:
+    built: dict[str, B.Backend] = {}
+    for name, path in [(n, None) for n in names] + extra:
         try:
             backend = B.onnxruntime_backend(path, "cpu", label=name) if path else _build(name, model, ckpt)
         except B.Skipped as why:
             report["skipped"][name] = str(why)
             continue
-        entry = {"name": name, "load_s": round(backend.load_s, 4), "results": []}
         z1 = rng.standard_normal((batch_sizes[0], info.latent_dim), dtype=np.float32)
         t0 = time.perf_counter()
         backend.run(z1)
-        entry["first_call_s"] = round(time.perf_counter() - t0, 4)
-        for b in batch_sizes:
-            z = rng.standard_normal((b, info.latent_dim), dtype=np.float32)
-            stats = measure(lambda: backend.run(z), b, budget_s=budget_s, max_repeats=max_repeats,
-                            flops_per_sample=info.flops_per_sample, peak_gflops=peak)
-            entry["results"].append(stats.to_json())
-        report["backends"].append(entry)
+        report["backends"].append({"name": name, "load_s": round(backend.load_s, 4),
+                                   "first_call_s": round(time.perf_counter() - t0, 4), "results": []})
+        built[name] = backend
+    entries = {e["name"]: e for e in report["backends"]}
+    for b in batch_sizes:
+        z = rng.standard_normal((b, info.latent_dim), dtype=np.float32)
+        stats = measure({name: functools.partial(backend.run, z) for name, backend in built.items()}, b,
+                        budget_s=budget_s, max_repeats=max_repeats, warmup=WARMUP, rounds=ROUNDS)
+        for name, st in stats.items():
+            entries[name]["results"].append(st)
+    # the peak before and after the sweep: the better of the two, in case the machine was busy at one of them
+    peak = max(peak_before, matmul_peak_gflops())
+    report["matmul_peak_gflops"] = round(peak, 2)
+    for entry in report["backends"]:
+        entry["results"] = [with_roofline(st, info.flops_per_sample, peak).to_json() for st in entry["results"]]
     if cold:
         report["cold_start"] = cold_start(model, ckpt)
     if out_dir is not None:

@@ -1,11 +1,11 @@
-"""Timing primitives (numpy only): percentiles of repeated single calls, and the
-machine's fp32 matrix-product peak measured in the same process."""
+"""Timing primitives (numpy only): percentiles of repeated single calls, interleaved
+across backends, and the machine's fp32 matrix-product peak measured in the same process."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -25,25 +25,53 @@ class Stats:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def measure(call: Callable[[], object], batch: int, *, budget_s: float = 1.0, min_repeats: int = 5,
-            max_repeats: int = 200, warmup: int = 2, flops_per_sample: int | None = None,
-            peak_gflops: float | None = None) -> Stats:
-    """Warm up, then time single calls (like ``timeit.repeat(number=1)``) until the
-    budget or ``max_repeats`` is spent (at least ``min_repeats``)."""
-    for _ in range(warmup):
-        call()
-    times = []
-    start = time.perf_counter()
-    while len(times) < max_repeats and (len(times) < min_repeats or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
+def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: float = 1.0, min_repeats: int = 5,
+            max_repeats: int = 200, warmup: int = 2, rounds: int = 5, flops_per_sample: int | None = None,
+            peak_gflops: float | None = None) -> dict[str, Stats]:
+    """Time several backends on the same batch, interleaved.
+
+    Each call is warmed up, then the backends take turns in ``rounds`` slices of
+    ``budget_s / rounds`` seconds of single calls (like ``timeit.repeat(number=1)``),
+    until each has spent ``budget_s`` (at least ``min_repeats`` calls, at most
+    ``max_repeats``). Taking turns spreads a shared machine's slow spells over
+    every backend alike, so the ratios between them hold even when the absolute
+    figures drift.
+    """
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    slice_s = budget_s / rounds
+    per_slice = -(-max_repeats // rounds)
+
+    def wants_more(name: str) -> bool:
+        done = times[name]
+        return len(done) < max_repeats and (len(done) < min_repeats or sum(done) < budget_s)
+
+    while active := [name for name in calls if wants_more(name)]:
+        for name in active:
+            call, done, spent = calls[name], times[name], 0.0
+            for k in range(per_slice):
+                if len(done) >= max_repeats or (k and spent >= slice_s):
+                    break
+                t0 = time.perf_counter()
+                call()
+                done.append(time.perf_counter() - t0)
+                spent += done[-1]
+    return {name: _stats(done, batch, flops_per_sample, peak_gflops) for name, done in times.items()}
+
+
+def _stats(times: list[float], batch: int, flops_per_sample: int | None, peak_gflops: float | None) -> Stats:
     ms = np.asarray(times) * 1e3
     p50, p90, p99 = (float(np.percentile(ms, q)) for q in (50, 90, 99))
-    sps = batch / (p50 / 1e3)
-    gflops = sps * flops_per_sample / 1e9 if flops_per_sample else None
+    return with_roofline(Stats(batch, len(times), p50, p90, p99, batch / (p50 / 1e3)), flops_per_sample, peak_gflops)
+
+
+def with_roofline(stats: Stats, flops_per_sample: int | None, peak_gflops: float | None) -> Stats:
+    """``stats`` with achieved GFLOP/s and the fraction of ``peak_gflops`` filled in."""
+    gflops = stats.samples_per_s * flops_per_sample / 1e9 if flops_per_sample else None
     frac = gflops / peak_gflops if gflops is not None and peak_gflops else None
-    return Stats(batch, len(times), p50, p90, p99, sps, gflops, frac)
+    return replace(stats, gflops=gflops, peak_fraction=frac)
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:

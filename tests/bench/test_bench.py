@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -16,13 +17,24 @@ from ganforge.errors import ModelFileError
 
 def test_measure_counts_and_percentiles():
     calls = []
-    stats = measure(lambda: calls.append(1), batch=4, budget_s=0.0, min_repeats=7, warmup=2, flops_per_sample=10,
-                    peak_gflops=1.0)
+    stats = measure({"a": lambda: calls.append(1)}, batch=4, budget_s=0.0, min_repeats=7, warmup=2,
+                    flops_per_sample=10, peak_gflops=1.0)["a"]
     assert len(calls) == 9 and stats.repeats == 7
     assert stats.p50_ms <= stats.p90_ms <= stats.p99_ms
     assert stats.samples_per_s == pytest.approx(4 / (stats.p50_ms / 1e3))
     assert stats.gflops == pytest.approx(stats.samples_per_s * 10 / 1e9)
     assert stats.peak_fraction == pytest.approx(stats.gflops)
+
+
+def test_measure_interleaves_backends():
+    order = []
+    stats = measure({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, batch=1, budget_s=0.0,
+                    min_repeats=3, max_repeats=10, warmup=1)
+    assert order == ["a", "b"] + ["a", "b"] * 3  # warm-ups, then one call each per turn
+    assert stats["a"].repeats == stats["b"].repeats == 3
+    slow = measure({"slow": lambda: time.sleep(0.01), "fast": lambda: None}, batch=1, budget_s=0.05,
+                   max_repeats=1000, warmup=0, rounds=5)
+    assert slow["slow"].repeats >= 5 and slow["fast"].repeats == 1000  # budget and cap hold for each alike
 
 
 def test_report_is_complete(sine_export, tmp_path):
