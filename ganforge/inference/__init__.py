@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ganforge.inference.metadata import ModelInfo
@@ -24,20 +25,28 @@ DEFAULT_MODEL = os.path.join("runs", "latest", "export", "generator.onnx")
 __all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "render_grid", "save_samples"]
 
 
-class GenerateResult(list):
-    """The files :func:`generate` wrote (a ``list[Path]``), and how it made them."""
+class GenerateResult(Sequence):
+    """The files :func:`generate` wrote (a sequence of ``Path``; a folder's names are made
+    on demand), and how it made them."""
 
-    def __init__(self, paths: list[Path], *, n: int, model: Path, device: str, providers: list[str], seconds: float):
-        super().__init__(paths)
+    def __init__(self, paths: Sequence[Path], *, n: int, model: Path, device: str, providers: list[str],
+                 seconds: float):
+        self._paths = paths
         self.n = n  # samples generated
         self.model = model  # the ONNX file
         self.device = device  # "cpu" or "cuda": where onnxruntime really ran
         self.providers = providers  # what the session really got, e.g. ["CPUExecutionProvider"]
         self.seconds = seconds  # wall time: open the model, generate, write
 
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, i):
+        return self._paths[i]
+
     @property
     def paths(self) -> list[Path]:
-        return list(self)
+        return list(self._paths)
 
 
 def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLike[str], *, seed: int = 0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,11 +104,11 @@ def render_grid(samples: np.ndarray, kind: str, *, nrow: int | None = None, valu
     raise ValueError(f"unknown kind {kind!r}: expected 'image' or 'series'")
 
 
-def save_png(image, path: str | os.PathLike[str]) -> Path:
+def save_png(image, path: str | os.PathLike[str], compress_level: int = 6) -> Path:
     """Write ``image`` as PNG atomically (a failure leaves no file and keeps an old one)."""
     path = Path(path)
     with _writable(path), atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", compress_level=compress_level)
     return path
 
 
@@ -119,6 +119,55 @@ def _writable(path: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise GanforgeError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out") from None
+
+
+FOLDER_PNG_LEVEL = 1  # zlib level of one-PNG-per-sample folders: 25% faster than 6 on 64x64 RGB, 5% larger
+
+
+class NumberedFiles(Sequence):
+    """``folder/sample-00000.png`` ... for ``n`` samples, made on demand: holding the
+    names of 100,000 files costs nothing."""
+
+    def __init__(self, folder: Path, n: int):
+        self.folder, self.n, self.width = folder, n, max(5, len(str(n - 1)))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return self.folder / f"sample-{i % self.n:0{self.width}d}.png"
+
+
+def _sample_images(batch: np.ndarray, kind: str, value_range) -> Iterator:
+    """One PIL image a sample: images at their own size, series drawn in one cell."""
+    from PIL import Image
+
+    if kind == "series":
+        for sample in batch:
+            yield render_grid(sample[None], kind, value_range=value_range)
+        return
+    if batch.ndim != 4 or batch.shape[1] not in (1, 3):
+        raise ValueError(f"image samples must be [n, 1 or 3, H, W], got shape {list(batch.shape)}")
+    pixels = to_uint8(batch, value_range).transpose(0, 2, 3, 1)  # the whole batch in one pass
+    for cell in pixels:
+        yield Image.fromarray(cell[..., 0], "L") if cell.shape[-1] == 1 else Image.fromarray(cell, "RGB")
+
+
+def _write_png_fast(image, path: Path) -> None:
+    """:func:`save_png` for one file of many: the same temporary-then-replace, without
+    the per-file wrappers (the caller turns OS errors into one message)."""
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    try:
+        image.save(tmp, format="PNG", compress_level=FOLDER_PNG_LEVEL)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
 
 
 OUT_FORMS = "a .png grid, a .npy array, or a folder (ending in /) of one PNG per sample"
@@ -140,7 +189,7 @@ def out_form(out: str | os.PathLike[str]) -> str:
 
 
 def save_samples(samples: np.ndarray, out: str | os.PathLike[str], *, kind: str, nrow: int | None = None,
-                 value_range=(-1.0, 1.0)) -> list[Path]:
+                 value_range=(-1.0, 1.0)) -> Sequence[Path]:
     """Write samples to ``out``: ``*.png`` grid, ``*.npy`` raw float32 array, or ``DIR/`` one PNG each.
 
     Missing parent folders are created. Every file is written atomically: a
@@ -153,11 +202,12 @@ def save_samples(samples: np.ndarray, out: str | os.PathLike[str], *, kind: str,
 
 def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int, ...], out: str | os.PathLike[str],
                  *, kind: str, nrow: int | None = None, value_range=(-1.0, 1.0),
-                 progress: Callable[[int, int], None] | None = None) -> list[Path]:
+                 progress: Callable[[int, int], None] | None = None) -> Sequence[Path]:
     """Like :func:`save_samples` for ``n`` samples arriving in batches.
 
     ``*.npy`` and ``DIR/`` stream: each batch is written and dropped, so memory
     does not grow with ``n`` (the .npy header is written first, the rows after).
+    ``DIR/`` gets one PNG a sample, images at the model's own size (no border).
     A ``*.png`` grid needs every sample at once. ``progress(done, n)`` is called
     after each batch.
     """
@@ -168,16 +218,15 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
         target_dir.mkdir(parents=True, exist_ok=True)
     done = 0
     if form == "dir":
-        width = max(5, len(str(n - 1)))
-        written = []
-        for batch in batches:
-            for sample in batch:
-                image = render_grid(sample[None], kind, value_range=value_range)
-                written.append(save_png(image, path / f"sample-{done:0{width}d}.png"))
-                done += 1
-            if progress:
-                progress(done, n)
-        return written
+        files = NumberedFiles(path, n)
+        with _writable(path):
+            for batch in batches:
+                for image in _sample_images(batch, kind, value_range):
+                    _write_png_fast(image, files[done])
+                    done += 1
+                if progress:
+                    progress(done, n)
+        return files
     if form == "npy":
         with _writable(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,

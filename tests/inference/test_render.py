@@ -56,7 +56,11 @@ def test_save_samples_forms(tmp_path):
     np.testing.assert_array_equal(np.load(npy), x)
     files = save_samples(x, f"{tmp_path}/each/", kind="image")
     assert [f.name for f in files] == [f"sample-{i:05d}.png" for i in range(5)]
-    assert Image.open(files[0]).size == (8 + 2 * BORDER,) * 2
+    for i in (0, 4):  # each sample at its own size, exactly its pixels: a data set for other tools
+        np.testing.assert_array_equal(np.asarray(Image.open(files[i])), to_uint8(x[i]).transpose(1, 2, 0))
+    gray = save_samples(x[:2, :1], f"{tmp_path}/gray/", kind="image")
+    np.testing.assert_array_equal(np.asarray(Image.open(gray[1])), to_uint8(x[1, 0]))
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == [f.name for f in files]  # no temporaries
     with pytest.raises(GanforgeError, match="must be a .png grid"):
         save_samples(x, tmp_path / "g.jpg", kind="image")
     assert not (tmp_path / "g.jpg").exists()
