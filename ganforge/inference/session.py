@@ -6,6 +6,7 @@ onnxruntime is imported when a model is opened, not when this package is, so
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import warnings
@@ -21,7 +22,8 @@ from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, PREFIX, ModelIn
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_BATCH = 256  # samples per session run when generating many
+MAX_BATCH = 256  # samples per session run when generating many ...
+BATCH_BYTES = 4 << 20  # ... or fewer, so that one run's output stays near 4 MiB: big images, smaller runs
 _noted_fallback = False
 
 
@@ -211,6 +213,16 @@ class Generator:
     def __repr__(self) -> str:
         return f"Generator({str(self.path)!r}, {self.info.kind} {list(self.info.sample_shape)}, {self.device})"
 
+    @property
+    def default_batch(self) -> int:
+        """Samples per session run when generating many: up to 256, a power of two that keeps
+        one run's output within 4 MiB. Throughput is flat beyond a few dozen samples
+        (benchmarks/results/speed-notes.md), while onnxruntime's memory for the run's
+        intermediate tensors grows with the batch."""
+        per_sample = 4 * math.prod(self.info.sample_shape)
+        fits = max(1, BATCH_BYTES // per_sample)
+        return min(MAX_BATCH, 1 << (fits.bit_length() - 1))
+
     def sample_noise(self, n: int, seed: int) -> np.ndarray:
         """Noise ``[n, latent_dim]`` float32: what ``generate(n, seed)`` feeds the model."""
         return np.random.default_rng(check_seed(seed)).standard_normal((check_count(n), self.info.latent_dim),
@@ -236,13 +248,13 @@ class Generator:
         return np.asarray(out, dtype=np.float32)
 
     def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None) -> Iterator[np.ndarray]:
-        """Yield ``n`` samples in batches of ``batch_size`` (default 256).
+        """Yield ``n`` samples in batches of ``batch_size`` (default :attr:`default_batch`).
 
         Noise is drawn from one stream, so the samples do not depend on
         ``batch_size``. Arguments are checked here, not at the first ``next()``.
         """
         n, seed = check_count(n), check_seed(seed)
-        batch_size = DEFAULT_BATCH if batch_size is None else check_count(batch_size, "batch size")
+        batch_size = self.default_batch if batch_size is None else check_count(batch_size, "batch size")
         return self._batches(n, np.random.default_rng(seed), batch_size)
 
     def _batches(self, n: int, rng: np.random.Generator, batch_size: int) -> Iterator[np.ndarray]:

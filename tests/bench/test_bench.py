@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,8 @@ from ganforge.bench import run_bench
 from ganforge.bench.cli import main
 from ganforge.bench.timing import measure
 from ganforge.errors import ModelFileError
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"
 
 
 def test_measure_counts_and_percentiles():
@@ -83,3 +86,12 @@ def test_cli_errors(tmp_path):
     assert result.exit_code == 1 and "unknown backend 'tpu'" in result.output
     with pytest.raises(ModelFileError):
         run_bench(tmp_path / "none.onnx")
+
+
+def test_streaming_benchmark_measures_each_run(tmp_path):
+    from benchmarks.streaming import markdown, measure_streaming
+
+    rows = measure_streaming(TINY, [("npy", 10), ("dir", 3)])
+    assert [(r["output"], r["n"]) for r in rows] == [("npy", 10), ("dir", 3)]
+    assert all(r["peak_rss_mb"] > 10 and r["wall_s"] > 0 for r in rows)  # a whole Python process
+    assert "| tiny | folder of PNGs | 3 |" in markdown({"tiny": rows})
