@@ -26,8 +26,8 @@ class Stats:
 
 
 def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: float = 1.0, min_repeats: int = 5,
-            max_repeats: int = 200, warmup: int = 2, rounds: int = 5, flops_per_sample: int | None = None,
-            peak_gflops: float | None = None) -> dict[str, Stats]:
+            max_repeats: int = 200, warmup: int = 2, rounds: int = 5, settle_s: float = 0.005,
+            flops_per_sample: int | None = None, peak_gflops: float | None = None) -> dict[str, Stats]:
     """Time several backends on the same batch, interleaved.
 
     Each call is warmed up, then the backends take turns in ``rounds`` slices of
@@ -35,7 +35,9 @@ def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: 
     until each has spent ``budget_s`` (at least ``min_repeats`` calls, at most
     ``max_repeats``). Taking turns spreads a shared machine's slow spells over
     every backend alike, so the ratios between them hold even when the absolute
-    figures drift.
+    figures drift. Before each turn the process idles ``settle_s``: the thread
+    pools of onnxruntime and of torch's OpenMP spin for a while after their last
+    call, and would otherwise take a core from the next backend.
     """
     for call in calls.values():
         for _ in range(warmup):
@@ -51,6 +53,8 @@ def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: 
     while active := [name for name in calls if wants_more(name)]:
         for name in active:
             call, done, spent = calls[name], times[name], 0.0
+            if len(calls) > 1:
+                time.sleep(settle_s)
             for k in range(per_slice):
                 if len(done) >= max_repeats or (k and spent >= slice_s):
                     break
