@@ -33,16 +33,24 @@ def _load_training():
               help="Also write checkpoints/last.pt every STEPS steps inside an epoch (resume picks up there).")
 @click.option("--tensorboard", is_flag=True, help="Write TensorBoard events to <run>/tensorboard (tensorboard --logdir runs).")
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms: bit-reproducible on CPU (see README for CUDA).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA when torch sees it. Under torchrun: one GPU a process (cuda:LOCAL_RANK).")
+@click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]),
+              help="Mixed precision: auto (bf16 on CUDA where supported, else off; the default), bf16, fp16 "
+                   "(with a gradient scaler), off.")
+@click.option("--compile", "compile_", is_flag=True, default=None,
+              help="torch.compile G and D (a variant it fails for trains eagerly, with a warning).")
 @click.option("--seed", type=int, help="Seed for init, noise, shuffling and synthetic data.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs go (default: runs, or the config file's runs_dir).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
               help="Continue a run (default: runs/latest) from its last checkpoint.")
 @click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")
-def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, tensorboard, deterministic, device, seed, runs_dir, resume, list_variants):
+def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, tensorboard, deterministic, device, amp, compile_, seed, runs_dir, resume, list_variants):
     """Train a GAN VARIANT (default: sine, which needs no download).
 
     Everything goes to RUNS_DIR/<variant>-<time>/ and RUNS_DIR/latest points there.
+    Under torchrun (torchrun --nproc_per_node=N -m ganforge.training ...) the processes
+    train together with DistributedDataParallel and rank 0 writes the run.
     """
     short_warnings()
     with cli_errors():
@@ -66,12 +74,18 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
             epochs=epochs,
             seed=seed,
             device=device,
+            amp=amp,
+            compile=compile_ or None,
             runs_dir=runs_dir,
             resume=resume,
         )
+    if result.rank != 0:
+        return  # rank 0 reports for the job
     click.echo(f"run:        {result.run_dir}")
     click.echo(f"checkpoint: {result.checkpoint}")
-    click.echo(f"trained {result.epochs} epochs of {result.variant} ({result.seconds:.1f}s); next: gan-export {result.run_dir}")
+    on = f" on {result.world_size} processes" if result.world_size > 1 else ""
+    click.echo(f"trained {result.epochs} epochs of {result.variant}{on} ({result.seconds:.1f}s); "
+               f"next: gan-export {result.run_dir}")
 
 
 if __name__ == "__main__":

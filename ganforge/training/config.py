@@ -22,7 +22,8 @@ from ganforge.errors import ConfigError
 # Keys a config file may carry beside the dataclass fields: a resolved config.json's
 # run keys, and runs_dir (the output folder, as the wgan-gp source's parameters.json has).
 # Keys starting with "_" are comments.
-RUN_KEYS = ("variant", "preset", "device", "ganforge_version", "runs_dir")
+RUN_KEYS = ("variant", "preset", "device", "precision", "world_size", "ganforge_version", "runs_dir")
+AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
 
 @dataclasses.dataclass
@@ -50,6 +51,8 @@ class TrainConfig:
     checkpoint_every: int = 0  # also checkpoint every N steps inside an epoch (0: at epoch ends only)
     tensorboard: bool = False  # write losses, sample grids and timing as TensorBoard events in <run>/tensorboard
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-reproducible runs (see README for CUDA)
+    amp: str = "auto"  # autocast: auto (bf16 on CUDA where supported, else off), bf16, fp16 (+ gradient scaler), off
+    compile: bool = False  # torch.compile G and D; a variant it fails for trains eagerly, with a warning
 
     def require_positive(self, *names: str) -> None:
         """Each named field must be >= 1 (a None, where the type allows it, passes)."""
@@ -67,6 +70,8 @@ class TrainConfig:
             raise ConfigError(f"checkpoint_every must be >= 0 (0: epoch ends only), got {self.checkpoint_every}")
         if self.eval_every < 0:
             raise ConfigError(f"eval_every must be >= 0 (0 turns it off), got {self.eval_every}")
+        if self.amp not in AMP_CHOICES:
+            raise ConfigError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         for name in ("beta1", "beta2"):

@@ -7,6 +7,12 @@ per-item Python overhead); a Dataset goes through a DataLoader with worker
 processes. Shuffling draws from torch's global RNG, which the checkpoint saves,
 so a resumed run sees the same batches as an uninterrupted one. Batches come
 out as float32 on the training device, images in [-1, 1].
+
+Under torchrun (``shard=(rank, world_size)``) both paths go through a
+``DistributedSampler``: every epoch is shuffled from ``seed + epoch`` alike on
+all ranks, padded to a multiple of the world size, and each rank takes every
+``world_size``-th index from its rank on, so all ranks run the same number of
+steps on disjoint samples.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ganforge.training.datasets import ImageData, to_float
 
@@ -26,50 +32,69 @@ def _features(item):
 
 
 class Batches:
-    """Shuffled mini-batches of one epoch, on ``device``; a partial last batch is kept."""
+    """Shuffled mini-batches of one epoch, on ``device``; a partial last batch is kept.
 
-    def __init__(self, data: torch.Tensor | ImageData | Dataset, batch_size: int, device: torch.device):
+    On CUDA, in-memory batches are gathered into pinned host memory and copied
+    asynchronously (a DataLoader pins its own); ``channels_last`` gives image batches
+    the NHWC memory layout that the conv variants use there.
+    """
+
+    def __init__(self, data: torch.Tensor | ImageData | Dataset, batch_size: int, device: torch.device, *,
+                 shard: tuple[int, int] = (0, 1), seed: int = 0, channels_last: bool = False):
         self.batch_size = batch_size
         self.device = device
+        self.channels_last = channels_last
+        self.pin = device.type == "cuda"
         self.loader = None
         self.tensor = data.images if isinstance(data, ImageData) else data
-        if isinstance(self.tensor, torch.Tensor):
-            if device.type == "cuda":
-                self.tensor = self.tensor.pin_memory()
-        else:
+        rank, world_size = shard
+        self.sampler = None
+        if world_size > 1:
+            self.sampler = DistributedSampler(self.tensor, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        if not isinstance(self.tensor, torch.Tensor):
             workers = default_num_workers()
             self.loader = DataLoader(
                 data,
                 batch_size=batch_size,
-                shuffle=True,
+                shuffle=self.sampler is None,
+                sampler=self.sampler,
                 num_workers=workers,
-                pin_memory=device.type == "cuda",
+                pin_memory=self.pin,
                 persistent_workers=workers > 0,
             )
 
     def __len__(self) -> int:
-        n = len(self.tensor) if self.loader is None else len(self.loader.dataset)
+        n = len(self.sampler) if self.sampler is not None else len(self.tensor)
         return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         for _, _, batch in self.iterate():
             yield batch
 
-    def iterate(self, perm: torch.Tensor | None = None, start: int = 0
+    def iterate(self, perm: torch.Tensor | None = None, start: int = 0, epoch: int = 0
                 ) -> Iterator[tuple[torch.Tensor | None, int, torch.Tensor]]:
         """Yield ``(perm, batches done, batch)``. In-memory data can pick up an epoch
-        where it stopped: pass the epoch's ``perm`` and the batches already done."""
+        where it stopped: pass the epoch's ``perm`` and the batches already done (a shard's
+        ``perm`` follows from ``epoch``)."""
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
         if self.loader is not None:
             for i, item in enumerate(self.loader, 1):
-                yield None, i, to_float(_features(item).to(self.device, non_blocking=True))
+                yield None, i, self._on_device(_features(item))
             return
         if perm is None:
-            perm = torch.randperm(len(self.tensor))
+            perm = torch.tensor(list(self.sampler)) if self.sampler is not None else torch.randperm(len(self.tensor))
         for i, first in enumerate(range(0, len(perm), self.batch_size), 1):
             if i <= start:
                 continue
             batch = self.tensor[perm[first : first + self.batch_size]]
-            yield perm, i, to_float(batch.to(self.device, non_blocking=True))
+            yield perm, i, self._on_device(batch.pin_memory() if self.pin else batch)
+
+    def _on_device(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = to_float(batch.to(self.device, non_blocking=True))
+        if self.channels_last and batch.dim() == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
 
 
 def default_num_workers() -> int:

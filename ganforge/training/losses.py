@@ -2,6 +2,11 @@
 
 An objective turns discriminator/critic outputs into the two losses the loop
 minimises and reports their parts per epoch (``d_real``, ``d_fake``, ``g``).
+
+Under mixed precision (``--amp``) the loop calls them inside ``torch.autocast``:
+D may run in bf16/fp16, but its outputs are cast to float32 before any loss
+reduction, BCE runs with autocast off (CUDA autocast refuses it in half precision),
+and the gradient penalty takes its input gradient and norm in float32.
 """
 
 from __future__ import annotations
@@ -28,36 +33,52 @@ class BCEObjective:
 
     n_critic = 1  # discriminator steps per generator step
 
-    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> DiscriminatorLoss:
-        p_real = D(real)
-        p_fake = D(fake)
-        loss_real = F.binary_cross_entropy(p_real, torch.ones_like(p_real))
-        loss_fake = F.binary_cross_entropy(p_fake, torch.zeros_like(p_fake))
+    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                           scaler: torch.amp.GradScaler | None = None) -> DiscriminatorLoss:
+        loss_real = _bce(D(real), 1.0)
+        loss_fake = _bce(D(fake), 0.0)
         return DiscriminatorLoss(loss_real + loss_fake, loss_real, loss_fake)
 
     def generator_loss(self, D: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-        p_fake = D(fake)
-        return F.binary_cross_entropy(p_fake, torch.ones_like(p_fake))
+        return _bce(D(fake), 1.0)
 
     def after_discriminator_step(self, D: nn.Module) -> None:
         """Hook after each D update (weight clipping uses it)."""
 
 
+def _bce(p: torch.Tensor, target: float) -> torch.Tensor:
+    """BCE of probabilities against a constant label, in float32 and outside autocast."""
+    p = p.float()
+    with torch.autocast(p.device.type, enabled=False):
+        return F.binary_cross_entropy(p, torch.full_like(p, target))
+
+
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     eps: torch.Tensor | None = None) -> torch.Tensor:
+                     eps: torch.Tensor | None = None, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
     """WGAN-GP's penalty (Gulrajani et al., 2017, arXiv:1704.00028):
     ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` on ``x_hat = eps*real + (1-eps)*fake``,
     ``eps ~ U[0, 1]`` per sample, the norm taken per sample over all non-batch
     dimensions. ``create_graph=True`` so the penalty's own gradient reaches D.
+
+    Under autocast, D runs in its lower precision on a float32 ``x_hat``, so the input
+    gradient comes back float32; the norm is taken in float32 with autocast off. With an
+    enabled GradScaler (fp16) the scores are scaled before ``autograd.grad`` (small fp16
+    gradients would underflow otherwise) and the gradient is unscaled right after, as in
+    PyTorch's AMP notes ("Gradient penalty"): the penalty is the same as without AMP, to
+    within fp16/bf16 rounding, and an overflow shows up as inf for the scaler to skip.
     """
     if eps is None:
-        eps = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+        eps = torch.rand(real.shape[0], device=real.device, dtype=torch.float32)
     eps = eps.reshape(-1, *([1] * (real.dim() - 1)))
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    scores = D(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(1).norm(2, dim=1)
-    return ((norms - 1) ** 2).mean()
+    x_hat = (eps * real.detach().float() + (1 - eps) * fake.detach().float()).requires_grad_(True)
+    scores = D(x_hat).float().sum()
+    scaled = scaler is not None and scaler.is_enabled()
+    (grad,) = torch.autograd.grad(scaler.scale(scores) if scaled else scores, x_hat, create_graph=True)
+    with torch.autocast(x_hat.device.type, enabled=False):
+        if scaled:
+            grad = grad * (1.0 / scaler.get_scale())
+        norms = grad.float().flatten(1).norm(2, dim=1)
+        return ((norms - 1) ** 2).mean()
 
 
 class WassersteinObjective:
@@ -76,16 +97,17 @@ class WassersteinObjective:
         self.gp_weight = gp_weight
         self.clip_value = clip_value
 
-    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> DiscriminatorLoss:
-        loss_real = -D(real).mean()
-        loss_fake = D(fake).mean()
+    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                           scaler: torch.amp.GradScaler | None = None) -> DiscriminatorLoss:
+        loss_real = -D(real).float().mean()
+        loss_fake = D(fake).float().mean()
         total = loss_fake + loss_real
         if self.penalty == "gp":
-            total = total + self.gp_weight * gradient_penalty(D, real, fake)
+            total = total + self.gp_weight * gradient_penalty(D, real, fake, scaler=scaler)
         return DiscriminatorLoss(total, loss_real, loss_fake)
 
     def generator_loss(self, D: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-        return -D(fake).mean()
+        return -D(fake).float().mean()
 
     @torch.no_grad()
     def after_discriminator_step(self, D: nn.Module) -> None:

@@ -1,0 +1,9 @@
+"""``python -m ganforge.training`` is ``gan-train``; torchrun starts it with ``-m``:
+
+    torchrun --nproc_per_node=2 -m ganforge.training sine --epochs 2 --device cpu
+"""
+
+from ganforge.training.cli import main
+
+if __name__ == "__main__":
+    main(prog_name="gan-train")
