@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+# the micro-batch cache of gan-infer/gan-bench: never the user's ~/.cache (subprocesses inherit it)
+os.environ.setdefault("GANFORGE_CACHE_DIR", tempfile.mkdtemp(prefix="ganforge-test-cache-"))
 
 from tests.fakedata import write_cifar, write_idx, write_images
 

@@ -19,6 +19,7 @@ class Backend:
     load_s: float  # session / model load time
     run: Callable[[np.ndarray], object]  # one call on a batch of noise
     notes: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)  # settings the backend chose for itself (e.g. its micro-batch)
 
 
 class Skipped(Exception):
@@ -34,7 +35,11 @@ def onnxruntime_backend(model: Path, device: str, label: str | None = None) -> B
     except GanforgeError as exc:
         raise Skipped(str(exc)) from None
     load = time.perf_counter() - t0
-    return Backend(label or f"onnxruntime-{device}", load, gen)
+    info = {}
+    if gen.tune_micro_batch() is not None:  # measured afresh: the figures below are with it
+        info = {"micro_batch": gen.micro_batch,
+                "micro_batch_samples_per_s": {str(k): round(v) for k, v in gen.micro_batch_speeds.items()}}
+    return Backend(label or f"onnxruntime-{device}", load, gen, info=info)
 
 
 def _torch():

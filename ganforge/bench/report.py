@@ -35,8 +35,10 @@ def markdown(report: dict[str, Any]) -> str:
             pk = f"{100 * r['peak_fraction']:.1f}%" if r.get("peak_fraction") is not None else "-"
             lines.append(f"| {b['name']} | {r['batch']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | "
                          f"{r['samples_per_s']:.0f} | {ratio} | {gf} | {pk} |")
-    lines += ["", "| backend | load s | first call s |", "|---|---|---|"]
-    lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} |" for b in report["backends"]]
+    lines += ["", "| backend | load s | first call s | micro-batch (samples/s by run size) |", "|---|---|---|---|"]
+    lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} | "
+              + (f"{b['micro_batch']} ({', '.join(f'{k}: {v}' for k, v in b['micro_batch_samples_per_s'].items())})"
+                 if b.get("micro_batch") else "-") + " |" for b in report["backends"]]
     cold = report.get("cold_start")
     if cold:
         lines += ["", f"Cold start, a fresh process writing a {cold['n']}-sample grid (median of {cold['repeats']}): "

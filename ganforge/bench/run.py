@@ -21,7 +21,7 @@ import numpy as np
 
 import ganforge
 from ganforge.bench import backends as B
-from ganforge.bench.timing import matmul_peak_gflops, measure, with_roofline
+from ganforge.inference.timing import matmul_peak_gflops, measure, with_roofline
 from ganforge.errors import GanforgeError, ModelFileError
 
 
@@ -153,7 +153,8 @@ def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None
         t0 = time.perf_counter()
         backend.run(z1)
         report["backends"].append({"name": name, "load_s": round(backend.load_s, 4),
-                                   "first_call_s": round(time.perf_counter() - t0, 4), "results": []})
+                                   "first_call_s": round(time.perf_counter() - t0, 4), **backend.info,
+                                   "results": []})
         built[name] = backend
     entries = {e["name"]: e for e in report["backends"]}
     for b in batch_sizes:

@@ -21,6 +21,7 @@ from ganforge.inference.render import render_grid, save_batches, save_samples
 from ganforge.inference.session import Generator
 
 DEFAULT_MODEL = os.path.join("runs", "latest", "export", "generator.onnx")
+TUNE_FROM_N = 10_000  # generate() measures the model's micro-batch first (once, cached) from this many samples
 
 __all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "render_grid", "save_samples"]
 
@@ -78,6 +79,8 @@ def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLik
             raise ModelFileError(f"no model at {model}: train and export one first (gan-train, then gan-export), "
                                  "or pass --model FILE.onnx")
     gen = Generator(model, device=device, latent_dim=latent_dim, value_range=value_range, layout=layout)
+    if n >= TUNE_FROM_N and batch_size is None and gen.micro_batch is None:
+        gen.tune_micro_batch()  # about a second, once per model and machine (cached)
     paths = save_batches(gen.iter_batches(n, seed, batch_size), n, gen.info.sample_shape, out, kind=gen.info.kind,
                          nrow=nrow, value_range=gen.info.value_range, progress=progress)
     return GenerateResult(paths, n=n, model=gen.path, device=gen.device, providers=gen.providers,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError
+from ganforge.inference import tuning
 from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, PREFIX, ModelInfo
 
 CPU = "CPUExecutionProvider"
@@ -130,6 +131,10 @@ class Generator:
             self.info = self._read_foreign(latent_dim, value_range, layout)
         if device == "auto" and want_cuda and not got_cuda:
             _note_fallback("the CUDA provider is installed but could not start (no GPU, or CUDA/cuDNN missing)")
+        # samples per onnxruntime run when a call asks for more (CPU only; see tuning.py); None: whole batches
+        self._tuning_key = tuning.cache_key(self.path, self.providers, getattr(ort, "__version__", "?"))
+        self.micro_batch: int | None = tuning.cached(self._tuning_key) if self.device == "cpu" else None
+        self.micro_batch_speeds: dict[int, float] = {}  # samples/s per candidate, once tune_micro_batch() ran
 
     def _open(self, ort, options, providers: list[str]):
         # enable_fallback=0: onnxruntime would otherwise print its own "EP Error ... Falling back" banner
@@ -229,13 +234,24 @@ class Generator:
                                                                        dtype=np.float32)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        """Run the generator on noise ``z`` ``[batch, latent_dim]``."""
+        """Run the generator on noise ``z`` ``[batch, latent_dim]``, in runs of at most
+        :attr:`micro_batch` samples when one is set."""
         z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.info.latent_dim:
             raise GanforgeError(f"z must have shape [batch, {self.info.latent_dim}], got {list(z.shape)}")
         if not np.issubdtype(z.dtype, np.floating):
             raise GanforgeError(f"z must be floating point, got {z.dtype}")
         z = np.ascontiguousarray(z, dtype=getattr(self, "input_dtype", np.float32))
+        step = self.micro_batch
+        if not step or len(z) <= step:
+            return self._run(z)
+        out = np.empty((len(z), *self.info.sample_shape), np.float32)  # each run's samples land in place
+        for i in range(0, len(z), step):
+            out[i : i + step] = self._run(z[i : i + step])
+        return out
+
+    def _run(self, z: np.ndarray) -> np.ndarray:
+        """One onnxruntime run on checked, contiguous noise."""
         try:
             out = self.session.run([self.output_name], {self.input_name: z})[0]
         except Exception as exc:  # onnxruntime's own types (out of memory, a kernel failing)
@@ -247,21 +263,37 @@ class Generator:
                                  f"{[len(z), *self.info.sample_shape]}")
         return np.asarray(out, dtype=np.float32)
 
+    def tune_micro_batch(self, budget_s: float = 0.1) -> int | None:
+        """Measure the fastest run size on this machine (about a second), use it, and cache it
+        for this model file. On CUDA nothing is measured: runs take whole batches."""
+        if self.device != "cpu":
+            return None
+        self.micro_batch, self.micro_batch_speeds = tuning.tune(self._run_noise, self.info.latent_dim,
+                                                                         budget_s=budget_s)
+        tuning.store(self._tuning_key, self.micro_batch, self.micro_batch_speeds)
+        return self.micro_batch
+
     def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None) -> Iterator[np.ndarray]:
-        """Yield ``n`` samples in batches of ``batch_size`` (default :attr:`default_batch`).
+        """Yield ``n`` samples in batches of ``batch_size`` samples a run (default: batches of
+        :attr:`default_batch`, each run in :attr:`micro_batch` pieces).
 
         Noise is drawn from one stream, so the samples do not depend on
         ``batch_size``. Arguments are checked here, not at the first ``next()``.
         """
         n, seed = check_count(n), check_seed(seed)
-        batch_size = self.default_batch if batch_size is None else check_count(batch_size, "batch size")
-        return self._batches(n, np.random.default_rng(seed), batch_size)
+        if batch_size is None:  # chunks sized for memory, each run in micro-batches
+            return self._batches(n, np.random.default_rng(seed), self.default_batch, self)
+        batch_size = check_count(batch_size, "batch size")  # exactly this many samples per run
+        return self._batches(n, np.random.default_rng(seed), batch_size, self._run_noise)
 
-    def _batches(self, n: int, rng: np.random.Generator, batch_size: int) -> Iterator[np.ndarray]:
+    def _run_noise(self, z: np.ndarray) -> np.ndarray:
+        return self._run(z.astype(getattr(self, "input_dtype", np.float32), copy=False))
+
+    def _batches(self, n: int, rng: np.random.Generator, batch_size: int, run) -> Iterator[np.ndarray]:
         done = 0
         while done < n:
             b = min(batch_size, n - done)
-            yield self(rng.standard_normal((b, self.info.latent_dim), dtype=np.float32))
+            yield run(rng.standard_normal((b, self.info.latent_dim), dtype=np.float32))
             done += b
 
     def generate(self, n: int, seed: int = 0, batch_size: int | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ganforge.bench import run_bench
 from ganforge.bench.cli import main
-from ganforge.bench.timing import measure
+from ganforge.inference.timing import measure
 from ganforge.errors import ModelFileError
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"

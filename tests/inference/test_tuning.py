@@ -1,0 +1,97 @@
+"""The micro-batch: chosen by measurement, cached per model and machine, and invisible in the output."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ganforge.inference as gi
+from ganforge.inference import Generator, tuning
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / tuning.CACHE_FILE
+
+
+def paced(per_sample_us: dict[int, float]):
+    """A stand-in model whose time per sample depends on the run size."""
+    return lambda z: time.sleep(len(z) * per_sample_us[len(z)] / 1e6)
+
+
+def test_tune_picks_the_fastest_run_size():
+    cost = {8: 120, 16: 100, 32: 40, 64: 90, 128: 100, 256: 110}  # µs a sample: 32 is fastest by far
+    size, speed = tuning.tune(paced(cost), latent_dim=3, budget_s=0.02)
+    assert size == 32
+    assert set(speed) == set(tuning.CANDIDATES) and speed[32] > 2 * speed[256]
+
+
+def test_tune_prefers_the_larger_of_near_ties():
+    flat = dict.fromkeys(tuning.CANDIDATES, 60.0)  # every size equally fast: take the largest (fewest runs)
+    size, _ = tuning.tune(paced(flat), latent_dim=3, budget_s=0.02)
+    assert size >= 128
+
+
+def test_cache_round_trip_and_invalidation(cache, tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    key = tuning.cache_key(model, ["CPUExecutionProvider"], "1.0")
+    assert tuning.cached(key) is None
+    assert tuning.store(key, 16, {8: 1000.0, 16: 2000.0})
+    assert tuning.cached(key) == 16
+    assert json.loads(cache.read_text())[key]["samples_per_s"] == {"8": 1000, "16": 2000}
+    os.utime(model, ns=(0, 0))  # a re-exported model: measured again
+    assert tuning.cached(tuning.cache_key(model, ["CPUExecutionProvider"], "1.0")) is None
+    assert tuning.cached(tuning.cache_key(model, ["CPUExecutionProvider"], "2.0")) is None  # another runtime
+    cache.write_text("{not json")
+    assert tuning.cached(key) is None  # a damaged cache is measured over, not an error
+
+
+def test_unwritable_cache_is_not_an_error(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("GANFORGE_CACHE_DIR", str(blocker / "cache"))  # under a file: cannot be created
+    assert tuning.store("k", 8, {8: 1.0}) is False
+
+
+def counting(gen: Generator, monkeypatch) -> list[int]:
+    sizes = []
+    real = gen.session.run
+
+    def run(names, feeds):
+        sizes.append(len(next(iter(feeds.values()))))
+        return real(names, feeds)
+
+    monkeypatch.setattr(gen.session, "run", run)
+    return sizes
+
+
+def test_micro_batches_give_the_same_samples(cache, monkeypatch):
+    gen = Generator(DATA / "tiny-image.onnx", device="cpu")
+    assert gen.micro_batch is None
+    z = gen.sample_noise(70, seed=1)
+    whole = gen(z)
+    gen.micro_batch = 32
+    sizes = counting(gen, monkeypatch)
+    np.testing.assert_array_equal(gen(z), whole)
+    assert sizes == [32, 32, 6]
+    sizes.clear()
+    list(gen.iter_batches(70, batch_size=50))  # an explicit batch size is the run size
+    assert sizes == [50, 20]
+
+
+def test_generate_tunes_large_requests_once_and_caches(cache, monkeypatch, tmp_path):
+    monkeypatch.setattr(gi, "TUNE_FROM_N", 100)
+    model = DATA / "tiny-image.onnx"
+    gi.generate(model, 99, tmp_path / "a.npy")
+    assert not cache.exists()  # small requests never pay for a measurement
+    gi.generate(model, 100, tmp_path / "b.npy")
+    chosen = Generator(model, device="cpu").micro_batch  # a new process would read it back
+    assert chosen in tuning.CANDIDATES
+    np.testing.assert_array_equal(np.load(tmp_path / "b.npy")[:99], np.load(tmp_path / "a.npy"))
