@@ -21,7 +21,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['matmul_peak_gflops']} GFLOP/s.",
         f"Timing: {report['settings']['warmup_calls']} warm-up calls per backend and batch size, then single calls "
         f"until {report['settings']['budget_s_per_batch']} s or {report['settings']['max_repeats']} calls, the "
-        f"backends taking turns in {report['settings'].get('rounds', 1)} rounds so a busy spell hits all alike.",
+        f"backends taking turns in {report['settings'].get('rounds', 1)} rounds so a busy spell hits all alike; "
+        f"each turn starts after {report['settings'].get('settle_s', 0)} s idle and one untimed call, so "
+        f"the previous runtime's spinning threads and cache contents do not slow the next.",
         "",
     ]
     eager = {r["batch"]: r["samples_per_s"] for b in report["backends"] if b["name"] == "torch-eager"

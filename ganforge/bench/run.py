@@ -29,7 +29,8 @@ DEFAULT_BATCH_SIZES = (1, 8, 64, 256, 1024)
 ALL_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "torch-eager", "torchscript")
 PRECISION_FILES = {"fp16": "generator.fp16.onnx", "int8": "generator.int8.onnx"}
 WARMUP = 2  # untimed calls per backend and batch size
-ROUNDS = 5  # turns the backends take at each batch size (see timing.measure)
+ROUNDS = 5  # turns the backends take at each batch size (see timing.measure) ...
+SETTLE_S = 0.05  # ... each after 50 ms idle and one untimed call
 
 
 def _checkpoint_of(model: Path) -> Path | None:
@@ -133,7 +134,7 @@ def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None
     report: dict[str, Any] = {
         "machine": _machine(), "versions": _versions(),
         "settings": {"batch_sizes": list(batch_sizes), "budget_s_per_batch": budget_s, "max_repeats": max_repeats,
-                     "warmup_calls": WARMUP, "rounds": ROUNDS},
+                     "warmup_calls": WARMUP, "rounds": ROUNDS, "settle_s": SETTLE_S},
         "model": {"path": str(model), "variant": info.variant, "latent_dim": info.latent_dim,
                   "sample_shape": list(info.sample_shape), "flops_per_sample": info.flops_per_sample,
                   "checkpoint": str(ckpt) if ckpt else None},
@@ -160,7 +161,8 @@ def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None
     for b in batch_sizes:
         z = rng.standard_normal((b, info.latent_dim), dtype=np.float32)
         stats = measure({name: functools.partial(backend.run, z) for name, backend in built.items()}, b,
-                        budget_s=budget_s, max_repeats=max_repeats, warmup=WARMUP, rounds=ROUNDS)
+                        budget_s=budget_s, max_repeats=max_repeats, warmup=WARMUP, rounds=ROUNDS,
+                        settle_s=SETTLE_S if len(built) > 1 else 0.0)
         for name, st in stats.items():
             entries[name]["results"].append(st)
     # the peak before and after the sweep: the better of the two, in case the machine was busy at one of them

@@ -29,7 +29,7 @@ class Stats:
 
 
 def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: float = 1.0, min_repeats: int = 5,
-            max_repeats: int = 200, warmup: int = 2, rounds: int = 5, settle_s: float = 0.005,
+            max_repeats: int = 200, warmup: int = 2, rounds: int = 5, settle_s: float = 0.0,
             flops_per_sample: int | None = None, peak_gflops: float | None = None) -> dict[str, Stats]:
     """Time several backends on the same batch, interleaved.
 
@@ -38,9 +38,11 @@ def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: 
     until each has spent ``budget_s`` (at least ``min_repeats`` calls, at most
     ``max_repeats``). Taking turns spreads a shared machine's slow spells over
     every backend alike, so the ratios between them hold even when the absolute
-    figures drift. Before each turn the process idles ``settle_s``: the thread
-    pools of onnxruntime and of torch's OpenMP spin for a while after their last
-    call, and would otherwise take a core from the next backend.
+    figures drift. With ``settle_s`` each turn starts with that much idle time and
+    one untimed call: after its last call, a runtime's thread pool spins and its
+    data sits in the caches for tens of milliseconds (measured here: an
+    onnxruntime call right after a torch call took 1.5x its time alone, and a
+    torch call after onnxruntime 2x; after 50 ms and one warm call, as alone).
     """
     for call in calls.values():
         for _ in range(warmup):
@@ -56,8 +58,9 @@ def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: 
     while active := [name for name in calls if wants_more(name)]:
         for name in active:
             call, done, spent = calls[name], times[name], 0.0
-            if len(calls) > 1:
+            if settle_s:
                 time.sleep(settle_s)
+                call()
             for k in range(per_slice):
                 if len(done) >= max_repeats or (k and spent >= slice_s):
                     break
@@ -81,17 +84,27 @@ def with_roofline(stats: Stats, flops_per_sample: int | None, peak_gflops: float
     return replace(stats, gflops=gflops, peak_fraction=frac)
 
 
+PEAK_CODE = """
+import sys, time
+import numpy as np
+n, repeats = int(sys.argv[1]), int(sys.argv[2])
+a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+a @ b
+best = float("inf")
+for _ in range(repeats):
+    t0 = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t0)
+print(2 * n**3 / best / 1e9)
+"""
+
+
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 GFLOP/s of an n x n matrix product through numpy's BLAS (all cores)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    a @ b  # warm-up: threads, caches
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
+    """Best fp32 GFLOP/s of an n x n matrix product through numpy's BLAS (all cores), in a
+    fresh process: BLAS threads spin for about 100 ms after a product, which would slow
+    whatever this process timed next (an onnxruntime call took 3x its time 50 ms after one)."""
+    import subprocess
+    import sys
 
-
-def _timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    out = subprocess.run([sys.executable, "-c", PEAK_CODE, str(n), str(repeats)], capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout)

@@ -35,6 +35,10 @@ def test_measure_interleaves_backends():
                     min_repeats=3, max_repeats=10, warmup=1)
     assert order == ["a", "b"] + ["a", "b"] * 3  # warm-ups, then one call each per turn
     assert stats["a"].repeats == stats["b"].repeats == 3
+    order.clear()
+    measure({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, batch=1, budget_s=0.0,
+            min_repeats=2, warmup=0, rounds=2, settle_s=0.001)
+    assert order == ["a", "a", "b", "b"] * 2  # each turn: one untimed call after the pause, then the timed one
     slow = measure({"slow": lambda: time.sleep(0.01), "fast": lambda: None}, batch=1, budget_s=0.05,
                    max_repeats=1000, warmup=0, rounds=5)
     assert slow["slow"].repeats >= 5 and slow["fast"].repeats == 1000  # budget and cap hold for each alike
