@@ -104,7 +104,7 @@ def render_grid(samples: np.ndarray, kind: str, *, nrow: int | None = None, valu
     raise ValueError(f"unknown kind {kind!r}: expected 'image' or 'series'")
 
 
-def save_png(image, path: str | os.PathLike[str], compress_level: int = 6) -> Path:
+def save_png(image, path: str | os.PathLike[str], compress_level: int = 4) -> Path:
     """Write ``image`` as PNG atomically (a failure leaves no file and keeps an old one)."""
     path = Path(path)
     with _writable(path), atomic_path(path) as tmp:
@@ -121,7 +121,10 @@ def _writable(path: Path) -> Iterator[None]:
         raise GanforgeError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out") from None
 
 
-FOLDER_PNG_LEVEL = 1  # zlib level of one-PNG-per-sample folders: 25% faster than 6 on 64x64 RGB, 5% larger
+# zlib levels. A grid: 4 wrote a 64-sample 64x64 RGB grid in 23 ms against 68 ms at 6 (pillow's
+# default), 11% larger; it is a third of gan-infer's cold start for such a model. A folder of
+# small files: 1, 25% faster than 6 on 64x64 RGB, 5% larger.
+FOLDER_PNG_LEVEL = 1
 
 
 class NumberedFiles(Sequence):
