@@ -17,8 +17,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cpu']} ({m['cores']} cores), {m['platform']}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
         f"Model: latent {model['latent_dim']}, sample {model['sample_shape']}, "
-        f"{model['flops_per_sample'] or '?'} FLOPs/sample. fp32 matrix-product peak measured in this run: "
-        f"{report['matmul_peak_gflops']} GFLOP/s.",
+        f"{model['flops_per_sample'] or '?'} FLOPs/sample. fp32 matrix-product peak measured in this run: up to "
+        f"{report['matmul_peak_gflops']} GFLOP/s; a {report['settings'].get('peak_n', '')}-square product takes its "
+        f"turn with the backends at each batch size, and each row's % of peak is against the product timed in "
+        f"the same turns.",
         f"Timing: {report['settings']['warmup_calls']} warm-up calls per backend and batch size, then single calls "
         f"until {report['settings']['budget_s_per_batch']} s or {report['settings']['max_repeats']} calls, the "
         f"backends taking turns in {report['settings'].get('rounds', 1)} rounds so a busy spell hits all alike; "
@@ -28,15 +30,15 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     eager = {r["batch"]: r["samples_per_s"] for b in report["backends"] if b["name"] == "torch-eager"
              for r in b["results"]}
-    lines += ["| backend | batch | p50 ms | p90 ms | p99 ms | samples/s | vs torch-eager | GFLOP/s | % of peak |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| backend | batch | p50 ms | p90 ms | p99 ms | samples/s | vs torch-eager | GFLOP/s | peak GFLOP/s | "
+              "% of peak |", "|---|---|---|---|---|---|---|---|---|---|"]
     for b in report["backends"]:
         for r in b["results"]:
             ratio = f"{r['samples_per_s'] / eager[r['batch']]:.2f}x" if r["batch"] in eager else "-"
             gf = f"{r['gflops']:.2f}" if r.get("gflops") is not None else "-"
             pk = f"{100 * r['peak_fraction']:.1f}%" if r.get("peak_fraction") is not None else "-"
             lines.append(f"| {b['name']} | {r['batch']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | "
-                         f"{r['samples_per_s']:.0f} | {ratio} | {gf} | {pk} |")
+                         f"{r['samples_per_s']:.0f} | {ratio} | {gf} | {r.get('peak_gflops') or 0:.0f} | {pk} |")
     lines += ["", "| backend | load s | first call s | micro-batch (samples/s by run size) |", "|---|---|---|---|"]
     lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} | "
               + (f"{b['micro_batch']} ({', '.join(f'{k}: {v}' for k, v in b['micro_batch_samples_per_s'].items())})"

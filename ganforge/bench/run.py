@@ -21,7 +21,7 @@ import numpy as np
 
 import ganforge
 from ganforge.bench import backends as B
-from ganforge.inference.timing import matmul_peak_gflops, measure, with_roofline
+from ganforge.inference.timing import MatmulPeak, measure, with_roofline
 from ganforge.errors import GanforgeError, ModelFileError
 
 
@@ -31,6 +31,7 @@ PRECISION_FILES = {"fp16": "generator.fp16.onnx", "int8": "generator.int8.onnx"}
 WARMUP = 2  # untimed calls per backend and batch size
 ROUNDS = 5  # turns the backends take at each batch size (see timing.measure) ...
 SETTLE_S = 0.05  # ... each after 50 ms idle and one untimed call
+PEAK, PEAK_N = "fp32 matrix product", 1536  # the peak's turn among the backends, and its size
 
 
 def _checkpoint_of(model: Path) -> Path | None:
@@ -130,11 +131,11 @@ def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None
     info = Generator(model, device="cpu").info
     ckpt = _checkpoint_of(model)
     names = list(backends or ALL_BACKENDS)
-    peak_before = matmul_peak_gflops()
     report: dict[str, Any] = {
         "machine": _machine(), "versions": _versions(),
         "settings": {"batch_sizes": list(batch_sizes), "budget_s_per_batch": budget_s, "max_repeats": max_repeats,
-                     "warmup_calls": WARMUP, "rounds": ROUNDS, "settle_s": SETTLE_S},
+                     "warmup_calls": WARMUP, "rounds": ROUNDS, "settle_s": SETTLE_S,
+                     "peak_n": PEAK_N},
         "model": {"path": str(model), "variant": info.variant, "latent_dim": info.latent_dim,
                   "sample_shape": list(info.sample_shape), "flops_per_sample": info.flops_per_sample,
                   "checkpoint": str(ckpt) if ckpt else None},
@@ -158,18 +159,17 @@ def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None
                                    "results": []})
         built[name] = backend
     entries = {e["name"]: e for e in report["backends"]}
-    for b in batch_sizes:
-        z = rng.standard_normal((b, info.latent_dim), dtype=np.float32)
-        stats = measure({name: functools.partial(backend.run, z) for name, backend in built.items()}, b,
-                        budget_s=budget_s, max_repeats=max_repeats, warmup=WARMUP, rounds=ROUNDS,
-                        settle_s=SETTLE_S if len(built) > 1 else 0.0)
-        for name, st in stats.items():
-            entries[name]["results"].append(st)
-    # the peak before and after the sweep: the better of the two, in case the machine was busy at one of them
-    peak = max(peak_before, matmul_peak_gflops())
-    report["matmul_peak_gflops"] = round(peak, 2)
-    for entry in report["backends"]:
-        entry["results"] = [with_roofline(st, info.flops_per_sample, peak).to_json() for st in entry["results"]]
+    peaks = []
+    with MatmulPeak(PEAK_N) as peak:
+        for b in batch_sizes:
+            z = rng.standard_normal((b, info.latent_dim), dtype=np.float32)
+            calls = {PEAK: peak, **{name: functools.partial(backend.run, z) for name, backend in built.items()}}
+            stats = measure(calls, b, budget_s=budget_s, max_repeats=max_repeats, warmup=WARMUP, rounds=ROUNDS,
+                            settle_s=SETTLE_S)
+            peaks.append(peak.gflops())
+            for name in built:
+                entries[name]["results"].append(with_roofline(stats[name], info.flops_per_sample, peaks[-1]).to_json())
+    report["matmul_peak_gflops"] = round(max(peaks), 2)
     if cold:
         report["cold_start"] = cold_start(model, ckpt)
     if out_dir is not None:

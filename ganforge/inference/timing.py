@@ -1,5 +1,5 @@
 """Timing primitives (numpy only): percentiles of repeated single calls, interleaved
-across backends, and the machine's fp32 matrix-product peak measured in the same process.
+across backends, and the machine's fp32 matrix-product peak measured in the same turns.
 
 Used by gan-bench, and by the micro-batch tuning of :mod:`ganforge.inference.tuning`.
 """
@@ -23,6 +23,7 @@ class Stats:
     samples_per_s: float  # batch / median latency
     gflops: float | None = None  # achieved, from the model's FLOPs per sample
     peak_fraction: float | None = None  # gflops / measured matrix-product peak
+    peak_gflops: float | None = None  # that peak, measured in the same turns
 
     def to_json(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -81,30 +82,60 @@ def with_roofline(stats: Stats, flops_per_sample: int | None, peak_gflops: float
     """``stats`` with achieved GFLOP/s and the fraction of ``peak_gflops`` filled in."""
     gflops = stats.samples_per_s * flops_per_sample / 1e9 if flops_per_sample else None
     frac = gflops / peak_gflops if gflops is not None and peak_gflops else None
-    return replace(stats, gflops=gflops, peak_fraction=frac)
+    return replace(stats, gflops=gflops, peak_fraction=frac, peak_gflops=peak_gflops)
 
 
 PEAK_CODE = """
 import sys, time
 import numpy as np
-n, repeats = int(sys.argv[1]), int(sys.argv[2])
+n = int(sys.argv[1])
 a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
 b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
-a @ b
-best = float("inf")
-for _ in range(repeats):
-    t0 = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t0)
-print(2 * n**3 / best / 1e9)
+for line in sys.stdin:
+    t0 = time.perf_counter(); a @ b; print(time.perf_counter() - t0, flush=True)
 """
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 GFLOP/s of an n x n matrix product through numpy's BLAS (all cores), in a
-    fresh process: BLAS threads spin for about 100 ms after a product, which would slow
-    whatever this process timed next (an onnxruntime call took 3x its time 50 ms after one)."""
-    import subprocess
-    import sys
+class MatmulPeak:
+    """The machine's fp32 peak, as an n x n matrix product through numpy's BLAS on all cores,
+    timed in a helper process, so that it can take turns with the backends (see
+    :func:`measure`) and a busy spell lowers it as much as them.
 
-    out = subprocess.run([sys.executable, "-c", PEAK_CODE, str(n), str(repeats)], capture_output=True, text=True,
-                         check=True)
-    return float(out.stdout)
+        with MatmulPeak() as peak:
+            stats = measure({"model": run, "peak": peak}, ...)
+            gflops = peak.gflops()  # from the products timed since the last call
+
+    A process of its own, with OpenBLAS told not to spin: BLAS threads otherwise spin for
+    about 100 ms after a product (an onnxruntime call took 3x its time 50 ms after one).
+    """
+
+    def __init__(self, n: int = 1536):
+        self.n = n
+        self.times: list[float] = []
+
+    def __enter__(self) -> MatmulPeak:
+        import os
+        import subprocess
+        import sys
+
+        env = {**os.environ, "OPENBLAS_THREAD_TIMEOUT": "4"}  # threads sleep right after a product
+        self.proc = subprocess.Popen([sys.executable, "-c", PEAK_CODE, str(self.n)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        return self
+
+    def __call__(self) -> None:
+        self.proc.stdin.write("x\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the matrix-product helper process stopped")
+        self.times.append(float(line))
+
+    def gflops(self) -> float:
+        """GFLOP/s of the median product timed since the last call."""
+        times, self.times = self.times, []
+        return 2 * self.n**3 / float(np.median(times)) / 1e9
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
