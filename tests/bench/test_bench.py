@@ -55,7 +55,7 @@ def test_report_is_complete(sine_export, tmp_path):
         assert b["load_s"] >= 0 and b["first_call_s"] >= 0
         for r in b["results"]:
             assert r["samples_per_s"] > 0 and r["gflops"] > 0 and 0 < r["peak_fraction"]
-            assert r["peak_fraction"] == pytest.approx(r["gflops"] / r["peak_gflops"])  # the peak of its own turns
+            assert r["peak_fraction"] == pytest.approx(r["gflops"] / r["peak_gflops"], rel=0.01)  # its own turns
     assert report["model"]["flops_per_sample"] == 2 * (4 * 8 + 8 * 16 + 16 * 32)
     assert report["matmul_peak_gflops"] > 0 and report["versions"]["onnxruntime"]
     assert report["cold_start"]["gan-infer_s"] > 0 and report["cold_start"]["torch_s"] > 0
