@@ -26,7 +26,7 @@ class Stats:
     peak_gflops: float | None = None  # that peak, measured in the same turns
 
     def to_json(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in asdict(self).items()}  # 6 digits
 
 
 def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: float = 1.0, min_repeats: int = 5,
