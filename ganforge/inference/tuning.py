@@ -17,14 +17,13 @@ import functools
 import json
 import os
 import platform
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ganforge.fsutil import atomic_write_text
-from ganforge.inference.timing import measure
+from ganforge.inference import timing
 
 CANDIDATES = (8, 16, 32, 64, 128, 256)
 TIE = 0.97  # a larger micro-batch wins unless a smaller one is more than 3% faster
@@ -94,10 +93,10 @@ def tune(run: Callable[[np.ndarray], object], latent_dim: int, candidates: tuple
         z = rng.standard_normal((size, latent_dim), dtype=np.float32)
         calls[size] = functools.partial(run, z)
         if per_sample is None:
-            t0 = time.perf_counter()
+            t0 = timing.clock()
             run(z)
-            per_sample = (time.perf_counter() - t0) / size
-    stats = measure(calls, 1, budget_s=budget_s, min_repeats=3, max_repeats=50, warmup=1, rounds=3)
+            per_sample = (timing.clock() - t0) / size
+    stats = timing.measure(calls, 1, budget_s=budget_s, min_repeats=3, max_repeats=50, warmup=1, rounds=3)
     speed = {size: size / (st.p50_ms / 1e3) for size, st in stats.items()}
     best = max(speed.values())
     return max(size for size, v in speed.items() if v >= TIE * best), speed

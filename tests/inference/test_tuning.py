@@ -2,14 +2,13 @@
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import ganforge.inference as gi
-from ganforge.inference import Generator, tuning
+from ganforge.inference import Generator, timing, tuning
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -20,22 +19,39 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / tuning.CACHE_FILE
 
 
-def paced(per_sample_us: dict[int, float]):
-    """A stand-in model whose time per sample depends on the run size."""
-    return lambda z: time.sleep(len(z) * per_sample_us[len(z)] / 1e6)
+@pytest.fixture
+def paced(monkeypatch):
+    """A stand-in model whose time per sample depends on the run size, on a virtual clock
+    (so a busy machine cannot change what is measured)."""
+    now = [0.0]
+    monkeypatch.setattr(timing, "clock", lambda: now[0])
+
+    def model(per_sample_us: dict[int, float]):
+        def run(z):
+            now[0] += len(z) * per_sample_us[len(z)] / 1e6
+        return run
+
+    return model
 
 
-def test_tune_picks_the_fastest_run_size():
-    cost = {8: 120, 16: 100, 32: 40, 64: 90, 128: 100, 256: 110}  # µs a sample: 32 is fastest by far
+def test_tune_picks_the_fastest_run_size(paced):
+    cost = {8: 120, 16: 100, 32: 40, 64: 90, 128: 100, 256: 110}  # µs a sample: 32 is fastest
     size, speed = tuning.tune(paced(cost), latent_dim=3, budget_s=0.02)
     assert size == 32
-    assert set(speed) == set(tuning.CANDIDATES) and speed[32] > 2 * speed[256]
+    assert set(speed) == set(tuning.CANDIDATES)
+    assert speed[32] == pytest.approx(1e6 / 40) and speed[256] == pytest.approx(1e6 / 110)
 
 
-def test_tune_prefers_the_larger_of_near_ties():
-    flat = dict.fromkeys(tuning.CANDIDATES, 60.0)  # every size equally fast: take the largest (fewest runs)
-    size, _ = tuning.tune(paced(flat), latent_dim=3, budget_s=0.02)
-    assert size >= 128
+def test_tune_prefers_the_larger_of_near_ties(paced):
+    cost = {8: 60, 16: 60, 32: 59.5, 64: 60, 128: 61, 256: 65}  # 128 within 3% of the best, 256 not
+    size, _ = tuning.tune(paced(cost), latent_dim=3, budget_s=0.02)
+    assert size == 128
+
+
+def test_tune_skips_sizes_whose_run_would_be_long(paced):
+    slow = dict.fromkeys(tuning.CANDIDATES, 2000.0)  # 2 ms a sample: a run of 32 would take 64 ms
+    size, speed = tuning.tune(paced(slow), latent_dim=3, budget_s=0.02)
+    assert sorted(speed) == [8, 16] and size == 16
 
 
 def test_cache_round_trip_and_invalidation(cache, tmp_path):
