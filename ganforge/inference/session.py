@@ -23,8 +23,8 @@ from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, PREFIX, ModelIn
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
-MAX_BATCH = 256  # samples per session run when generating many ...
-BATCH_BYTES = 4 << 20  # ... or fewer, so that one run's output stays near 4 MiB: big images, smaller runs
+MAX_BATCH = 256  # samples per chunk when generating many ...
+BATCH_BYTES = 4 << 20  # ... or fewer, so that one chunk's output stays near 4 MiB: big images, smaller chunks
 _noted_fallback = False
 
 
@@ -121,6 +121,7 @@ class Generator:
         self.device = "cuda" if got_cuda else "cpu"
         props = self.session.get_modelmeta().custom_metadata_map
         self.layout = "nchw"
+        self.input_dtype = np.float32  # what z is fed as (a foreign model may take float16)
         if any(k.startswith(PREFIX) for k in props):
             self.info = ModelInfo.from_metadata(props, source=str(self.path))
             self.input_name, self.output_name = INPUT_NAME, OUTPUT_NAME
@@ -220,10 +221,9 @@ class Generator:
 
     @property
     def default_batch(self) -> int:
-        """Samples per session run when generating many: up to 256, a power of two that keeps
-        one run's output within 4 MiB. Throughput is flat beyond a few dozen samples
-        (benchmarks/results/speed-notes.md), while onnxruntime's memory for the run's
-        intermediate tensors grows with the batch."""
+        """Samples per chunk when generating many (each chunk then runs in :attr:`micro_batch`
+        pieces): up to 256, a power of two that keeps one chunk's output within 4 MiB, so
+        memory stays small for big images (benchmarks/results/streaming.md)."""
         per_sample = 4 * math.prod(self.info.sample_shape)
         fits = max(1, BATCH_BYTES // per_sample)
         return min(MAX_BATCH, 1 << (fits.bit_length() - 1))
@@ -241,7 +241,7 @@ class Generator:
             raise GanforgeError(f"z must have shape [batch, {self.info.latent_dim}], got {list(z.shape)}")
         if not np.issubdtype(z.dtype, np.floating):
             raise GanforgeError(f"z must be floating point, got {z.dtype}")
-        z = np.ascontiguousarray(z, dtype=getattr(self, "input_dtype", np.float32))
+        z = np.ascontiguousarray(z, dtype=self.input_dtype)
         step = self.micro_batch
         if not step or len(z) <= step:
             return self._run(z)
@@ -287,7 +287,7 @@ class Generator:
         return self._batches(n, np.random.default_rng(seed), batch_size, self._run_noise)
 
     def _run_noise(self, z: np.ndarray) -> np.ndarray:
-        return self._run(z.astype(getattr(self, "input_dtype", np.float32), copy=False))
+        return self._run(z.astype(self.input_dtype, copy=False))
 
     def _batches(self, n: int, rng: np.random.Generator, batch_size: int, run) -> Iterator[np.ndarray]:
         done = 0

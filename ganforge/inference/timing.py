@@ -31,8 +31,7 @@ class Stats:
 
 
 def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: float = 1.0, min_repeats: int = 5,
-            max_repeats: int = 200, warmup: int = 2, rounds: int = 5, settle_s: float = 0.0,
-            flops_per_sample: int | None = None, peak_gflops: float | None = None) -> dict[str, Stats]:
+            max_repeats: int = 200, warmup: int = 2, rounds: int = 5, settle_s: float = 0.0) -> dict[str, Stats]:
     """Time several backends on the same batch, interleaved.
 
     Each call is warmed up, then the backends take turns in ``rounds`` slices of
@@ -70,13 +69,13 @@ def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: 
                 call()
                 done.append(clock() - t0)
                 spent += done[-1]
-    return {name: _stats(done, batch, flops_per_sample, peak_gflops) for name, done in times.items()}
+    return {name: _stats(done, batch) for name, done in times.items()}
 
 
-def _stats(times: list[float], batch: int, flops_per_sample: int | None, peak_gflops: float | None) -> Stats:
+def _stats(times: list[float], batch: int) -> Stats:
     ms = np.asarray(times) * 1e3
     p50, p90, p99 = (float(np.percentile(ms, q)) for q in (50, 90, 99))
-    return with_roofline(Stats(batch, len(times), p50, p90, p99, batch / (p50 / 1e3)), flops_per_sample, peak_gflops)
+    return Stats(batch, len(times), p50, p90, p99, batch / (p50 / 1e3))
 
 
 def with_roofline(stats: Stats, flops_per_sample: int | None, peak_gflops: float | None) -> Stats:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ganforge.bench import run_bench
 from ganforge.bench.cli import main
-from ganforge.inference.timing import measure
+from ganforge.inference.timing import measure, with_roofline
 from ganforge.errors import ModelFileError
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"
@@ -20,8 +20,8 @@ TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"
 
 def test_measure_counts_and_percentiles():
     calls = []
-    stats = measure({"a": lambda: calls.append(1)}, batch=4, budget_s=0.0, min_repeats=7, warmup=2,
-                    flops_per_sample=10, peak_gflops=1.0)["a"]
+    stats = with_roofline(measure({"a": lambda: calls.append(1)}, batch=4, budget_s=0.0, min_repeats=7,
+                                  warmup=2)["a"], flops_per_sample=10, peak_gflops=1.0)
     assert len(calls) == 9 and stats.repeats == 7
     assert stats.p50_ms <= stats.p90_ms <= stats.p99_ms
     assert stats.samples_per_s == pytest.approx(4 / (stats.p50_ms / 1e3))
