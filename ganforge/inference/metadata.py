@@ -18,6 +18,8 @@ SAMPLE_SHAPE = PREFIX + "sample_shape"
 KIND = PREFIX + "kind"
 VALUE_RANGE = PREFIX + "value_range"
 NUM_CLASSES = PREFIX + "num_classes"
+CLASS_NAMES = PREFIX + "class_names"
+CLASS_EMBEDDING = PREFIX + "class_embedding"
 VERSION = PREFIX + "version"
 SOURCE_SHA256 = PREFIX + "source_checkpoint_sha256"
 FLOPS = PREFIX + "flops_per_sample"
@@ -37,7 +39,11 @@ class ModelInfo:
     kind: str  # "image" or "series"
     value_range: tuple[float, float] = (-1.0, 1.0)  # range of the generator's output
     variant: str | None = None  # ganforge variant name that produced it
-    num_classes: int | None = None  # conditional models only
+    num_classes: int | None = None  # conditional models only: the graph takes labels int64 [batch] too
+    class_names: tuple[str, ...] | None = None  # conditional: name of each label, index = label
+    # conditional: [num_classes][latent_dim] offsets the graph adds to z (x = G(z + class_embedding[labels])),
+    # so that a walk between two classes can feed z + a blend of two rows with the first label
+    class_embedding: tuple[tuple[float, ...], ...] | None = None
     version: str | None = None  # ganforge version that exported it
     source_checkpoint_sha256: str | None = None  # sha256 of the checkpoint it came from
     flops_per_sample: int | None = None  # counted at export: Linear/Conv/ConvTranspose work of one sample
@@ -45,6 +51,10 @@ class ModelInfo:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ModelFileError(f"unknown model kind {self.kind!r}: expected one of {', '.join(KINDS)}")
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
 
     def to_metadata(self) -> dict[str, str]:
         props = {
@@ -56,6 +66,8 @@ class ModelInfo:
         optional = {
             VARIANT: self.variant,
             NUM_CLASSES: None if self.num_classes is None else str(self.num_classes),
+            CLASS_NAMES: None if self.class_names is None else json.dumps(list(self.class_names)),
+            CLASS_EMBEDDING: None if self.class_embedding is None else json.dumps([list(r) for r in self.class_embedding]),
             VERSION: self.version,
             SOURCE_SHA256: self.source_checkpoint_sha256,
             FLOPS: None if self.flops_per_sample is None else str(self.flops_per_sample),
@@ -78,10 +90,25 @@ class ModelInfo:
             lo, hi = (float(v) for v in json.loads(props.get(VALUE_RANGE, "[-1, 1]")))
             num_classes = int(props[NUM_CLASSES]) if NUM_CLASSES in props else None
             flops = int(props[FLOPS]) if FLOPS in props else None
+            class_names = tuple(str(c) for c in json.loads(props[CLASS_NAMES])) if CLASS_NAMES in props else None
+            embedding = (tuple(tuple(float(v) for v in row) for row in json.loads(props[CLASS_EMBEDDING]))
+                         if CLASS_EMBEDDING in props else None)
         except (ValueError, TypeError) as exc:
             raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
         if latent_dim < 1 or not sample_shape or any(d < 1 for d in sample_shape):
             raise ModelFileError(f"{source} has invalid ganforge metadata (latent_dim={latent_dim}, sample_shape={list(sample_shape)})")
+        if num_classes is not None:
+            if num_classes < 1:
+                raise ModelFileError(f"{source} has invalid ganforge metadata (num_classes={num_classes})")
+            class_names = class_names or tuple(str(i) for i in range(num_classes))
+            if len(class_names) != num_classes or (embedding is not None and (
+                    len(embedding) != num_classes or any(len(row) != latent_dim for row in embedding))):
+                raise ModelFileError(f"{source} has inconsistent ganforge metadata: {num_classes} classes but "
+                                     f"{len(class_names)} class names or a class embedding of another shape; "
+                                     "re-export it with gan-export")
+        elif class_names is not None or embedding is not None:
+            raise ModelFileError(f"{source} has class names or a class embedding but no {NUM_CLASSES}; "
+                                 "re-export it with gan-export")
         return cls(
             latent_dim=latent_dim,
             sample_shape=sample_shape,
@@ -89,6 +116,8 @@ class ModelInfo:
             value_range=(lo, hi),
             variant=props.get(VARIANT),
             num_classes=num_classes,
+            class_names=class_names,
+            class_embedding=embedding,
             version=props.get(VERSION),
             source_checkpoint_sha256=props.get(SOURCE_SHA256),
             flops_per_sample=flops,
