@@ -26,6 +26,11 @@ class Skipped(Exception):
     """A backend that cannot run here; the message says why."""
 
 
+def bench_labels(n: int, num_classes: int | None) -> np.ndarray | None:
+    """Labels a conditional generator is timed with (every class in turn); None otherwise."""
+    return None if not num_classes else np.arange(n, dtype=np.int64) % num_classes
+
+
 def onnxruntime_backend(model: Path, device: str, label: str | None = None) -> Backend:
     from ganforge.inference import Generator
 
@@ -39,7 +44,9 @@ def onnxruntime_backend(model: Path, device: str, label: str | None = None) -> B
     if gen.tune_micro_batch() is not None:  # measured afresh: the figures below are with it
         info = {"micro_batch": gen.micro_batch,
                 "micro_batch_samples_per_s": {str(k): round(v) for k, v in gen.micro_batch_speeds.items()}}
-    return Backend(label or f"onnxruntime-{device}", load, gen, info=info)
+    classes = gen.info.num_classes
+    run = gen if not classes else (lambda z: gen(z, bench_labels(len(z), classes)))
+    return Backend(label or f"onnxruntime-{device}", load, run, info=info)
 
 
 def _torch():
@@ -58,8 +65,12 @@ def torch_eager_backend(checkpoint_path: Path) -> Backend:
     G, _, _ = checkpoint.build_generator(checkpoint.load(checkpoint_path))
     load = time.perf_counter() - t0
 
+    classes = getattr(G, "num_classes", None)
+
     def run(z):
         with torch.inference_mode():
+            if classes:
+                return G(torch.from_numpy(z), torch.from_numpy(bench_labels(len(z), classes)))
             return G(torch.from_numpy(z))
 
     return Backend("torch-eager", load, run)
@@ -72,11 +83,15 @@ def torchscript_backend(path: Path) -> Backend:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        extra = {"ganforge.num_classes": ""}
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
     load = time.perf_counter() - t0
+    classes = int(extra["ganforge.num_classes"]) if extra["ganforge.num_classes"] else None
 
     def run(z):
         with torch.inference_mode():
+            if classes:
+                return module(torch.from_numpy(z), torch.from_numpy(bench_labels(len(z), classes)))
             return module(torch.from_numpy(z))
 
     return Backend("torchscript", load, run)

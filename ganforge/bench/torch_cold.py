@@ -15,8 +15,11 @@ def main(checkpoint_path: str, out: str) -> None:
 
     state = checkpoint.load(checkpoint_path)
     G, variant, _ = checkpoint.build_generator(state)
+    inputs = [torch.randn(64, G.latent_dim, generator=torch.Generator().manual_seed(0))]
+    if getattr(G, "num_classes", None):  # conditional: every class in turn, as gan-bench times it
+        inputs.append(torch.arange(64) % G.num_classes)
     with torch.inference_mode():
-        x = G(torch.randn(64, G.latent_dim, generator=torch.Generator().manual_seed(0))).numpy()
+        x = G(*inputs).numpy()
     save_png(render_grid(x, get_variant(state["variant"]).kind), out)
 
 

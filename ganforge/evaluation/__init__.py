@@ -83,6 +83,7 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
                      "metrics": "single-sinusoid fit; RBF MMD^2 (median bandwidth); random-Fourier-feature "
                                 "logistic classifier |accuracy - 0.5|; 1-D Wasserstein of fitted parameters"}
     else:
+        import numpy as np
         import torch
 
         from ganforge.evaluation.images import evaluate_images, train_evaluator
@@ -91,7 +92,13 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         ev = train_evaluator(real, seed=seed, steps=evaluator_steps)
         pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[: 2 * n]
         subset = type(real)(real.images[pick], real.labels[pick], real.classes, real.source)
-        scores = evaluate_images(ev, subset, gen.generate(n, seed=seed), seed=seed)
+        labels = None
+        if info.conditional:  # every class as often: n samples, class i % num_classes
+            labels = np.arange(n, dtype=np.int64) % info.num_classes
+        fake = gen.generate(n, seed=seed, labels=labels) if labels is not None else gen.generate(n, seed=seed)
+        scores = evaluate_images(ev, subset, fake, seed=seed)
+        if labels is not None:
+            scores["conditional"] = _conditional_scores(ev, fake, labels, info)
         evaluator = {"kind": "image", "data": str(data), **ev.identity(),
                      "metrics": "Fréchet distance, precision/recall (k=3), density/coverage (k=5) in the 128-d "
                                 "features of a CNN trained on the real images; class histogram when labelled"}
@@ -102,6 +109,20 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         atomic_write_text(out / "eval.json", json.dumps(report, indent=2) + "\n")
         atomic_write_text(out / "eval.md", markdown(report))
     return report
+
+
+def _conditional_scores(ev, fake, labels, info) -> dict[str, Any]:
+    """Label accuracy of a conditional model, when the evaluator classifies the same classes."""
+    from ganforge.evaluation.images import label_accuracy
+
+    names = list(info.class_names)
+    if ev.task != "classes" or len(ev.classes) != len(names):
+        return {"skipped": f"the evaluator knows {len(ev.classes) if ev.task == 'classes' else 'no'} classes of "
+                           f"--data, the model {len(names)}: pass the data the model was trained on"}
+    out = label_accuracy(ev, fake, labels, names)
+    if list(ev.classes) != names:
+        out["note"] = f"class names differ (data: {', '.join(ev.classes)}); matched by index"
+    return out
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -118,6 +139,14 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"| {k} | {g[k]:.4f} | {f[k]:.4f} |" for k in keys if k in g]
         if "class_histogram" in g:
             lines += ["", "Generated class histogram: " + ", ".join(f"{c} {p:.1%}" for c, p in g["class_histogram"].items())]
+        cond = report.get("conditional")
+        if cond and "accuracy" in cond:
+            lines += ["", f"Conditional: the evaluator classifies {cond['accuracy']:.1%} of {cond['n']} generated "
+                      f"samples as the class they were asked for (its accuracy on held-out real images: "
+                      f"{cond['ceiling']:.1%}).", "", "| class | label accuracy |", "|---|---|"]
+            lines += [f"| {c} | {a:.1%} |" for c, a in cond["per_class"].items()]
+        elif cond:
+            lines += ["", f"Conditional: label accuracy skipped: {cond['skipped']}"]
         return "\n".join(lines) + "\n"
     rows = [("median sinusoid-fit R^2", "r2_median"), ("sine-like fraction (R^2 >= 0.9)", "sine_like_fraction"),
             ("MMD^2", "mmd"), ("classifier gap (held-out accuracy minus 0.5, absolute)", "classifier_gap")]

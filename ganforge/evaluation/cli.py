@@ -27,6 +27,12 @@ def main(source, data, n, seed, out_dir):
         click.echo(f"Fréchet distance {g['frechet_distance']:.3f} (floor {f['frechet_distance']:.3f}), precision "
                    f"{g['precision']:.3f}, recall {g['recall']:.3f}, coverage {g['coverage']:.3f} "
                    f"(evaluator accuracy {report['evaluator']['accuracy']:.3f})")
+        cond = report.get("conditional")
+        if cond and "accuracy" in cond:
+            click.echo(f"label accuracy {cond['accuracy']:.3f}: the evaluator's class matches the requested one "
+                       f"(its accuracy on real images {cond['ceiling']:.3f})")
+        elif cond:
+            click.echo(f"label accuracy skipped: {cond['skipped']}")
     else:
         click.echo(f"sine-like {g['sine_like_fraction']:.1%} (floor {f['sine_like_fraction']:.1%}), "
                    f"MMD^2 {g['mmd']:.4f} (floor {f['mmd']:.4f}), classifier gap {g['classifier_gap']:.3f} "

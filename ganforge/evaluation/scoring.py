@@ -46,7 +46,13 @@ def _generate(G: torch.nn.Module, n: int, seed: int) -> np.ndarray:
     was_training = G.training
     G.eval()
     device = next(G.parameters()).device
-    z = torch.randn(n, G.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    out = torch.cat([G(z[i : i + 500]) for i in range(0, n, 500)]).float().cpu().numpy()
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, G.latent_dim, generator=rng).to(device)
+    if getattr(G, "num_classes", None):  # conditional: classes drawn uniformly
+        labels = torch.randint(G.num_classes, (n,), generator=rng).to(device)
+        out = torch.cat([G(z[i : i + 500], labels[i : i + 500]) for i in range(0, n, 500)])
+    else:
+        out = torch.cat([G(z[i : i + 500]) for i in range(0, n, 500)])
+    out = out.float().cpu().numpy()
     G.train(was_training)
     return out

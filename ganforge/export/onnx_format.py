@@ -9,6 +9,7 @@ generators) but not ConvTranspose, so conv generators are refused for int8.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ganforge.errors import GanforgeError
 from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check
-from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, ModelInfo
 
 NAME = "onnx"
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -40,21 +41,23 @@ def export_model(spec: ExportSpec):
     ConvTranspose rewrites applied to it (see :mod:`ganforge.export.onnx_rewrite`)."""
     G = spec.generator.eval()
     batch = torch.export.Dim(BATCH_DIM, min=1)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # z and labels share the batch dimension: torch says it keeps one name for both, which is the point
+        warnings.filterwarnings("ignore", message=r".*axis name: batch will not be used")
         program = torch.onnx.export(
             G,
-            (spec.example_input(2),),
+            spec.example_inputs(2),
             None,
-            input_names=[INPUT_NAME],
+            input_names=[INPUT_NAME, LABELS_NAME][: len(spec.example_inputs(1))],
             output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: batch},),
+            dynamic_shapes=spec.dynamic_shapes(batch),
             external_data=False,
             dynamo=True,
             verbose=False,
         )
     program.optimize()  # constant folding, BatchNorm folded into the convolutions
     model = program.model_proto
-    # Name the symbolic batch dimension "batch" on input and output alike.
+    # Name the symbolic batch dimension "batch" on inputs and output alike.
     for value in (*model.graph.input, *model.graph.output):
         dim0 = value.type.tensor_type.shape.dim[0]
         if dim0.HasField("dim_param"):
@@ -148,8 +151,14 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
     symbolic = all(d.HasField("dim_param") and not d.HasField("dim_value") for d in dims)
     checks.append(Check("symbolic_batch", symbolic, "batch dimension of z and x is symbolic" if symbolic
                         else "batch dimension is fixed in the graph"))
-    io_float = all(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in (*model.graph.input, *model.graph.output))
-    checks.append(Check("io_float32", io_float, "z and x are float32" if io_float else "z or x is not float32"))
+    want = {INPUT_NAME: onnx.TensorProto.FLOAT, OUTPUT_NAME: onnx.TensorProto.FLOAT}
+    if spec.info.conditional:
+        want[LABELS_NAME] = onnx.TensorProto.INT64
+    got = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.input, *model.graph.output)}
+    io_ok = got == want
+    names = "z, labels and x are float32, int64 and float32" if spec.info.conditional else "z and x are float32"
+    checks.append(Check("io_types", io_ok, names if io_ok else f"inputs/outputs are {got}, expected {want} "
+                        "(ONNX TensorProto types)"))
     external = [t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
     checks.append(Check("self_contained", not external, "no external data" if not external
                         else f"{len(external)} tensors stored outside the file"))
@@ -164,4 +173,7 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
     except GanforgeError as exc:
         checks.append(Check("onnxruntime_load", False, str(exc)))
         return checks
-    return checks + spec.parity_checks(lambda z: session(z.numpy()))
+    def run(z, labels=None):
+        return session(z.numpy()) if labels is None else session(z.numpy(), labels.numpy())
+
+    return checks + spec.parity_checks(run) + spec.class_embedding_check(run)

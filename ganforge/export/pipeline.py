@@ -180,6 +180,8 @@ def _report(spec: ExportSpec, out: Path, entries: dict[str, dict[str, Any]], not
         "latent_dim": spec.info.latent_dim,
         "sample_shape": list(spec.info.sample_shape),
         "kind": spec.info.kind,
+        **({"num_classes": spec.info.num_classes, "class_names": list(spec.info.class_names)}
+           if spec.info.conditional else {}),
         "batch_sizes_checked": list(spec.batch_sizes),
         "versions": _versions(),
         "artifacts": {**previous, **entries},

@@ -24,7 +24,7 @@ def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
     G = spec.generator.eval()
     batch = torch.export.Dim("batch", min=1)
     with torch.no_grad():
-        program = torch.export.export(G, (spec.example_input(2),), dynamic_shapes=({0: batch},))
+        program = torch.export.export(G, spec.example_inputs(2), dynamic_shapes=spec.dynamic_shapes(batch))
     torch.export.save(program, str(path), extra_files=spec.info.to_metadata())
     return {"precision": "fp32", "exporter": f"torch.export {torch.__version__}"}
 

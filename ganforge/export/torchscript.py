@@ -25,7 +25,7 @@ def filename(precision: str) -> str:
 def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
     G = spec.generator.eval()
     with torch.no_grad():
-        traced = torch.jit.trace(G, spec.example_input(2), check_trace=False)
+        traced = torch.jit.trace(G, spec.example_inputs(2), check_trace=False)
     torch.jit.save(traced, str(path), _extra_files=spec.info.to_metadata())
     return {"precision": "fp32", "exporter": f"torch.jit.trace {torch.__version__}"}
 

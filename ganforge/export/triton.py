@@ -5,7 +5,9 @@
 
 (``generator_fp16`` / ``generator_int8`` for the other precisions). Inputs and
 outputs are described without the batch dimension; Triton batches requests up
-to ``max_batch_size`` with dynamic batching. Point a server at ``<out>/triton``:
+to ``max_batch_size`` with dynamic batching. A conditional generator's ``labels``
+(int64 ``[batch]``, nothing beside the batch dimension) is declared ``dims: [ 1 ]``
+with ``reshape: { shape: [ ] }``, Triton's way for such tensors. Point a server at ``<out>/triton``:
 ``tritonserver --model-repository <out>/triton``.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 from ganforge.export import onnx_format
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check
-from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME
+from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME
 
 NAME = "triton"
 PRECISIONS = onnx_format.PRECISIONS
@@ -39,8 +41,10 @@ def filename(precision: str) -> str:
 
 def config_pbtxt(name: str, inputs: list[tuple[str, str, list[int]]], outputs: list[tuple[str, str, list[int]]]) -> str:
     def tensors(items):
-        return ",\n".join(
-            f'  {{\n    name: "{n}"\n    data_type: {t}\n    dims: [ {", ".join(map(str, d))} ]\n  }}' for n, t, d in items)
+        def dims(d):  # a tensor of the batch dimension alone: [1], reshaped to [] for the model
+            return f"dims: [ {', '.join(map(str, d))} ]" if d else "dims: [ 1 ]\n    reshape: { shape: [ ] }"
+
+        return ",\n".join(f'  {{\n    name: "{n}"\n    data_type: {t}\n    {dims(d)}\n  }}' for n, t, d in items)
 
     return (f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {MAX_BATCH_SIZE}\n'
             f"input [\n{tensors(inputs)}\n]\noutput [\n{tensors(outputs)}\n]\n"
@@ -75,8 +79,9 @@ def parse_config(text: str) -> dict[str, Any]:
     """The fields of config.pbtxt this module writes (name, platform, max_batch_size, tensors)."""
     def tensors(section):
         block = re.search(section + r"\s*\[(.*?)\n\]", text, re.S)
-        items = re.findall(r'name:\s*"([^"]+)"\s*data_type:\s*(\w+)\s*dims:\s*\[([^\]]*)\]', block.group(1)) if block else []
-        return [(n, t, [int(x) for x in d.replace(",", " ").split()]) for n, t, d in items]
+        items = re.findall(r'name:\s*"([^"]+)"\s*data_type:\s*(\w+)\s*dims:\s*\[([^\]]*)\]'
+                           r'(\s*reshape:\s*\{\s*shape:\s*\[\s*\]\s*\})?', block.group(1)) if block else []
+        return [(n, t, [] if reshaped else [int(x) for x in d.replace(",", " ").split()]) for n, t, d, reshaped in items]
 
     return {
         "name": re.search(r'^name:\s*"([^"]+)"', text, re.M).group(1),
@@ -100,8 +105,10 @@ def validate(spec: ExportSpec, path: Path) -> list[Check]:
     inputs, outputs = _io(onnx.load(str(model_file), load_external_data=False))
     expected = {"name": model_name(spec.precision), "platform": "onnxruntime_onnx", "input": inputs, "output": outputs}
     wrong = [k for k, v in expected.items() if config[k] != v]
-    shape_ok = (inputs == [(INPUT_NAME, "TYPE_FP32", [spec.info.latent_dim])]
-                and outputs == [(OUTPUT_NAME, "TYPE_FP32", list(spec.info.sample_shape))])
+    want_inputs = [(INPUT_NAME, "TYPE_FP32", [spec.info.latent_dim])]
+    if spec.info.conditional:
+        want_inputs.append((LABELS_NAME, "TYPE_INT64", []))
+    shape_ok = inputs == want_inputs and outputs == [(OUTPUT_NAME, "TYPE_FP32", list(spec.info.sample_shape))]
     checks.append(Check("triton_config", not wrong and shape_ok and config["max_batch_size"] >= 1
                         and config["dynamic_batching"],
                         "config.pbtxt matches model.onnx (names, dtypes, dims, max_batch_size, dynamic batching)"

@@ -35,6 +35,7 @@ class TrainConfig:
     """
 
     ALIASES: ClassVar[dict[str, str]] = {}
+    SUPPORTS_CONDITIONAL: ClassVar[bool] = False  # the variant's models take class labels (conditional=true)
 
     epochs: int = 10  # passes over the training data
     batch_size: int = 64  # samples per optimisation step
@@ -53,6 +54,9 @@ class TrainConfig:
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-reproducible runs (see README for CUDA)
     amp: str = "auto"  # autocast: auto (bf16 on CUDA where supported, else off), bf16, fp16 (+ gradient scaler), off
     compile: bool = False  # torch.compile G and D; a variant it fails for trains eagerly, with a warning
+    conditional: bool = False  # G and D take the class label (labelled data: IDX, CIFAR-10, class subfolders)
+    num_classes: int | None = None  # conditional: set from the data
+    class_names: list[str] | None = None  # conditional: set from the data, index = label
 
     def require_positive(self, *names: str) -> None:
         """Each named field must be >= 1 (a None, where the type allows it, passes)."""
@@ -72,6 +76,17 @@ class TrainConfig:
             raise ConfigError(f"eval_every must be >= 0 (0 turns it off), got {self.eval_every}")
         if self.amp not in AMP_CHOICES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
+        if self.conditional and not self.SUPPORTS_CONDITIONAL:
+            from ganforge.training.variants import VARIANTS
+
+            able = [v.name for v in VARIANTS.values() if v.config_cls.SUPPORTS_CONDITIONAL]
+            raise ConfigError(f"this variant has no classes to condition on; conditional=true works for "
+                              f"{', '.join(able)}")
+        if not self.conditional and (self.num_classes is not None or self.class_names is not None):
+            raise ConfigError("num_classes and class_names come from the data with conditional=true; "
+                              "set conditional=true or leave them unset")
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ConfigError(f"num_classes must be >= 2, got {self.num_classes}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         for name in ("beta1", "beta2"):

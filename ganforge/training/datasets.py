@@ -36,6 +36,8 @@ CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TORCHVISION_MNIST = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
 INSTALL_HINT = ("offline, Fashion-MNIST installs with: apt-get install dataset-fashion-mnist "
                 "(then --data /usr/share/datasets/fashion-mnist)")
 
@@ -148,7 +150,11 @@ def load_idx(path: str | Path, *, dataset: str | None = None, download: bool = F
         raise DataError(f"{folders[0]} holds IDX files of unexpected shapes (images {list(images.shape)}, "
                         f"labels {list(labels.shape)})")
     n_classes = int(labels.max()) + 1 if len(labels) else 0
-    return ImageData(images.unsqueeze(1).contiguous(), labels.long(), [str(i) for i in range(n_classes)],
+    # Fashion-MNIST has MNIST's format: it is told by its folder's name (or torchvision's FashionMNIST/raw)
+    named = folders[0].parent.name if folders[0].name == "raw" else folders[0].name
+    fashion = dataset == "fashion-mnist" or "fashion" in named.lower()
+    names = list(FASHION_CLASSES) if fashion and n_classes <= len(FASHION_CLASSES) else [str(i) for i in range(n_classes)]
+    return ImageData(images.unsqueeze(1).contiguous(), labels.long(), names[:n_classes],
                      f"{len(images)} images from {folders[0]}")
 
 
@@ -182,8 +188,10 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
 
 
 def parse_classes(classes: list[str] | tuple[str, ...], names: tuple[str, ...] = CIFAR_CLASSES) -> list[int]:
-    """Class names or indices -> sorted unique indices; an unknown one lists the valid names."""
+    """Class names or indices (or ``all``) -> sorted unique indices; an unknown one lists the valid names."""
     out = []
+    if [str(c).strip().lower() for c in classes] == ["all"]:
+        return list(range(len(names)))
     for c in classes:
         c = str(c).strip()
         if c.isdigit() and int(c) < len(names):
@@ -192,7 +200,7 @@ def parse_classes(classes: list[str] | tuple[str, ...], names: tuple[str, ...] =
             out.append(names.index(c.lower()))
         else:
             valid = ", ".join(f"{i}={n}" for i, n in enumerate(names))
-            raise ConfigError(f"unknown class {c!r}; CIFAR-10 classes: {valid}")
+            raise ConfigError(f"unknown class {c!r}; CIFAR-10 classes: {valid}, or all")
     if not out:
         raise ConfigError("classes is empty; name at least one CIFAR-10 class, e.g. --set classes=automobile")
     return sorted(set(out))

@@ -10,6 +10,7 @@ this same loop on its shard and rank 0 alone writes the run folder.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import sys
@@ -25,7 +26,7 @@ import torch
 import ganforge
 from ganforge.errors import CheckpointError, ConfigError, GanforgeError, GanforgeWarning, MissingExtraError
 from ganforge.inference.render import render_grid, save_png
-from ganforge.training import checkpoint, distributed
+from ganforge.training import checkpoint, conditional, distributed
 from ganforge.training.accel import (Precision, compile_or_eager, configure_backends, resolve_device,
                                      resolve_precision, use_channels_last)
 from ganforge.training.config import apply, read_config_file, resolve, to_dict
@@ -111,6 +112,7 @@ class _State:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     fixed_noise: torch.Tensor
+    fixed_labels: torch.Tensor | None = None  # conditional: the sample grid's labels, one row per class
     epoch: int = 0
     step: int = 0
     history: list[dict[str, Any]] | None = None
@@ -156,12 +158,18 @@ def _build(variant: Variant, cfg: Any, device: torch.device, run: RunDir, ctx: D
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.learning_rate, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.learning_rate, betas=betas)
     fixed = torch.randn(cfg.sample_count, G.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
+    fixed_labels = None
+    if cfg.num_classes:  # one row per class; a column's noise is the same in every row
+        per_class = conditional.grid_columns(cfg.sample_count, cfg.num_classes)
+        fixed = torch.randn(per_class, G.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
+        fixed = fixed.repeat(cfg.num_classes, 1)
+        fixed_labels = conditional.fixed_labels(cfg.num_classes, per_class, device)
     G_ema = None
     if cfg.ema:
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     if ctx.rank:
         torch.manual_seed(cfg.seed + ctx.rank)  # each rank draws its own noise (and penalty interpolates)
-    return _State(variant, cfg, run, G, D, opt_g, opt_d, fixed.to(device), history=[], G_ema=G_ema, dist=ctx,
+    return _State(variant, cfg, run, G, D, opt_g, opt_d, fixed.to(device), fixed_labels, history=[], G_ema=G_ema, dist=ctx,
                   precision=precision, scaler_d=precision.grad_scaler(), scaler_g=precision.grad_scaler())
 
 
@@ -310,6 +318,7 @@ def _train(ctx: Dist, dev: torch.device, variant, config_file, sets, preset, dat
             print(f"data: {payload.source}", file=sys.stderr)
         if v.configure is not None:
             cfg = v.configure(cfg, payload)
+        cfg = conditional.configure(cfg, payload, v.name)  # classes from the data (conditional=true)
         run = ctx.from_main(lambda: RunDir.create(runs_dir, v.name))  # rank 0 makes it; every rank knows it
         s = _build(v, cfg, dev, run, ctx)
     if ctx.is_main:
@@ -372,7 +381,7 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
     objective = make_objective(s.variant.loss, cfg)
     channels_last = use_channels_last(dev, s.G, s.D)
     batches = Batches(payload, cfg.batch_size, dev, shard=(s.dist.rank, s.dist.world_size), seed=cfg.seed,
-                      channels_last=channels_last)
+                      channels_last=channels_last, labels=bool(cfg.num_classes))
     if len(batches) == 0:
         close_log(log)
         raise ConfigError("the training data is empty")
@@ -397,6 +406,8 @@ def _run_epochs(s: _State, payload, dev: torch.device, progress: bool, resumed: 
         how.append(f"{s.precision.name} autocast")
     if s.compiled:
         how.append(f"compiled: {' and '.join(s.compiled)}")
+    if cfg.num_classes:
+        how.append(f"conditional on {cfg.num_classes} classes")
     log.info(
         f"{'resuming' if resumed else 'training'} {s.variant.name} in {run.path} on {dev.type}"
         f"{' (' + ', '.join(how) + ')' if how else ''}: epochs {start_epoch + 1}-{cfg.epochs}, "
@@ -465,6 +476,9 @@ def _probe(s: _State, objective, G, D, real: torch.Tensor) -> None:
     saved = copy.deepcopy((s.G.state_dict(), s.D.state_dict()))
     rng = _rng_state(s)
     try:
+        labels = (torch.randint(s.cfg.num_classes, (real.shape[0],), device=real.device)
+                  if s.cfg.num_classes else None)
+        G, D = _conditioned(G, labels), _conditioned(D, labels)
         with s.precision.autocast():
             fake = G(torch.randn(real.shape[0], s.G.latent_dim, device=real.device))
             d = objective.discriminator_loss(D, real, fake.detach())
@@ -562,8 +576,8 @@ def _train_epoch(s: _State, objective, batches: Batches, epoch: int, progress: b
         it = tqdm(it, total=len(batches), initial=start, desc=f"epoch {epoch}/{s.cfg.epochs}", leave=False,
                   dynamic_ncols=True)
     try:
-        for perm, done, real in it:
-            _train_step(s, objective, real, sums)
+        for perm, done, real, labels in it:
+            _train_step(s, objective, real, labels, sums)
             mid_epoch = done < len(batches)
             if mid_epoch and perm is not None and s.cfg.checkpoint_every and s.step % s.cfg.checkpoint_every == 0:
                 s.partial = _partial(s, epoch, perm, done, sums)
@@ -643,13 +657,20 @@ def _optimize(scaler, optimizer, loss: torch.Tensor, sums: dict) -> None:
         sums["skipped"] += 1
 
 
-def _train_step(s: _State, objective, real: torch.Tensor, sums: dict) -> None:
+def _conditioned(module, labels: torch.Tensor | None):
+    """``module`` with ``labels`` bound (a conditional G or D), else ``module`` itself: the
+    objectives call ``D(x)`` and need not know of classes."""
+    return module if labels is None else functools.partial(module, labels=labels)
+
+
+def _train_step(s: _State, objective, real: torch.Tensor, labels: torch.Tensor | None, sums: dict) -> None:
     b = real.shape[0]
     fp16 = s.scaler_d.is_enabled()
-    # (1) Update D/critic on a real batch and a generated one.
+    # (1) Update D/critic on a real batch and a generated one (of the real batch's classes, when conditional).
+    D_step = _conditioned(s.D_step, labels)
     with s.precision.autocast():
-        fake = s.G_step(torch.randn(b, s.G.latent_dim, device=real.device))
-        d = objective.discriminator_loss(s.D_step, real, fake.detach(), scaler=s.scaler_d)
+        fake = _conditioned(s.G_step, labels)(torch.randn(b, s.G.latent_dim, device=real.device))
+        d = objective.discriminator_loss(D_step, real, fake.detach(), scaler=s.scaler_d)
     s.opt_d.zero_grad(set_to_none=True)
     _optimize(s.scaler_d, s.opt_d, d.total, sums)
     objective.after_discriminator_step(s.D)
@@ -659,7 +680,7 @@ def _train_step(s: _State, objective, real: torch.Tensor, sums: dict) -> None:
     if s.step % objective.n_critic == 0:
         s.opt_g.zero_grad(set_to_none=True)
         with s.precision.autocast():
-            g = objective.generator_loss(s.D_local, fake)
+            g = objective.generator_loss(_conditioned(s.D_local, labels), fake)
         _optimize(s.scaler_g, s.opt_g, g, sums)
         _count(sums, fp16, "g", g=g)
         if s.G_ema is not None:
@@ -671,13 +692,14 @@ def _generate_fixed(s: _State):
     G = s.G_out
     was_training = G.training
     G.eval()
-    out = G(s.fixed_noise).float().cpu().numpy()
+    out = _conditioned(G, s.fixed_labels)(s.fixed_noise).float().cpu().numpy()
     G.train(was_training)
     return out
 
 
 def _save_samples(s: _State, epoch: int) -> None:
-    save_png(render_grid(_generate_fixed(s), s.variant.kind), s.run.sample_path(epoch))
+    nrow = len(s.fixed_noise) // s.cfg.num_classes if s.cfg.num_classes else None  # conditional: a row a class
+    save_png(render_grid(_generate_fixed(s), s.variant.kind, nrow=nrow), s.run.sample_path(epoch))
 
 
 def _finish(s: _State, payload, log) -> None:

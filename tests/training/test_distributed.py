@@ -132,10 +132,10 @@ def test_shards_cover_each_epoch_once_and_evenly():
     for source in (data, TensorDataset(data)):  # in-memory slicing, and a DataLoader
         shards = [Batches(source, 2, torch.device("cpu"), shard=(r, 3), seed=5) for r in range(3)]
         assert [len(b) for b in shards] == [2, 2, 2]  # 10 padded to 12: 4 a rank, 2 batches each
-        epoch1 = [torch.cat([x for _, _, x in b.iterate(epoch=1)]).flatten().tolist() for b in shards]
+        epoch1 = [torch.cat([x for _, _, x, _ in b.iterate(epoch=1)]).flatten().tolist() for b in shards]
         assert sorted(set(sum(epoch1, []))) == list(range(10)) and sum(map(len, epoch1)) == 12
-        again = [torch.cat([x for _, _, x in b.iterate(epoch=1)]).flatten().tolist() for b in shards]
-        epoch2 = [torch.cat([x for _, _, x in b.iterate(epoch=2)]).flatten().tolist() for b in shards]
+        again = [torch.cat([x for _, _, x, _ in b.iterate(epoch=1)]).flatten().tolist() for b in shards]
+        epoch2 = [torch.cat([x for _, _, x, _ in b.iterate(epoch=2)]).flatten().tolist() for b in shards]
         assert again == epoch1 and epoch2 != epoch1  # an epoch's order is fixed; the next one differs
 
 

@@ -15,10 +15,12 @@ center-cropped to 32x32, so it trains offline.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from ganforge.training.conditional import LatentClassEmbedding, discriminate, projection_for
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, check_path, detect, load_cifar, load_folder, parse_classes
 from ganforge.training.variants import Variant
@@ -28,6 +30,8 @@ IMAGE_SIZE = 32
 
 @dataclass
 class DCGANConfig(TrainConfig):
+    SUPPORTS_CONDITIONAL: ClassVar[bool] = True
+
     latent_dim: int = 100  # noise size (nz in pytorch/examples)
     g_features: int = 64  # G width: channels before the last layer (ngf)
     d_features: int = 64  # D width: channels after the first layer (ndf)
@@ -54,12 +58,14 @@ def init_weights(module: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    """z [B, latent_dim] -> x [B, 3, 32, 32] in [-1, 1]."""
+    """z [B, latent_dim] (+ labels [B] when conditional) -> x [B, 3, 32, 32] in [-1, 1]."""
 
-    def __init__(self, latent_dim: int = 100, features: int = 64, channels: int = 3):
+    def __init__(self, latent_dim: int = 100, features: int = 64, channels: int = 3, num_classes: int | None = None):
         super().__init__()
         self.latent_dim = latent_dim
         self.sample_shape = (channels, IMAGE_SIZE, IMAGE_SIZE)
+        self.num_classes = num_classes
+        self.class_embedding = LatentClassEmbedding(num_classes, latent_dim) if num_classes else None
         f = features
         self.net = nn.Sequential(
             # input: latent_dim x 1 x 1
@@ -81,14 +87,16 @@ class Generator(nn.Module):
         )
         self.apply(init_weights)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.class_embedding is not None:
+            z = self.class_embedding(z, labels)  # B x latent_dim: the class as an offset of the noise
         return self.net(z[:, :, None, None])
 
 
 class Discriminator(nn.Module):
-    """x [B, 3, 32, 32] -> probability real [B, 1]."""
+    """x [B, 3, 32, 32] (+ labels [B] when conditional) -> probability real [B, 1]."""
 
-    def __init__(self, features: int = 64, channels: int = 3):
+    def __init__(self, features: int = 64, channels: int = 3, num_classes: int | None = None):
         super().__init__()
         f = features
         self.net = nn.Sequential(
@@ -109,9 +117,10 @@ class Discriminator(nn.Module):
             # output: 1 x 1 x 1
         )
         self.apply(init_weights)
+        self.projection = projection_for(self.net, num_classes)  # + <embed(y), mean (f*4) features> before Sigmoid
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(1)  # B x 1
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return discriminate(self.net, self.projection, x, labels).flatten(1)  # B x 1
 
 
 def load_data(cfg: DCGANConfig) -> ImageData:
@@ -128,8 +137,8 @@ VARIANT = Variant(
     name="dcgan",
     source="dcgan-cifar10-cars.md",
     config_cls=DCGANConfig,
-    generator=lambda cfg: Generator(cfg.latent_dim, cfg.g_features),
-    discriminator=lambda cfg: Discriminator(cfg.d_features),
+    generator=lambda cfg: Generator(cfg.latent_dim, cfg.g_features, num_classes=cfg.num_classes),
+    discriminator=lambda cfg: Discriminator(cfg.d_features, num_classes=cfg.num_classes),
     loss="bce",
     kind="image",
     load_data=load_data,

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.training.conditional import LatentClassEmbedding, discriminate, projection_for
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import TORCHVISION_MNIST, ImageData, load_folder, load_idx
 from ganforge.training.variants import Variant
@@ -31,6 +32,7 @@ IMAGE_SHAPE = (1, 28, 28)
 @dataclass
 class MnistMLPConfig(TrainConfig):
     ALIASES: ClassVar[dict[str, str]] = {"num_epochs": "epochs"}
+    SUPPORTS_CONDITIONAL: ClassVar[bool] = True
 
     latent_size: int = 64  # noise vector size
     hidden_size: int = 256  # width of both hidden layers, in G and in D
@@ -49,12 +51,14 @@ class MnistMLPConfig(TrainConfig):
 
 
 class Generator(nn.Module):
-    """z [B, latent_size] -> x [B, 1, 28, 28] in [-1, 1]."""
+    """z [B, latent_size] (+ labels [B] when conditional) -> x [B, 1, 28, 28] in [-1, 1]."""
 
-    def __init__(self, latent_size: int = 64, hidden_size: int = 256):
+    def __init__(self, latent_size: int = 64, hidden_size: int = 256, num_classes: int | None = None):
         super().__init__()
         self.latent_dim = latent_size
         self.sample_shape = IMAGE_SHAPE
+        self.num_classes = num_classes
+        self.class_embedding = LatentClassEmbedding(num_classes, latent_size) if num_classes else None
         self.net = nn.Sequential(
             nn.Linear(latent_size, hidden_size),  # B x hidden
             nn.ReLU(True),
@@ -64,14 +68,16 @@ class Generator(nn.Module):
             nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.class_embedding is not None:
+            z = self.class_embedding(z, labels)  # B x latent: the class as an offset of the noise
         return self.net(z).unflatten(1, IMAGE_SHAPE)  # B x 1 x 28 x 28
 
 
 class Discriminator(nn.Module):
-    """x [B, 1, 28, 28] -> probability real [B, 1]."""
+    """x [B, 1, 28, 28] (+ labels [B] when conditional) -> probability real [B, 1]."""
 
-    def __init__(self, hidden_size: int = 256):
+    def __init__(self, hidden_size: int = 256, num_classes: int | None = None):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),  # B x 784
@@ -82,9 +88,10 @@ class Discriminator(nn.Module):
             nn.Linear(hidden_size, 1),  # B x 1
             nn.Sigmoid(),
         )
+        self.projection = projection_for(self.net, num_classes)  # + <embed(y), hidden features> before Sigmoid
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return discriminate(self.net, self.projection, x, labels)
 
 
 def load_data(cfg: MnistMLPConfig) -> ImageData:
@@ -103,8 +110,8 @@ VARIANT = Variant(
     name="mnist-mlp",
     source="mnist-mlp-gan.md",
     config_cls=MnistMLPConfig,
-    generator=lambda cfg: Generator(cfg.latent_size, cfg.hidden_size),
-    discriminator=lambda cfg: Discriminator(cfg.hidden_size),
+    generator=lambda cfg: Generator(cfg.latent_size, cfg.hidden_size, cfg.num_classes),
+    discriminator=lambda cfg: Discriminator(cfg.hidden_size, cfg.num_classes),
     loss="bce",
     kind="image",
     load_data=load_data,

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.training.conditional import LatentClassEmbedding, discriminate, projection_for
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, check_path, detect, fit_images, load_cifar, load_folder, load_idx
 from ganforge.training.losses import PENALTIES
@@ -36,6 +38,8 @@ from ganforge.training.variants import Variant
 
 @dataclass
 class WGANConfig(TrainConfig):
+    SUPPORTS_CONDITIONAL: ClassVar[bool] = True
+
     latent_dim: int = 64  # noise size (z_dim in the course)
     hidden_dim: int = 64  # base width: G's last hidden block and the critic's first
     n_layers: int = 4  # generator blocks (depth); any number the image size allows
@@ -171,12 +175,16 @@ def _width(hidden: int, steps_from_image: int) -> int:
 
 
 class Generator(nn.Module):
-    """z [B, latent_dim] -> x [B, channels, H, W] in [-1, 1], through the planned blocks."""
+    """z [B, latent_dim] (+ labels [B] when conditional) -> x [B, channels, H, W] in [-1, 1], through the
+    planned blocks."""
 
-    def __init__(self, latent_dim: int, channels: int, blocks: list[Block], hidden_dim: int = 64):
+    def __init__(self, latent_dim: int, channels: int, blocks: list[Block], hidden_dim: int = 64,
+                 num_classes: int | None = None):
         super().__init__()
         self.latent_dim = latent_dim
         self.sample_shape = (channels, *blocks[-1].out_size)
+        self.num_classes = num_classes
+        self.class_embedding = LatentClassEmbedding(num_classes, latent_dim) if num_classes else None
         layers: list[nn.Module] = []
         in_ch = latent_dim
         for i, b in enumerate(blocks):
@@ -188,14 +196,18 @@ class Generator(nn.Module):
             in_ch = out_ch
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.class_embedding is not None:
+            z = self.class_embedding(z, labels)  # B x latent_dim: the class as an offset of the noise
         return self.net(z[:, :, None, None])
 
 
 class Critic(nn.Module):
-    """x [B, channels, H, W] -> score [B, 1], any real value. No BatchNorm with the gradient penalty."""
+    """x [B, channels, H, W] (+ labels [B] when conditional) -> score [B, 1], any real value. No BatchNorm
+    with the gradient penalty."""
 
-    def __init__(self, channels: int, blocks: list[Block], hidden_dim: int = 64, batchnorm: bool = False):
+    def __init__(self, channels: int, blocks: list[Block], hidden_dim: int = 64, batchnorm: bool = False,
+                 num_classes: int | None = None):
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = channels
@@ -208,19 +220,20 @@ class Critic(nn.Module):
                 layers += ([nn.BatchNorm2d(out_ch)] if batchnorm and i > 0 else []) + [nn.LeakyReLU(0.2, inplace=True)]
             in_ch = out_ch
         self.net = nn.Sequential(*layers)
+        self.projection = projection_for(self.net, num_classes)  # + <embed(y), mean last-block features>
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(1)  # B x 1
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return discriminate(self.net, self.projection, x, labels).flatten(1)  # B x 1
 
 
 def build_generator(cfg: WGANConfig) -> Generator:
     g_blocks, _ = plan(cfg)
-    return Generator(cfg.latent_dim, cfg.channels, g_blocks, cfg.hidden_dim)
+    return Generator(cfg.latent_dim, cfg.channels, g_blocks, cfg.hidden_dim, cfg.num_classes)
 
 
 def build_critic(cfg: WGANConfig) -> Critic:
     _, c_blocks = plan(cfg)
-    return Critic(cfg.channels, c_blocks, cfg.hidden_dim, batchnorm=cfg.penalty == "clip")
+    return Critic(cfg.channels, c_blocks, cfg.hidden_dim, batchnorm=cfg.penalty == "clip", num_classes=cfg.num_classes)
 
 
 # ---------------------------------------------------------------- data

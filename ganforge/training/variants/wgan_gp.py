@@ -15,11 +15,13 @@ to RGB, resized (shorter side) and center-cropped to ``image_size``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.training.conditional import LatentClassEmbedding, discriminate, projection_for
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, load_folder
 from ganforge.training.variants import Variant
@@ -29,6 +31,8 @@ NORMS = ("layernorm", "none")
 
 @dataclass
 class WGANGPConfig(TrainConfig):
+    SUPPORTS_CONDITIONAL: ClassVar[bool] = True  # classes = the folder's subfolders
+
     data: str | None = "dataset"  # the image folder (the source's "dataset/")
     image_size: int = 64  # images are resized and center-cropped to this; 4 * 2^k (8, 16, 32, 64, 128, ...)
     latent_dim: int = 128  # noise size (the paper's code)
@@ -64,12 +68,15 @@ def n_upsamplings(image_size: int) -> int | None:
 
 
 class Generator(nn.Module):
-    """z [B, latent_dim] -> x [B, 3, S, S] in [-1, 1]: 4x4, then doubling to S."""
+    """z [B, latent_dim] (+ labels [B] when conditional) -> x [B, 3, S, S] in [-1, 1]: 4x4, then doubling to S."""
 
-    def __init__(self, latent_dim: int = 128, image_size: int = 64, features: int = 64, channels: int = 3):
+    def __init__(self, latent_dim: int = 128, image_size: int = 64, features: int = 64, channels: int = 3,
+                 num_classes: int | None = None):
         super().__init__()
         self.latent_dim = latent_dim
         self.sample_shape = (channels, image_size, image_size)
+        self.num_classes = num_classes
+        self.class_embedding = LatentClassEmbedding(num_classes, latent_dim) if num_classes else None
         k = n_upsamplings(image_size)
         width = features * 2 ** (k - 1)
         layers: list[nn.Module] = [
@@ -87,14 +94,18 @@ class Generator(nn.Module):
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.class_embedding is not None:
+            z = self.class_embedding(z, labels)  # B x latent_dim: the class as an offset of the noise
         return self.net(z[:, :, None, None])
 
 
 class Critic(nn.Module):
-    """x [B, 3, S, S] -> score [B, 1], any real value; no BatchNorm (the penalty is per sample)."""
+    """x [B, 3, S, S] (+ labels [B] when conditional) -> score [B, 1], any real value; no BatchNorm
+    (the penalty is per sample)."""
 
-    def __init__(self, image_size: int = 64, features: int = 64, channels: int = 3, norm: str = "layernorm"):
+    def __init__(self, image_size: int = 64, features: int = 64, channels: int = 3, norm: str = "layernorm",
+                 num_classes: int | None = None):
         super().__init__()
         k = n_upsamplings(image_size)
         layers: list[nn.Module] = [
@@ -113,9 +124,10 @@ class Critic(nn.Module):
         # state size: width x 4 x 4 -> 1 x 1 x 1
         layers.append(nn.Conv2d(width, 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
+        self.projection = projection_for(self.net, num_classes)  # + <embed(y), mean 4x4 features>
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(1)  # B x 1
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return discriminate(self.net, self.projection, x, labels).flatten(1)  # B x 1
 
 
 def load_data(cfg: WGANGPConfig) -> ImageData:
@@ -126,8 +138,8 @@ VARIANT = Variant(
     name="wgan-gp",
     source="wgan-gp-image-folder.md",
     config_cls=WGANGPConfig,
-    generator=lambda cfg: Generator(cfg.latent_dim, cfg.image_size, cfg.g_features),
-    discriminator=lambda cfg: Critic(cfg.image_size, cfg.d_features, norm=cfg.critic_norm),
+    generator=lambda cfg: Generator(cfg.latent_dim, cfg.image_size, cfg.g_features, num_classes=cfg.num_classes),
+    discriminator=lambda cfg: Critic(cfg.image_size, cfg.d_features, norm=cfg.critic_norm, num_classes=cfg.num_classes),
     loss="wasserstein",
     kind="image",
     load_data=load_data,
