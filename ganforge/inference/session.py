@@ -65,6 +65,17 @@ def check_seed(seed) -> int:
     return check_count(seed, "seed", minimum=0)
 
 
+def label_list(labels) -> list[str | int] | None:
+    """``labels`` (names or indices) as a list, one alone a list of one; None stays None,
+    an empty list is a GanforgeError."""
+    if labels is None:
+        return None
+    labels = [labels] if isinstance(labels, (str, int, np.integer)) else list(labels)
+    if not labels:
+        raise GanforgeError("labels is empty: give class names or indices, or None for random classes")
+    return labels
+
+
 LAYOUTS = ("nchw", "nhwc", "series")
 KNOWN_SHOWN = 20  # class names an unknown-label error lists before "... and N more"
 

@@ -152,3 +152,73 @@ def test_metadata_and_graph_must_agree_on_labels(tmp_path):
         onnx.save_model(build(**kw, **extra), str(path))
         with pytest.raises(ModelFileError, match=message):
             Generator(path, device="cpu")
+
+
+# --- generate(): labels in blocks, per-class grids ---------------------------------------------------
+
+def test_given_labels_fill_contiguous_blocks(tmp_path):
+    from ganforge.inference import generate
+
+    result = generate(COND, 7, tmp_path / "x.npy", seed=2, labels=["sneaker", "0", 1])
+    assert result.labels == ("Sneaker", "T-shirt/top", "Trouser") and result.n == 7
+    blocks = np.array([2, 2, 2, 0, 0, 1, 1])  # sample i gets label (i * 3 // 7)
+    np.testing.assert_allclose(np.load(tmp_path / "x.npy"), tiny_cond(Generator(COND).sample_noise(7, 2), blocks),
+                               atol=1e-5)
+    # one label alone: every sample of that class
+    generate(COND, 4, tmp_path / "one.npy", seed=2, labels="trouser")
+    np.testing.assert_allclose(np.load(tmp_path / "one.npy"), tiny_cond(Generator(COND).sample_noise(4, 2), [1] * 4),
+                               atol=1e-5)
+
+
+def test_random_labels_when_none_are_given(tmp_path):
+    from ganforge.inference import generate
+
+    result = generate(COND, 9, tmp_path / "x.npy", seed=4)
+    assert result.labels is None
+    gen = Generator(COND)
+    np.testing.assert_allclose(np.load(tmp_path / "x.npy"), tiny_cond(gen.sample_noise(9, 4), gen.sample_labels(9, 4)),
+                               atol=1e-5)
+
+
+def test_per_class_grid_rows_are_classes_columns_share_noise(tmp_path):
+    from PIL import Image
+
+    from ganforge.inference import generate
+    from ganforge.inference.render import BORDER, render_grid
+
+    result = generate(COND, None, tmp_path / "x.npy", seed=1, per_class=4, labels=["sneaker", "trouser"])
+    assert result.n == 8 and result.labels == ("Sneaker", "Trouser")
+    x = np.load(tmp_path / "x.npy")
+    z = Generator(COND).sample_noise(4, 1)  # column j: noise vector j of the seed, in every row
+    np.testing.assert_allclose(x[:4], tiny_cond(z, [2] * 4), atol=1e-5)
+    np.testing.assert_allclose(x[4:], tiny_cond(z, [1] * 4), atol=1e-5)
+    # every class, and the PNG is that grid: one row a class, per_class columns
+    every = generate(COND, None, tmp_path / "g.png", seed=1, per_class=4)
+    assert every.n == 12 and every.labels == ("T-shirt/top", "Trouser", "Sneaker")
+    grid = np.asarray(Image.open(tmp_path / "g.png"))
+    assert grid.shape == (3 * 8 + 4 * BORDER, 4 * 8 + 5 * BORDER)
+    expected = np.asarray(render_grid(tiny_cond(np.tile(z, (3, 1)), np.repeat([0, 1, 2], 4)), "image", nrow=4))
+    assert np.abs(grid.astype(int) - expected).max() <= 1  # up to the rounding of onnxruntime against numpy
+    # the same seed, batch size or not: the same bytes
+    generate(COND, None, tmp_path / "b.png", seed=1, per_class=4, batch_size=5)
+    assert (tmp_path / "b.png").read_bytes() == (tmp_path / "g.png").read_bytes()
+
+
+@pytest.mark.parametrize("model, kwargs, message", [
+    (COND, dict(n=8, per_class=2), "pass n or per_class, not both"),
+    (COND, dict(n=None, per_class=2, nrow=3), "nrow does not go with per_class"),
+    (COND, dict(n=None, per_class=0), "per_class must be >= 1"),
+    (COND, dict(n=2, labels=["a", "b", "c"]), "3 labels need at least 3 samples, got n=2"),
+    (COND, dict(n=4, labels=[]), "labels is empty"),
+    (COND, dict(n=4, labels=["shrt"]), f"unknown label 'shrt'; {KNOWN}$"),
+    (COND, dict(n=None, per_class=2, labels=["7"]), "label '7' is out of range"),
+    (DATA / "tiny-gray.onnx", dict(n=4, labels=["0"]), "labels need a conditional model"),
+    (DATA / "tiny-gray.onnx", dict(n=None, per_class=2), "per-class grids need a conditional model"),
+])
+def test_bad_label_arguments_write_nothing(tmp_path, monkeypatch, model, kwargs, message):
+    from ganforge.inference import generate
+
+    monkeypatch.setattr("onnxruntime.InferenceSession.run", lambda *a, **k: pytest.fail("the model ran"))
+    with pytest.raises(GanforgeError, match=message):
+        generate(model, out=tmp_path / "g.png", **kwargs)
+    assert not list(tmp_path.iterdir())
