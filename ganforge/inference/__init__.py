@@ -9,7 +9,8 @@ stays cheap.
     images = Generator("runs/latest/export/generator.onnx").generate(64, seed=0)
 
 A conditional model (one trained with ``--set conditional=true``) also takes class
-labels: :func:`generate` with ``labels=`` or ``per_class=``.
+labels: :func:`generate` with ``labels=`` or ``per_class=``, and :func:`generate_walk`
+for a walk between two seeds and two classes.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import numpy as np
 from ganforge.inference.metadata import ModelInfo
 from ganforge.inference.render import render_grid, save_batches, save_samples
 from ganforge.inference.session import Generator
+from ganforge.inference.walk import interpolate
 
 DEFAULT_MODEL = os.path.join("runs", "latest", "export", "generator.onnx")
 TUNE_FROM_N = 10_000  # generate() measures the model's micro-batch first (once, cached) from this many samples
 
-__all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "render_grid", "save_samples"]
+__all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "generate_walk", "interpolate",
+           "render_grid", "save_samples"]
 
 
 class GenerateResult(Sequence):
@@ -38,9 +41,9 @@ class GenerateResult(Sequence):
     def __init__(self, paths: Sequence[Path], *, n: int, model: Path, device: str, providers: list[str],
                  seconds: float, labels: tuple[str, ...] | None = None):
         self._paths = paths
-        self.n = n  # samples generated
-        # conditional models: the classes asked for, by name, in order; None when the labels were
-        # drawn at random, or the model has no classes
+        self.n = n  # samples generated (frames, for a walk)
+        # conditional models: the classes asked for, by name, in order (a walk's: where it starts and
+        # ends); None when the labels were drawn at random, or the model has no classes
         self.labels = labels
         self.model = model  # the ONNX file
         self.device = device  # "cpu" or "cuda": where onnxruntime really ran
@@ -129,4 +132,31 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
                          nrow=nrow, value_range=gen.info.value_range, progress=progress)
     names = None if chosen is None else tuple(gen.info.class_names[i] for i in chosen)
     return GenerateResult(paths, n=n, model=gen.path, device=gen.device, providers=gen.providers,
+                          seconds=time.perf_counter() - start, labels=names)
+
+
+def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int, out: str | os.PathLike[str], *,
+                  steps: int = 16, labels: Sequence[str | int] | None = None, device: str = "auto",
+                  latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
+                  layout: str | None = None) -> GenerateResult:
+    """Walk from seed A's first sample to seed B's in ``steps`` frames (:func:`interpolate`)
+    and write them to ``out``: ``*.gif`` animation, ``*.png`` one-row strip, ``*.npy``
+    array or ``DIR/`` (:func:`ganforge.inference.walk.save_walk`). ``labels``: one class
+    throughout, or two to walk from the first class to the second. Arguments are checked
+    before the model runs.
+    """
+    from ganforge.inference.render import out_form
+    from ganforge.inference.session import check_count, check_seed
+    from ganforge.inference.walk import save_walk, walk_ends, walk_labels
+
+    start = time.perf_counter()
+    seed_a, seed_b, steps = check_seed(seed_a), check_seed(seed_b), check_count(steps, "steps", minimum=2)
+    labels = walk_labels(labels)
+    out_form(out, walk=True)
+    gen = _open(model, device, latent_dim, value_range, layout)
+    ends = walk_ends(gen, seed_a, seed_b, labels)
+    frames = interpolate(gen, seed_a, seed_b, steps, labels)
+    paths = save_walk(frames, out, kind=gen.info.kind, value_range=gen.info.value_range)
+    names = None if ends is None else tuple(gen.info.class_names[i] for i in ends)
+    return GenerateResult(paths, n=steps, model=gen.path, device=gen.device, providers=gen.providers,
                           seconds=time.perf_counter() - start, labels=names)
