@@ -39,12 +39,13 @@ class GenerateResult(Sequence):
     on demand), and how it made them."""
 
     def __init__(self, paths: Sequence[Path], *, n: int, model: Path, device: str, providers: list[str],
-                 seconds: float, labels: tuple[str, ...] | None = None):
+                 seconds: float, labels: tuple[str, ...] | None = None, conditional: bool = False):
         self._paths = paths
         self.n = n  # samples generated (frames, for a walk)
         # conditional models: the classes asked for, by name, in order (a walk's: where it starts and
         # ends); None when the labels were drawn at random, or the model has no classes
         self.labels = labels
+        self.conditional = conditional  # whether the model takes labels
         self.model = model  # the ONNX file
         self.device = device  # "cpu" or "cuda": where onnxruntime really ran
         self.providers = providers  # what the session really got, e.g. ["CPUExecutionProvider"]
@@ -132,7 +133,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
                          nrow=nrow, value_range=gen.info.value_range, progress=progress)
     names = None if chosen is None else tuple(gen.info.class_names[i] for i in chosen)
     return GenerateResult(paths, n=n, model=gen.path, device=gen.device, providers=gen.providers,
-                          seconds=time.perf_counter() - start, labels=names)
+                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional)
 
 
 def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int, out: str | os.PathLike[str], *,
@@ -159,4 +160,4 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
     paths = save_walk(frames, out, kind=gen.info.kind, value_range=gen.info.value_range)
     names = None if ends is None else tuple(gen.info.class_names[i] for i in ends)
     return GenerateResult(paths, n=steps, model=gen.path, device=gen.device, providers=gen.providers,
-                          seconds=time.perf_counter() - start, labels=names)
+                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional)
