@@ -289,7 +289,7 @@ class Generator:
             text = value.strip() if isinstance(value, str) else None
             if text is not None and text.casefold() in by_name:
                 index = by_name[text.casefold()]
-            elif text is not None and text.isdigit():
+            elif text is not None and text.isascii() and text.isdigit():
                 index = int(text)
             elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
                 index = int(value)

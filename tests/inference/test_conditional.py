@@ -144,8 +144,8 @@ def test_metadata_and_graph_must_agree_on_labels(tmp_path):
         (dict(props={"ganforge.num_classes": None, "ganforge.class_names": None, "ganforge.class_embedding": None}),
          "takes 'labels' but its metadata has no ganforge.num_classes"),
         # classes in the metadata, labels input there, plus one more input
-        (dict(extra_input=True), r"expected inputs 'z' float \[batch, 4\] and 'labels' int64 \[batch\] "
-                                 r"\(2 classes in its metadata\), found inputs: z .*, b .*, labels"),
+        (dict(extra_input=True), (r"expected inputs 'z' float \[batch, 4\] and 'labels' int64 \[batch\] "
+                                  r"\(2 classes in its metadata\), found inputs: z .*, b .*, labels")),
     ]
     for extra, message in cases:
         path = tmp_path / "bad.onnx"
@@ -222,3 +222,8 @@ def test_bad_label_arguments_write_nothing(tmp_path, monkeypatch, model, kwargs,
     with pytest.raises(GanforgeError, match=message):
         generate(model, out=tmp_path / "g.png", **kwargs)
     assert not list(tmp_path.iterdir())
+
+
+def test_only_ascii_digits_are_indices(gen):
+    with pytest.raises(GanforgeError, match="unknown label '³'"):  # str.isdigit() is true for it, int() refuses it
+        gen.parse_labels(["³"])
