@@ -7,6 +7,10 @@ stays cheap.
 
     from ganforge.inference import Generator
     images = Generator("runs/latest/export/generator.onnx").generate(64, seed=0)
+
+A conditional model (one trained with ``--set conditional=true``) also takes class
+labels: :func:`generate` with ``labels=`` or ``per_class=``, and :func:`generate_walk`
+for a walk between two seeds and two classes.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ganforge.inference.metadata import ModelInfo
 from ganforge.inference.render import render_grid, save_batches, save_samples
 from ganforge.inference.session import Generator
+from ganforge.inference.walk import interpolate
 
 DEFAULT_MODEL = os.path.join("runs", "latest", "export", "generator.onnx")
 TUNE_FROM_N = 10_000  # generate() measures the model's micro-batch first (once, cached) from this many samples
 
-__all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "render_grid", "save_samples"]
+__all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "generate_walk", "interpolate",
+           "render_grid", "save_samples"]
 
 
 class GenerateResult(Sequence):
@@ -31,9 +39,13 @@ class GenerateResult(Sequence):
     on demand), and how it made them."""
 
     def __init__(self, paths: Sequence[Path], *, n: int, model: Path, device: str, providers: list[str],
-                 seconds: float):
+                 seconds: float, labels: tuple[str, ...] | None = None, conditional: bool = False):
         self._paths = paths
-        self.n = n  # samples generated
+        self.n = n  # samples generated (frames, for a walk)
+        # conditional models: the classes asked for, by name, in order (a walk's: where it starts and
+        # ends); None when the labels were drawn at random, or the model has no classes
+        self.labels = labels
+        self.conditional = conditional  # whether the model takes labels
         self.model = model  # the ONNX file
         self.device = device  # "cpu" or "cuda": where onnxruntime really ran
         self.providers = providers  # what the session really got, e.g. ["CPUExecutionProvider"]
@@ -50,10 +62,22 @@ class GenerateResult(Sequence):
         return list(self._paths)
 
 
-def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLike[str], *, seed: int = 0,
+def _open(model, device: str, latent_dim: int | None, value_range, layout: str | None) -> Generator:
+    from ganforge.errors import ModelFileError
+
+    if model is None:
+        model = DEFAULT_MODEL
+        if not os.path.exists(model):
+            raise ModelFileError(f"no model at {model}: train and export one first (gan-train, then gan-export), "
+                                 "or pass --model FILE.onnx")
+    return Generator(model, device=device, latent_dim=latent_dim, value_range=value_range, layout=layout)
+
+
+def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.PathLike[str], *, seed: int = 0,
              device: str = "auto", nrow: int | None = None, batch_size: int | None = None,
              latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
-             layout: str | None = None, progress=None) -> GenerateResult:
+             layout: str | None = None, labels: Sequence[str | int] | None = None, per_class: int | None = None,
+             progress=None) -> GenerateResult:
     """Sample ``n`` outputs of ``model`` (default :data:`DEFAULT_MODEL`) from ``seed`` and write them to ``out``.
 
     ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
@@ -61,27 +85,79 @@ def generate(model: str | os.PathLike[str] | None, n: int, out: str | os.PathLik
     does not grow with ``n``; ``progress(done, n)`` follows them. Same arguments, same bytes. Arguments and the
     form of ``out`` are checked before the model runs; ``latent_dim``,
     ``value_range`` and ``layout`` are for generators without ganforge metadata.
+
+    A conditional model draws each sample's class at random (:meth:`Generator.sample_labels`)
+    unless ``labels`` (names or indices) are given: then the ``n`` samples go to them in
+    contiguous blocks, as even as possible, in the order given. ``per_class=K`` makes a
+    grid of one row a class (``labels``, else every class) and K columns, column j with the
+    same noise in every row; ``n`` is then K times the classes, so it must be None.
     """
-    from ganforge.errors import ModelFileError
+    from ganforge.errors import GanforgeError
     from ganforge.inference.render import out_form
-    from ganforge.inference.session import check_count, check_seed
+    from ganforge.inference.session import check_count, check_seed, label_list
 
     start = time.perf_counter()
-    n, seed = check_count(n), check_seed(seed)
+    seed = check_seed(seed)
+    labels = label_list(labels)
+    if per_class is not None:
+        per_class = check_count(per_class, "per_class")
+        if n is not None:
+            raise GanforgeError(f"pass n or per_class, not both: per_class={per_class} makes {per_class} samples "
+                                "of each class")
+        if nrow is not None:
+            raise GanforgeError(f"nrow does not go with per_class: a per-class grid has {per_class} columns")
+    else:
+        n = check_count(n)
+        if labels is not None and n < len(labels):
+            raise GanforgeError(f"{len(labels)} labels need at least {len(labels)} samples, got n={n}")
     if batch_size is not None:
         check_count(batch_size, "batch size")
     if nrow is not None:
         check_count(nrow, "nrow")
     out_form(out)
-    if model is None:
-        model = DEFAULT_MODEL
-        if not os.path.exists(model):
-            raise ModelFileError(f"no model at {model}: train and export one first (gan-train, then gan-export), "
-                                 "or pass --model FILE.onnx")
-    gen = Generator(model, device=device, latent_dim=latent_dim, value_range=value_range, layout=layout)
+    gen = _open(model, device, latent_dim, value_range, layout)
+    if per_class is not None and not gen.info.conditional:
+        raise GanforgeError(gen._no_classes("per-class grids"))
+    chosen = None if labels is None else gen.parse_labels(labels)
+    if per_class is not None:
+        classes = chosen if chosen is not None else list(range(gen.info.num_classes))
+        n, nrow, chosen = per_class * len(classes), per_class, classes
+        noise = np.tile(gen.sample_noise(per_class, seed), (len(classes), 1))  # a column: one noise, every class
+        batches = gen.run_batches(noise, np.repeat(np.asarray(classes, np.int64), per_class), batch_size)
+    else:
+        blocks = None if chosen is None else np.asarray(chosen, np.int64)[np.arange(n) * len(chosen) // n]
+        batches = gen.iter_batches(n, seed, batch_size, blocks)
     if n >= TUNE_FROM_N and batch_size is None and gen.micro_batch is None:
         gen.tune_micro_batch()  # about a second, once per model and machine (cached)
-    paths = save_batches(gen.iter_batches(n, seed, batch_size), n, gen.info.sample_shape, out, kind=gen.info.kind,
+    paths = save_batches(batches, n, gen.info.sample_shape, out, kind=gen.info.kind,
                          nrow=nrow, value_range=gen.info.value_range, progress=progress)
+    names = None if chosen is None else tuple(gen.info.class_names[i] for i in chosen)
     return GenerateResult(paths, n=n, model=gen.path, device=gen.device, providers=gen.providers,
-                          seconds=time.perf_counter() - start)
+                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional)
+
+
+def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int, out: str | os.PathLike[str], *,
+                  steps: int = 16, labels: Sequence[str | int] | None = None, device: str = "auto",
+                  latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
+                  layout: str | None = None) -> GenerateResult:
+    """Walk from seed A's first sample to seed B's in ``steps`` frames (:func:`interpolate`)
+    and write them to ``out``: ``*.gif`` animation, ``*.png`` one-row strip, ``*.npy``
+    array or ``DIR/`` (:func:`ganforge.inference.walk.save_walk`). ``labels``: one class
+    throughout, or two to walk from the first class to the second. Arguments are checked
+    before the model runs.
+    """
+    from ganforge.inference.render import out_form
+    from ganforge.inference.session import check_count, check_seed
+    from ganforge.inference.walk import save_walk, walk_ends, walk_labels
+
+    start = time.perf_counter()
+    seed_a, seed_b, steps = check_seed(seed_a), check_seed(seed_b), check_count(steps, "steps", minimum=2)
+    labels = walk_labels(labels)
+    out_form(out, walk=True)
+    gen = _open(model, device, latent_dim, value_range, layout)
+    ends = walk_ends(gen, seed_a, seed_b, labels)
+    frames = interpolate(gen, seed_a, seed_b, steps, labels)
+    paths = save_walk(frames, out, kind=gen.info.kind, value_range=gen.info.value_range)
+    names = None if ends is None else tuple(gen.info.class_names[i] for i in ends)
+    return GenerateResult(paths, n=steps, model=gen.path, device=gen.device, providers=gen.providers,
+                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional)

@@ -6,8 +6,11 @@ import sys
 import time
 
 import click
+from click.core import ParameterSource
 
 from ganforge.errors import cli_errors, short_warnings
+
+NOT_WITH_WALK = ("n", "per_class", "seed", "nrow", "batch_size")  # options a walk has no use for
 
 
 def _terminal_progress():
@@ -41,11 +44,51 @@ def _value_range(ctx, param, value):
     return lo, hi
 
 
+def _seed_pair(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        a, b = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected two seeds A,B such as 3,7; got {value!r}") from None
+    if a < 0 or b < 0:
+        raise click.BadParameter(f"seeds are whole numbers >= 0, such as 3,7; got {value!r}")
+    return a, b
+
+
+def _names(names: tuple[str, ...], most: int = 8) -> str:
+    return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
+    """Options that cannot go together: usage errors before anything is opened."""
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
+
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    if interpolate is not None:
+        for name in NOT_WITH_WALK:
+            if given(name):
+                raise click.UsageError(f"{flag(name)} does not go with --interpolate A,B: a walk makes --steps "
+                                       f"frames from seed A to seed B; drop {flag(name)}")
+    elif given("steps"):
+        raise click.UsageError("--steps is for --interpolate A,B (a walk from seed A to seed B); drop it, or add "
+                               "--interpolate 3,7")
+    if per_class is not None:
+        for name in ("n", "nrow"):
+            if given(name):
+                raise click.UsageError(f"{flag(name)} does not go with --per-class: the grid has one row a class and "
+                                       f"K columns, K x classes samples; drop {flag(name)}")
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", type=click.Path(), help="Exported ONNX generator (default: runs/latest/export/generator.onnx).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="How many samples.")
 @click.option("--out", required=True, type=click.Path(),
-              help="grid.png (a tiled grid), samples.npy (raw array) or DIR/ (one PNG per sample).")
+              help="grid.png (a tiled grid), samples.npy (raw array) or DIR/ (one PNG per sample); "
+                   "with --interpolate also walk.gif (animated).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same output bytes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--nrow", type=click.IntRange(min=1), help="Columns of the grid (default: square).")
@@ -55,17 +98,50 @@ def _value_range(ctx, param, value):
               help="The generator's output range (default: metadata, else -1,1).")
 @click.option("--layout", type=click.Choice(["nchw", "nhwc", "series"]),
               help="Foreign models: how to read the output (default: nchw for 4-D, series for 2-D).")
-def main(model, n, out, seed, device, nrow, batch_size, latent_dim, value_range, layout):
+@click.option("--label", "labels", multiple=True, metavar="NAME|INDEX",
+              help="Conditional models: a class, by name or index; repeat for several (the samples split into even "
+                   "blocks, in order). Default: random classes.")
+@click.option("--per-class", type=click.IntRange(min=1), metavar="K",
+              help="Conditional models: a grid of one row a class (the --label ones, else all) and K columns, "
+                   "a column one noise; instead of --n.")
+@click.option("--interpolate", callback=_seed_pair, metavar="A,B",
+              help="Walk from seed A's first sample to seed B's (two --label: from the first class to the second); "
+                   "--out walk.gif, strip.png or frames.npy.")
+@click.option("--steps", type=click.IntRange(min=2), default=16, show_default=True,
+              help="Frames of an --interpolate walk, both ends included.")
+@click.pass_context
+def main(ctx, model, n, out, seed, device, nrow, batch_size, latent_dim, value_range, layout, labels, per_class,
+         interpolate, steps):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
-    from ganforge.inference import generate
+    from ganforge.inference import generate, generate_walk
 
+    _check_combination(ctx, interpolate, per_class)
     short_warnings()
     progress = _terminal_progress() if sys.stderr.isatty() else None
+    foreign = dict(latent_dim=latent_dim, value_range=value_range, layout=layout)
     with cli_errors():
-        result = generate(model, n, out, seed=seed, device=device, nrow=nrow, batch_size=batch_size,
-                          latent_dim=latent_dim, value_range=value_range, layout=layout, progress=progress)
+        if interpolate is not None:
+            result = generate_walk(model, *interpolate, out, steps=steps, labels=labels or None, device=device,
+                                   **foreign)
+        else:
+            result = generate(model, None if per_class else n, out, seed=seed, device=device, nrow=nrow,
+                              batch_size=batch_size, labels=labels or None, per_class=per_class, progress=progress,
+                              **foreign)
     where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
-    click.echo(f"wrote {where} ({n} samples, seed {seed}, {result.seconds:.2f}s, onnxruntime on {result.device}: "
+    if interpolate is not None:
+        what = f"{result.n} frames, seeds {interpolate[0]} -> {interpolate[1]}"
+        if result.labels:
+            a, b = result.labels
+            what += f", label {a}" if a == b else f", labels {a} -> {b}"
+    else:
+        what = f"{result.n} samples, seed {seed}"
+        if per_class:
+            what += f", {per_class} per class: {_names(result.labels)}"
+        elif result.labels:
+            what += f", labels {_names(result.labels)}"
+        elif result.conditional:
+            what += ", random labels"
+    click.echo(f"wrote {where} ({what}, {result.seconds:.2f}s, onnxruntime on {result.device}: "
                f"{', '.join(result.providers)})")
 
 

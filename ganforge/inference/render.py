@@ -1,7 +1,7 @@
 """Turning generated samples into pictures and files (numpy + pillow only).
 
 Series are drawn one curve a cell; images are tiled with a thin border. Output
-is deterministic: the same samples give the same PNG bytes.
+is deterministic: the same samples give the same PNG (and GIF) bytes.
 """
 
 from __future__ import annotations
@@ -104,6 +104,39 @@ def render_grid(samples: np.ndarray, kind: str, *, nrow: int | None = None, valu
     raise ValueError(f"unknown kind {kind!r}: expected 'image' or 'series'")
 
 
+def frame_images(samples: np.ndarray, kind: str, *, value_range=(-1.0, 1.0), min_side: int = 128) -> list:
+    """One PIL image a sample, for an animation: images scaled up by a whole factor (nearest
+    neighbour) until the short side is at least ``min_side``; series a curve cell each."""
+    from PIL import Image
+
+    samples = np.asarray(samples)
+    if kind == "series":
+        return [render_grid(sample[None], kind, value_range=value_range) for sample in samples]
+    if kind != "image" or samples.ndim != 4 or samples.shape[1] not in (1, 3):
+        raise ValueError(f"expected images [n, 1 or 3, H, W] or kind 'series', got {kind} {list(samples.shape)}")
+    factor = max(1, math.ceil(min_side / min(samples.shape[2:])))
+    pixels = to_uint8(samples, value_range).transpose(0, 2, 3, 1).repeat(factor, axis=1).repeat(factor, axis=2)
+    return [Image.fromarray(p[..., 0], "L") if p.shape[-1] == 1 else Image.fromarray(p, "RGB") for p in pixels]
+
+
+def save_gif(images: Sequence, path: str | os.PathLike[str], durations_ms: int | Sequence[int]) -> Path:
+    """Write PIL ``images`` as a looping animated GIF atomically, showing image ``i`` for
+    ``durations_ms[i]`` (or each for ``durations_ms``). Missing parent folders are created.
+    Pillow merges a frame identical to the one before into it (their times add up)."""
+    path = Path(path)
+    if not images:
+        raise ValueError("a GIF needs at least one image")
+    durations = [durations_ms] * len(images) if isinstance(durations_ms, int) else list(durations_ms)
+    if len(durations) != len(images):
+        raise ValueError(f"{len(images)} images but {len(durations)} durations")
+    with _writable(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            images[0].save(tmp, format="GIF", save_all=True, append_images=list(images[1:]), duration=durations,
+                           loop=0)
+    return path
+
+
 def save_png(image, path: str | os.PathLike[str], compress_level: int = 4) -> Path:
     """Write ``image`` as PNG atomically (a failure leaves no file and keeps an old one)."""
     path = Path(path)
@@ -174,10 +207,12 @@ def _write_png_fast(image, path: Path) -> None:
 
 
 OUT_FORMS = "a .png grid, a .npy array, or a folder (ending in /) of one PNG per sample"
+WALK_FORMS = "a .gif animation, a .png strip, a .npy array, or a folder (ending in /) of one PNG per frame"
 
 
-def out_form(out: str | os.PathLike[str]) -> str:
-    """What ``out`` asks for: ``"dir"`` (ends in ``/`` or is a folder), ``"npy"`` or ``"png"``.
+def out_form(out: str | os.PathLike[str], *, walk: bool = False) -> str:
+    """What ``out`` asks for: ``"dir"`` (ends in ``/`` or is a folder), ``"npy"``, ``"png"``,
+    or for a ``walk`` (frames of an interpolation) also ``"gif"``.
 
     Anything else is a GanforgeError naming the supported forms; callers check
     this before generating, so a typo costs no model run.
@@ -186,9 +221,12 @@ def out_form(out: str | os.PathLike[str]) -> str:
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         return "dir"
     suffix = Path(text).suffix.lower()
-    if suffix in (".png", ".npy"):
+    if suffix in (".png", ".npy") or (walk and suffix == ".gif"):
         return suffix[1:]
-    raise GanforgeError(f"cannot write {text!r}: --out must be {OUT_FORMS}")
+    if suffix == ".gif":
+        raise GanforgeError(f"cannot write {text!r}: a .gif is the animation of a walk, made with --interpolate A,B; "
+                            f"for samples --out must be {OUT_FORMS}")
+    raise GanforgeError(f"cannot write {text!r}: --out must be {WALK_FORMS if walk else OUT_FORMS}")
 
 
 def save_samples(samples: np.ndarray, out: str | os.PathLike[str], *, kind: str, nrow: int | None = None,

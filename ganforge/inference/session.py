@@ -10,7 +10,7 @@ import math
 import operator
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError
 from ganforge.inference import tuning
-from ganforge.inference.metadata import INPUT_NAME, OUTPUT_NAME, PREFIX, ModelInfo
+from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, NUM_CLASSES, OUTPUT_NAME, PREFIX, ModelInfo
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -65,7 +65,19 @@ def check_seed(seed) -> int:
     return check_count(seed, "seed", minimum=0)
 
 
+def label_list(labels) -> list[str | int] | None:
+    """``labels`` (names or indices) as a list, one alone a list of one; None stays None,
+    an empty list is a GanforgeError."""
+    if labels is None:
+        return None
+    labels = [labels] if isinstance(labels, (str, int, np.integer)) else list(labels)
+    if not labels:
+        raise GanforgeError("labels is empty: give class names or indices, or None for random classes")
+    return labels
+
+
 LAYOUTS = ("nchw", "nhwc", "series")
+KNOWN_SHOWN = 20  # class names an unknown-label error lists before "... and N more"
 
 
 class Generator:
@@ -146,10 +158,27 @@ class Generator:
 
     def _check_ganforge_graph(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or inputs[0].name != INPUT_NAME or inputs[0].type != "tensor(float)":
-            raise ModelFileError(f"{self.path} is not a generator: expected one input '{INPUT_NAME}' float "
-                                 f"[batch, {self.info.latent_dim}], found inputs: {self._inputs_found()}")
-        shape = inputs[0].shape
+        names = sorted(i.name for i in inputs)
+        classes = self.info.num_classes
+        if classes is None and names == [LABELS_NAME, INPUT_NAME]:
+            raise ModelFileError(f"{self.path} takes '{LABELS_NAME}' but its metadata has no {NUM_CLASSES}; "
+                                 "re-export it with gan-export")
+        if classes is not None and names == [INPUT_NAME]:
+            raise ModelFileError(f"{self.path}: its metadata says {classes} classes but the graph has no input "
+                                 f"'{LABELS_NAME}'; re-export it with gan-export")
+        by_name = {i.name: i for i in inputs}
+        z, labels = by_name.get(INPUT_NAME), by_name.get(LABELS_NAME)
+        want = f"'{INPUT_NAME}' float [batch, {self.info.latent_dim}]"
+        if classes is None:
+            ok, want = len(inputs) == 1, f"one input {want}"
+        else:
+            ok = (len(inputs) == 2 and labels is not None and labels.type == "tensor(int64)"
+                  and len(labels.shape) == 1)
+            want = f"inputs {want} and '{LABELS_NAME}' int64 [batch] ({classes} classes in its metadata)"
+        if not ok or z is None or z.type != "tensor(float)":
+            raise ModelFileError(f"{self.path} is not a generator: expected {want}, "
+                                 f"found inputs: {self._inputs_found()}")
+        shape = z.shape
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != self.info.latent_dim):
             raise ModelFileError(f"{self.path}: input '{INPUT_NAME}' has shape {shape}, but its metadata says "
                                  f"latent_dim {self.info.latent_dim}")
@@ -233,27 +262,108 @@ class Generator:
         return np.random.default_rng(check_seed(seed)).standard_normal((check_count(n), self.info.latent_dim),
                                                                        dtype=np.float32)
 
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        """Run the generator on noise ``z`` ``[batch, latent_dim]``, in runs of at most
-        :attr:`micro_batch` samples when one is set."""
+    def _no_classes(self, what: str = "labels") -> str:
+        return (f"{what} need a conditional model; {self.path} has no classes "
+                "(export a run trained with --set conditional=true)")
+
+    def known_labels(self) -> str:
+        """``0=T-shirt/top, 1=Trouser, ...``: what an error about labels lists."""
+        names = self.info.class_names or ()
+        shown = ", ".join(f"{i}={name}" for i, name in enumerate(names[:KNOWN_SHOWN]))
+        return shown + (f", ... and {len(names) - KNOWN_SHOWN} more" if len(names) > KNOWN_SHOWN else "")
+
+    def parse_labels(self, values: Iterable[str | int]) -> list[int]:
+        """Class indices of ``values``, each a class name (case-insensitive) or an index (3 or "3").
+
+        A name is matched first, so a class named "3" wins over index 3. Anything
+        else is a GanforgeError that lists the classes the model knows.
+        """
+        if not self.info.conditional:
+            raise GanforgeError(self._no_classes())
+        names = self.info.class_names or ()
+        by_name = {}
+        for i, name in enumerate(names):
+            by_name.setdefault(name.casefold(), i)
+        indices = []
+        for value in values:
+            text = value.strip() if isinstance(value, str) else None
+            if text is not None and text.casefold() in by_name:
+                index = by_name[text.casefold()]
+            elif text is not None and text.isascii() and text.isdigit():
+                index = int(text)
+            elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                index = int(value)
+            else:
+                raise GanforgeError(f"unknown label {value!r}; this model knows: {self.known_labels()}")
+            if not 0 <= index < len(names):
+                raise GanforgeError(f"label {value!r} is out of range; this model knows: {self.known_labels()}")
+            indices.append(index)
+        return indices
+
+    def sample_labels(self, n: int, seed: int) -> np.ndarray:
+        """Labels ``[n]`` int64, uniform over the classes: what ``generate(n, seed)`` feeds a
+        conditional model. Their stream is not the noise's, so ``generate(n, seed)`` gets
+        the same noise whether the model is conditional or not."""
+        if not self.info.conditional:
+            raise GanforgeError(self._no_classes())
+        return self._draw_labels(self._label_rng(check_seed(seed)), check_count(n))
+
+    @staticmethod
+    def _label_rng(seed: int) -> np.random.Generator:
+        return np.random.default_rng([seed, 1])
+
+    def _draw_labels(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.integers(0, self.info.num_classes, size=n, dtype=np.int64)
+
+    def _check_labels(self, labels, n: int) -> np.ndarray | None:
+        """``labels`` as int64 ``[n]`` in range for a conditional model; None for an unconditional one."""
+        if not self.info.conditional:
+            if labels is not None:
+                raise GanforgeError(self._no_classes())
+            return None
+        classes = self.info.num_classes
+        if labels is None:
+            raise GanforgeError(f"{self.path} is conditional: pass labels, class indices [batch] in [0, {classes})")
+        labels = np.asarray(labels)
+        if labels.shape != (n,):
+            raise GanforgeError(f"labels must have shape [{n}] (one a sample), got {list(labels.shape)}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise GanforgeError(f"labels must be class indices (integers), got {labels.dtype}")
+        bad = labels[(labels < 0) | (labels >= classes)]
+        if bad.size:
+            raise GanforgeError(f"label {bad[0]} is out of range: this model has {classes} classes, "
+                                f"labels 0 to {classes - 1}")
+        return np.ascontiguousarray(labels, dtype=np.int64)
+
+    def _check_noise(self, z) -> np.ndarray:
         z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.info.latent_dim:
             raise GanforgeError(f"z must have shape [batch, {self.info.latent_dim}], got {list(z.shape)}")
         if not np.issubdtype(z.dtype, np.floating):
             raise GanforgeError(f"z must be floating point, got {z.dtype}")
-        z = np.ascontiguousarray(z, dtype=self.input_dtype)
+        return np.ascontiguousarray(z, dtype=self.input_dtype)
+
+    def __call__(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Run the generator on noise ``z`` ``[batch, latent_dim]`` (and, for a conditional
+        model, class indices ``labels`` ``[batch]``), in runs of at most :attr:`micro_batch`
+        samples when one is set."""
+        z = self._check_noise(z)
+        return self._micro(z, self._check_labels(labels, len(z)))
+
+    def _micro(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         step = self.micro_batch
         if not step or len(z) <= step:
-            return self._run(z)
+            return self._run(z, labels)
         out = np.empty((len(z), *self.info.sample_shape), np.float32)  # each run's samples land in place
         for i in range(0, len(z), step):
-            out[i : i + step] = self._run(z[i : i + step])
+            out[i : i + step] = self._run(z[i : i + step], None if labels is None else labels[i : i + step])
         return out
 
-    def _run(self, z: np.ndarray) -> np.ndarray:
-        """One onnxruntime run on checked, contiguous noise."""
+    def _run(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """One onnxruntime run on checked, contiguous noise (and labels, for a conditional model)."""
+        feed = {self.input_name: z} if labels is None else {self.input_name: z, LABELS_NAME: labels}
         try:
-            out = self.session.run([self.output_name], {self.input_name: z})[0]
+            out = self.session.run([self.output_name], feed)[0]
         except Exception as exc:  # onnxruntime's own types (out of memory, a kernel failing)
             raise GanforgeError(f"running {self.path} on a batch of {len(z)} failed ({_first_line(exc)})") from None
         if self.layout == "nhwc":
@@ -273,32 +383,64 @@ class Generator:
         tuning.store(self._tuning_key, self.micro_batch, self.micro_batch_speeds)
         return self.micro_batch
 
-    def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None) -> Iterator[np.ndarray]:
+    def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None,
+                     labels: np.ndarray | None = None) -> Iterator[np.ndarray]:
         """Yield ``n`` samples in batches of ``batch_size`` samples a run (default: batches of
         :attr:`default_batch`, each run in :attr:`micro_batch` pieces).
 
         Noise is drawn from one stream, so the samples do not depend on
-        ``batch_size``. Arguments are checked here, not at the first ``next()``.
+        ``batch_size``. A conditional model takes ``labels`` (class indices ``[n]``) or,
+        when None, labels drawn as :meth:`sample_labels` draws them. Arguments are
+        checked here, not at the first ``next()``.
         """
         n, seed = check_count(n), check_seed(seed)
-        if batch_size is None:  # chunks sized for memory, each run in micro-batches
-            return self._batches(n, np.random.default_rng(seed), self.default_batch, self)
-        batch_size = check_count(batch_size, "batch size")  # exactly this many samples per run
-        return self._batches(n, np.random.default_rng(seed), batch_size, self._run_noise)
+        labels = None if labels is None else self._check_labels(labels, n)  # None: drawn below, if conditional
+        if batch_size is not None:
+            batch_size = check_count(batch_size, "batch size")
+        noise = np.random.default_rng(seed)
+        label_rng = self._label_rng(seed) if labels is None and self.info.conditional else None
 
-    def _run_noise(self, z: np.ndarray) -> np.ndarray:
-        return self._run(z.astype(self.input_dtype, copy=False))
+        def chunk(start: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
+            z = noise.standard_normal((b, self.info.latent_dim), dtype=np.float32)
+            if label_rng is not None:
+                return z, self._draw_labels(label_rng, b)
+            return z, None if labels is None else labels[start : start + b]
 
-    def _batches(self, n: int, rng: np.random.Generator, batch_size: int, run) -> Iterator[np.ndarray]:
+        return self._batches(n, chunk, batch_size)
+
+    def run_batches(self, z: np.ndarray, labels: np.ndarray | None = None,
+                    batch_size: int | None = None) -> Iterator[np.ndarray]:
+        """Like :meth:`iter_batches` on given noise ``z`` (and ``labels``) instead of a seed's."""
+        z = self._check_noise(z)
+        labels = self._check_labels(labels, len(z))
+        if batch_size is not None:
+            batch_size = check_count(batch_size, "batch size")
+        return self._batches(len(z), lambda start, b: (z[start : start + b],
+                                                       None if labels is None else labels[start : start + b]),
+                             batch_size)
+
+    def _run_noise(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        if labels is None and self.info.conditional:  # tuning times noise alone: any class runs alike
+            labels = np.zeros(len(z), np.int64)
+        return self._run(z.astype(self.input_dtype, copy=False), labels)
+
+    def _batches(self, n: int, chunk, batch_size: int | None) -> Iterator[np.ndarray]:
+        """``chunk(start, b)`` gives the noise and labels of samples ``start:start + b``.
+        No ``batch_size``: chunks sized for memory, each run in micro-batches; else exactly
+        ``batch_size`` samples a run."""
+        step, run = (self.default_batch, self._micro) if batch_size is None else (batch_size, self._run_noise)
         done = 0
         while done < n:
-            b = min(batch_size, n - done)
-            yield run(rng.standard_normal((b, self.info.latent_dim), dtype=np.float32))
+            b = min(step, n - done)
+            z, labels = chunk(done, b)
+            yield run(np.ascontiguousarray(z, dtype=self.input_dtype), labels)
             done += b
 
-    def generate(self, n: int, seed: int = 0, batch_size: int | None = None) -> np.ndarray:
-        """``n`` samples ``[n, *sample_shape]`` float32 from ``seed``, whatever ``batch_size``."""
-        batches = self.iter_batches(n, seed, batch_size)
+    def generate(self, n: int, seed: int = 0, batch_size: int | None = None,
+                 labels: np.ndarray | None = None) -> np.ndarray:
+        """``n`` samples ``[n, *sample_shape]`` float32 from ``seed`` (and ``labels``, see
+        :meth:`iter_batches`), whatever ``batch_size``."""
+        batches = self.iter_batches(n, seed, batch_size, labels)
         out = np.empty((n, *self.info.sample_shape), np.float32)  # filled in place: no second copy
         done = 0
         for batch in batches:

@@ -187,3 +187,93 @@ def test_python_dash_m_entry_point(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "ganforge.inference.cli", "--model", str(tmp_path / "nope.onnx"),
                           "--n", "3", "--out", str(tmp_path / "h.png")], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [f"Error: model file {tmp_path / 'nope.onnx'} does not exist"]
+
+
+# --- conditional models: --label, --per-class; walks: --interpolate, --steps -------------------------
+
+COND = str(DATA / "tiny-cond.onnx")
+KNOWN = "this model knows: 0=T-shirt/top, 1=Trouser, 2=Sneaker"
+
+
+def summary(result):
+    assert result.exit_code == 0, result.output
+    (line,) = result.output.strip().splitlines()
+    return line
+
+
+def test_labels_by_name_and_index(tmp_path):
+    import numpy as np
+
+    from ganforge.inference import Generator
+    from tests.inference.test_conditional import tiny_cond
+
+    line = summary(run("--model", COND, "--label", "SNEAKER", "--label", "1", "--n", "5", "--seed", "3",
+                       "--out", str(tmp_path / "x.npy")))
+    assert "(5 samples, seed 3, labels Sneaker, Trouser, " in line
+    np.testing.assert_allclose(np.load(tmp_path / "x.npy"),
+                               tiny_cond(Generator(COND).sample_noise(5, 3), [2, 2, 2, 1, 1]), atol=1e-5)
+    assert "(4 samples, seed 0, random labels, " in summary(run("--model", COND, "--n", "4", "--out",
+                                                               str(tmp_path / "r.png")))
+
+
+def test_per_class_grid(tmp_path):
+    from PIL import Image
+
+    line = summary(run("--model", COND, "--per-class", "4", "--out", str(tmp_path / "g.png")))
+    assert "(12 samples, seed 0, 4 per class: T-shirt/top, Trouser, Sneaker, " in line
+    assert Image.open(tmp_path / "g.png").size == (4 * 8 + 5 * 2, 3 * 8 + 4 * 2)
+    line = summary(run("--model", COND, "--per-class", "2", "--label", "trouser", "--out", str(tmp_path / "t.png")))
+    assert "(2 samples, seed 0, 2 per class: Trouser, " in line
+
+
+def test_interpolate_writes_a_gif_of_steps_frames(tmp_path):
+    from PIL import Image
+
+    line = summary(run("--model", COND, "--interpolate", "3,7", "--steps", "5", "--label", "sneaker",
+                       "--label", "trouser", "--out", str(tmp_path / "walk.gif")))
+    assert line.startswith(f"wrote {tmp_path / 'walk.gif'} (5 frames, seeds 3 -> 7, labels Sneaker -> Trouser, ")
+    with Image.open(tmp_path / "walk.gif") as im:
+        assert im.n_frames == 5 and im.size == (128, 128)
+    line = summary(run("--model", SERIES, "--interpolate", "0, 4", "--out", str(tmp_path / "strip.png")))
+    assert "(16 frames, seeds 0 -> 4, " in line  # --steps defaults to 16; no labels on an unconditional model
+    assert Image.open(tmp_path / "strip.png").size[1] < Image.open(tmp_path / "strip.png").size[0] // 10  # one row
+    line = summary(run("--model", COND, "--interpolate", "1,2", "--steps", "3", "--label", "0",
+                       "--out", str(tmp_path / "w.npy")))
+    assert "(3 frames, seeds 1 -> 2, label T-shirt/top, " in line
+
+
+@pytest.mark.parametrize("args, fragment, code", [
+    (("--model", COND, "--label", "shrt"), f"unknown label 'shrt'; {KNOWN}", 1),
+    (("--model", COND, "--label", "5"), f"label '5' is out of range; {KNOWN}", 1),
+    (("--model", SERIES, "--label", "0"), "labels need a conditional model; ", 1),
+    (("--model", SERIES, "--per-class", "2"), "per-class grids need a conditional model; ", 1),
+    (("--model", COND, "--label", "0", "--label", "1", "--label", "2", "--n", "2"), "3 labels need at least 3", 1),
+    (("--model", COND, "--per-class", "2", "--n", "8"), "--n does not go with --per-class", 2),
+    (("--model", COND, "--per-class", "2", "--nrow", "3"), "--nrow does not go with --per-class", 2),
+    (("--model", COND, "--per-class", "0"), "'--per-class': 0 is not in the range x>=1", 2),
+    (("--model", COND, "--steps", "8"), "--steps is for --interpolate A,B", 2),
+    (("--model", COND, "--interpolate", "3"), "expected two seeds A,B such as 3,7; got '3'", 2),
+    (("--model", COND, "--interpolate", "a,b"), "expected two seeds A,B such as 3,7", 2),
+    (("--model", COND, "--interpolate", "3,-7"), "seeds are whole numbers >= 0, such as 3,7", 2),
+    (("--model", COND, "--interpolate", "3,7", "--n", "4"), "--n does not go with --interpolate A,B", 2),
+    (("--model", COND, "--interpolate", "3,7", "--per-class", "4"), "--per-class does not go with --interpolate", 2),
+    (("--model", COND, "--interpolate", "3,7", "--seed", "1"), "--seed does not go with --interpolate", 2),
+    (("--model", COND, "--interpolate", "3,7", "--steps", "1"), "'--steps': 1 is not in the range x>=2", 2),
+    (("--model", COND, "--interpolate", "3,7", "--label", "0", "--label", "1", "--label", "2"),
+     "a walk takes one label (a fixed class) or two", 1),
+])
+def test_label_and_walk_mistakes_are_one_line(tmp_path, args, fragment, code):
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"precious")
+    result = run(*args, "--out", str(keep))
+    assert result.exit_code == code
+    assert_one_line_error(result, fragment)
+    assert keep.read_bytes() == b"precious" and [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_a_gif_without_interpolate_says_what_it_is_for(tmp_path):
+    result = run("--model", COND, "--n", "4", "--out", str(tmp_path / "x.gif"))
+    assert_one_line_error(result, "a .gif is the animation of a walk, made with --interpolate A,B")
+    assert not list(tmp_path.iterdir())
+    result = run("--model", COND, "--interpolate", "1,2", "--out", str(tmp_path / "x.jpg"))
+    assert_one_line_error(result, "--out must be a .gif animation, a .png strip, a .npy array")

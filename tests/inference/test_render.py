@@ -171,3 +171,53 @@ def test_generate_streams_the_same_samples(tmp_path):
     model = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"
     generate(model, 300, tmp_path / "a.npy", seed=4, batch_size=64)
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), Generator(model).generate(300, seed=4))
+
+
+def test_gif_out_is_for_walks_only(tmp_path):
+    assert out_form("walk.GIF", walk=True) == "gif" and out_form("strip.png", walk=True) == "png"
+    with pytest.raises(GanforgeError, match=r"cannot write 'x\.gif': a \.gif is the animation of a walk, made with "
+                                            r"--interpolate A,B; for samples --out must be a \.png grid"):
+        out_form("x.gif")
+    with pytest.raises(GanforgeError, match=r"--out must be a \.gif animation, a \.png strip, a \.npy array"):
+        out_form("walk.mp4", walk=True)
+
+
+def test_frame_images_scale_up_tiny_images_and_draw_series():
+    from ganforge.inference.render import frame_images
+
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 3, 8, 12)).astype(np.float32)
+    frames = frame_images(x, "image")
+    assert len(frames) == 3 and frames[0].size == (12 * 16, 8 * 16) and frames[0].mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(frames[2])[::16, ::16], to_uint8(x[2]).transpose(1, 2, 0))
+    assert frame_images(np.zeros((1, 1, 200, 300), np.float32), "image")[0].size == (300, 200)  # big: as is
+    curves = frame_images(np.zeros((2, 32), np.float32), "series")
+    assert [c.size for c in curves] == [(SERIES_CELL[0] + 2 * BORDER, SERIES_CELL[1] + 2 * BORDER)] * 2
+
+
+def test_save_gif_frames_durations_and_atomic_write(tmp_path, monkeypatch):
+    from ganforge.inference.render import save_gif
+
+    images = [Image.fromarray(np.full((4, 4), 60 * i, np.uint8), "L") for i in range(4)]
+    path = save_gif(images, tmp_path / "sub" / "a.gif", [500, 100, 100, 700])
+    with Image.open(path) as im:
+        assert im.n_frames == 4 and im.info["loop"] == 0
+        shown = []
+        for i in range(4):
+            im.seek(i)
+            shown.append((im.info["duration"], np.asarray(im.convert("L"))[0, 0]))
+    assert shown == [(500, 0), (100, 60), (100, 120), (700, 180)]
+    assert save_gif(images, tmp_path / "b.gif", 100).read_bytes() == save_gif(images, tmp_path / "c.gif", 100).read_bytes()
+    with pytest.raises(ValueError, match="4 images but 2 durations"):
+        save_gif(images, tmp_path / "d.gif", [1, 2])
+    old = tmp_path / "b.gif"
+    before = old.read_bytes()
+
+    def broken_save(self, fp, *args, **kwargs):
+        with open(fp, "wb") as f:
+            f.write(b"GIF89a half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(GanforgeError, match=r"cannot write .*b\.gif: No space left on device"):
+        save_gif(images, old, 100)
+    assert old.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["b.gif", "c.gif", "sub"]

@@ -26,6 +26,8 @@ def test_library_generation_never_imports_torch(tmp_path):
         gi.save_samples(gen.generate(8), {str(tmp_path / 'g.png')!r}, kind=gen.info.kind)
         gi.generate({str(DATA / 'tiny-series.onnx')!r}, 4, {str(tmp_path / 's.npy')!r})
         gi.generate({str(DATA / 'no-metadata.onnx')!r}, 3, {str(tmp_path / 'each')!r} + '/')
+        gi.generate({str(DATA / 'tiny-cond.onnx')!r}, None, {str(tmp_path / 'c.png')!r}, per_class=2)
+        gi.generate_walk({str(DATA / 'tiny-cond.onnx')!r}, 1, 2, {str(tmp_path / 'w.gif')!r}, labels=[0, 2])
         assert 'onnxruntime' in sys.modules  # the check below is not vacuous: the work really ran
         loaded = {TORCH_LOADED}
         assert not loaded, loaded
@@ -34,6 +36,7 @@ def test_library_generation_never_imports_torch(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
     assert (tmp_path / "g.png").is_file() and (tmp_path / "s.npy").is_file() and len(list((tmp_path / "each").iterdir())) == 3
+    assert (tmp_path / "c.png").is_file() and (tmp_path / "w.gif").is_file()
 
 
 def test_cli_entry_never_imports_torch(tmp_path):
