@@ -143,8 +143,11 @@ def markdown(report: dict[str, Any]) -> str:
         if cond and "accuracy" in cond:
             lines += ["", f"Conditional: the evaluator classifies {cond['accuracy']:.1%} of {cond['n']} generated "
                       f"samples as the class they were asked for (its accuracy on held-out real images: "
-                      f"{cond['ceiling']:.1%}).", "", "| class | label accuracy |", "|---|---|"]
-            lines += [f"| {c} | {a:.1%} |" for c, a in cond["per_class"].items()]
+                      f"{cond['ceiling']:.1%}).", "", "| class | label accuracy | evaluator on real (ceiling) |",
+                      "|---|---|---|"]
+            ceiling = cond.get("ceiling_per_class", {})
+            lines += [f"| {c} | {a:.1%} | {f'{ceiling[c]:.1%}' if c in ceiling else 'n/a'} |"
+                      for c, a in cond["per_class"].items()]
         elif cond:
             lines += ["", f"Conditional: label accuracy skipped: {cond['skipped']}"]
         return "\n".join(lines) + "\n"

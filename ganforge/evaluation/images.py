@@ -57,6 +57,7 @@ class Evaluator:
     accuracy: float  # held-out accuracy on its own task
     fingerprint: str
     n_train: int
+    class_accuracy: list[float] | None = None  # held-out accuracy per class (task "classes")
 
     def identity(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint, "task": self.task, "accuracy": round(self.accuracy, 4),
@@ -104,7 +105,7 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
         net = FeatureNet(channels, len(classes))
         net.load_state_dict(state["net"])
         return Evaluator(net.eval(), state["task"], list(state["classes"]), float(state["accuracy"]), fp,
-                         int(state["n_train"]))
+                         int(state["n_train"]), state.get("class_accuracy"))
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data), generator=g)
     held = max(1, len(data) // 10)
@@ -126,12 +127,16 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
         x, y = to_float(data.images[test_idx]), data.labels[test_idx]
         if task == "rotation":
             x, y = _rotations(x, h == w)
-        accuracy = float((net(x).argmax(1) == y).float().mean())
-    evaluator = Evaluator(net, task, classes, accuracy, fp, len(train_idx))
+        hit = net(x).argmax(1) == y
+        accuracy = float(hit.float().mean())
+        class_accuracy = ([float(hit[y == i].float().mean()) if (y == i).any() else float("nan")
+                           for i in range(len(classes))] if task == "classes" else None)
+    evaluator = Evaluator(net, task, classes, accuracy, fp, len(train_idx), class_accuracy)
     if cache:
         CACHE.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             torch.save({"net": net.state_dict(), "task": task, "classes": classes, "accuracy": accuracy,
+                        "class_accuracy": class_accuracy,
                         "n_train": len(train_idx)}, tmp)
     return evaluator
 
@@ -163,13 +168,17 @@ def compare(ev: Evaluator, real: np.ndarray, fake: np.ndarray, real_labels: np.n
 
 def label_accuracy(ev: Evaluator, fake: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, Any]:
     """How often the evaluator's classifier sees the class a conditional generator was asked
-    for: overall and per class. Its own held-out accuracy on real images is the ceiling."""
+    for: overall and per class. Its own held-out accuracy on real images (overall and per
+    class) is the ceiling: a generator of perfect samples of each class would score about that."""
     predicted = ev.predict(fake)
     hit = predicted == labels
     per_class = {name: round(float(hit[labels == i].mean()), 4) for i, name in enumerate(class_names)
                  if (labels == i).any()}
-    return {"accuracy": float(hit.mean()), "per_class": per_class, "ceiling": round(ev.accuracy, 4),
-            "n": int(len(labels))}
+    out = {"accuracy": float(hit.mean()), "per_class": per_class, "ceiling": round(ev.accuracy, 4),
+           "n": int(len(labels))}
+    if ev.class_accuracy is not None and len(ev.class_accuracy) == len(class_names):
+        out["ceiling_per_class"] = {name: round(a, 4) for name, a in zip(class_names, ev.class_accuracy)}
+    return out
 
 
 def evaluate_images(ev: Evaluator, real: ImageData, fake: np.ndarray, seed: int = 0) -> dict[str, Any]:

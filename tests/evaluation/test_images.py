@@ -53,3 +53,32 @@ def test_gan_eval_on_an_exported_image_model(tmp_path, fake_data):
     assert "Evaluator: classes network" in (tmp_path / "eval" / "eval.md").read_text()
     with pytest.raises(DataError, match="needs --data"):
         evaluate(run.run_dir, n=16)
+
+
+def test_label_accuracy_counts_hits_per_class():
+    class Stub:
+        accuracy, class_accuracy = 0.9, [1.0, 0.8]
+
+        def predict(self, fake):
+            return np.array([0, 0, 1, 0, 1, 1])
+
+    out = E.label_accuracy(Stub(), np.zeros(6), np.array([0, 0, 0, 1, 1, 1]), ["a", "b"])
+    assert out["accuracy"] == pytest.approx(4 / 6) and out["per_class"] == {"a": pytest.approx(2 / 3, abs=1e-4),
+                                                                            "b": pytest.approx(2 / 3, abs=1e-4)}
+    assert out["ceiling"] == 0.9 and out["ceiling_per_class"] == {"a": 1.0, "b": 0.8} and out["n"] == 6
+
+
+def test_gan_eval_measures_label_accuracy_of_a_conditional_model(tmp_path):
+    from ganforge.export import export
+    from ganforge.training import train
+
+    data = write_idx(tmp_path / "idx", n=200)
+    run = train("mnist-mlp", epochs=1, data=str(data), sets=["latent_size=8", "hidden_size=16", "batch_size=16",
+                                                             "conditional=true"],
+                runs_dir=tmp_path / "runs", progress=False, device="cpu")
+    export(run.run_dir, formats="onnx")
+    report = evaluate(run.run_dir, data=data, n=40, out_dir=tmp_path / "eval", evaluator_steps=150)
+    cond = report["conditional"]
+    assert cond["n"] == 40 and 0 <= cond["accuracy"] <= 1 and set(cond["per_class"]) == {str(i) for i in range(10)}
+    assert cond["ceiling"] == report["evaluator"]["accuracy"] and len(cond["ceiling_per_class"]) == 10
+    assert "Conditional: the evaluator classifies" in (tmp_path / "eval" / "eval.md").read_text()
