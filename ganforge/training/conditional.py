@@ -94,7 +94,8 @@ def configure(cfg: Any, data: Any, variant: str) -> Any:
         raise ConfigError(f"conditional=true needs labelled images; {variant}'s data has no labels")
     classes = list(data.classes)
     if len(classes) < 2:
-        raise DataError(f"conditional=true needs two or more classes, but {data.source} has one ({classes[0]!r}); "
+        raise DataError(f"conditional=true needs two or more classes; the data ({data.source}) has one "
+                        f"({classes[0]!r}): "
                         "put each class's images in a subfolder of its own (--data DIR/<class>/*.png)"
                         + (", or choose several CIFAR-10 classes (--set classes=all)" if variant == "dcgan" else ""))
     seen = int(data.labels.max()) + 1 if len(data.labels) else 0

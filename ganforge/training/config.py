@@ -80,7 +80,8 @@ class TrainConfig:
             from ganforge.training.variants import VARIANTS
 
             able = [v.name for v in VARIANTS.values() if v.config_cls.SUPPORTS_CONDITIONAL]
-            raise ConfigError(f"this variant has no classes to condition on; conditional=true works for "
+            name = next((v.name for v in VARIANTS.values() if v.config_cls is type(self)), "this variant")
+            raise ConfigError(f"{name} has no classes to condition on; conditional=true works for "
                               f"{', '.join(able)}")
         if not self.conditional and (self.num_classes is not None or self.class_names is not None):
             raise ConfigError("num_classes and class_names come from the data with conditional=true; "

@@ -25,8 +25,8 @@ CONDITIONAL = sorted(name for name, v in VARIANTS.items() if v.config_cls.SUPPOR
 def test_the_image_variants_support_it_and_sine_says_so():
     assert CONDITIONAL == ["dcgan", "mnist-mlp", "wgan", "wgan-gp"]
     v = get_variant("sine")
-    with pytest.raises(ConfigError, match="no classes to condition on; conditional=true works for mnist-mlp, dcgan, "
-                                          "wgan, wgan-gp"):
+    with pytest.raises(ConfigError, match="sine has no classes to condition on; conditional=true works for "
+                                          "mnist-mlp, dcgan, wgan, wgan-gp"):
         resolve(v.config_cls, variant="sine", sets=["conditional=true"])
     v = get_variant("mnist-mlp")
     with pytest.raises(ConfigError, match="come from the data with conditional=true"):
@@ -131,7 +131,8 @@ def test_conditional_resume_goes_on(conditional_runs):
 
 def test_one_class_is_refused_before_a_run_folder_exists(tmp_path, fake_data):
     sets = [f"{k}={v}" for k, v in TINY["wgan-gp"](fake_data).items()] + ["conditional=true"]
-    with pytest.raises(DataError, match="needs two or more classes.*has one .'faces'.*subfolder of its own"):
+    with pytest.raises(DataError, match="needs two or more classes; the data .*has one .'faces'.: "
+                                        "put each class.*subfolder of its own"):
         train("wgan-gp", epochs=1, sets=sets, runs_dir=tmp_path / "runs", progress=False)
     sets = [f"{k}={v}" for k, v in TINY["dcgan"](fake_data).items() if k != "classes"] + ["conditional=true"]
     with pytest.raises(DataError, match="classes=all"):
