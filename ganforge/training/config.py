@@ -2,7 +2,8 @@
 
 Every variant's config is a dataclass that extends :class:`TrainConfig`. Values
 are resolved in this order, later wins: the variant's defaults, a named preset,
-a ``--config`` JSON file, ``--data``/``--epochs``/``--seed``, then ``--set key=value``.
+a ``--config`` JSON file, the named options (``--data``, ``--epochs``, ``--ema``, ...), then
+``--set key=value``.
 Every key is checked against the dataclass: an unknown key or a value of the
 wrong type is a :class:`~ganforge.errors.ConfigError` that lists the valid keys.
 """
@@ -15,9 +16,12 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ganforge.training.variants.base import Variant
 
 # Keys a config file may carry beside the dataclass fields: a resolved config.json's
 # run keys, and runs_dir (the output folder, as the wgan-gp source's parameters.json has).
@@ -76,13 +80,6 @@ class TrainConfig:
             raise ConfigError(f"eval_every must be >= 0 (0 turns it off), got {self.eval_every}")
         if self.amp not in AMP_CHOICES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
-        if self.conditional and not self.SUPPORTS_CONDITIONAL:
-            from ganforge.training.variants import VARIANTS
-
-            able = [v.name for v in VARIANTS.values() if v.config_cls.SUPPORTS_CONDITIONAL]
-            name = next((v.name for v in VARIANTS.values() if v.config_cls is type(self)), "this variant")
-            raise ConfigError(f"{name} has no classes to condition on; conditional=true works for "
-                              f"{', '.join(able)}")
         if not self.conditional and (self.num_classes is not None or self.class_names is not None):
             raise ConfigError("num_classes and class_names come from the data with conditional=true; "
                               "set conditional=true or leave them unset")
@@ -210,28 +207,25 @@ def apply(cfg: Any, values: Mapping[str, Any], *, where: str = "") -> Any:
 
 
 def resolve(
-    config_cls: type,
+    variant: Variant,
     *,
-    variant: str,
-    presets: Mapping[str, Mapping[str, Any]] | None = None,
     preset: str | None = None,
     config_file: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     sets: Iterable[str] = (),
 ) -> Any:
-    """Build and validate a variant config from every source, in precedence order."""
-    cfg = config_cls()
-    presets = presets or {}
+    """Build and validate a variant's config from every source, in precedence order."""
+    cfg = variant.config_cls()
     if preset is not None:
-        if preset not in presets:
-            names = ", ".join(sorted(presets)) or "none"
-            raise ConfigError(f"unknown preset {preset!r} for variant {variant}; presets: {names}")
-        cfg = apply(cfg, presets[preset], where=f" in preset {preset!r}")
+        if preset not in variant.presets:
+            names = ", ".join(sorted(variant.presets)) or "none"
+            raise ConfigError(f"unknown preset {preset!r} for variant {variant.name}; presets: {names}")
+        cfg = apply(cfg, variant.presets[preset], where=f" in preset {preset!r}")
     if config_file is not None:
         data = read_config_file(config_file)
-        file_variant = data.pop("variant", variant)
-        if file_variant != variant:
-            raise ConfigError(f"config file {config_file} is for variant {file_variant!r}, not {variant!r}")
+        file_variant = data.pop("variant", variant.name)
+        if file_variant != variant.name:
+            raise ConfigError(f"config file {config_file} is for variant {file_variant!r}, not {variant.name!r}")
         for key in [*RUN_KEYS, *(k for k in data if k.startswith("_"))]:
             data.pop(key, None)
         cfg = apply(cfg, data, where=f" in {config_file}")

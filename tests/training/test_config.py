@@ -5,12 +5,10 @@ import pytest
 from ganforge.errors import ConfigError
 from ganforge.training.config import coerce, parse_set, resolve
 from ganforge.training.variants import VARIANTS, get_variant
-from ganforge.training.variants.sine import SineConfig
 
 
 def _resolve(**kw):
-    v = get_variant("sine")
-    return resolve(SineConfig, variant="sine", presets=v.presets, **kw)
+    return resolve(get_variant("sine"), **kw)
 
 
 def test_defaults_follow_the_source_where_they_learn():

@@ -23,11 +23,11 @@ def test_mnist_mlp_networks():
 
 def test_mnist_mlp_keeps_the_source_knob_names():
     v = get_variant("mnist-mlp")
-    cfg = resolve(v.config_cls, variant=v.name, sets=["num_epochs=3", "latent_size=16", "hidden_size=32",
+    cfg = resolve(v, sets=["num_epochs=3", "latent_size=16", "hidden_size=32",
                                                       "learning_rate=1e-3"])
     assert (cfg.epochs, cfg.latent_size, cfg.hidden_size, cfg.learning_rate) == (3, 16, 32, 1e-3)
     with pytest.raises(ConfigError, match="num_epochs"):  # listed among the valid keys
-        resolve(v.config_cls, variant=v.name, sets=["epochz=3"])
+        resolve(v, sets=["epochz=3"])
 
 
 def test_dcgan_networks():
@@ -43,8 +43,8 @@ def test_dcgan_networks():
 def test_dcgan_unknown_class_lists_the_ten():
     v = get_variant("dcgan")
     with pytest.raises(ConfigError, match="unknown class 'spaceship'.*1=automobile"):
-        resolve(v.config_cls, variant=v.name, sets=["classes=spaceship"])
-    cfg = resolve(v.config_cls, variant=v.name, sets=["classes=automobile,9"])
+        resolve(v, sets=["classes=spaceship"])
+    cfg = resolve(v, sets=["classes=automobile,9"])
     assert cfg.classes == ["automobile", "9"]
 
 

@@ -47,7 +47,7 @@ def test_impossible_strides_are_refused_with_the_layer():
         wgan.plan_generator((28, 28), 3, strides=[2])
     v = get_variant("wgan")
     with pytest.raises(ConfigError, match="try n_layers=3"):
-        resolve(v.config_cls, variant="wgan", sets=["image_size=8,8", "n_layers=8"])
+        resolve(v, sets=["image_size=8,8", "n_layers=8"])
 
 
 def test_critic_has_batchnorm_only_with_clipping():
@@ -94,9 +94,9 @@ def test_wgan_non_square_folder_resized(tmp_path):
 def test_wgan_gp_image_size_and_norm_checked():
     v = get_variant("wgan-gp")
     with pytest.raises(ConfigError, match="image_size must be 4 \\* 2\\^k.*try 32 or 64"):
-        resolve(v.config_cls, variant="wgan-gp", sets=["image_size=48"])
+        resolve(v, sets=["image_size=48"])
     with pytest.raises(ConfigError, match="critic_norm must be one of layernorm, none"):
-        resolve(v.config_cls, variant="wgan-gp", sets=["critic_norm=batchnorm"])
+        resolve(v, sets=["critic_norm=batchnorm"])
 
 
 def test_parameters_json_as_the_source_uses_it(tmp_path, monkeypatch):

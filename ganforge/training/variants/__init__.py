@@ -1,40 +1,22 @@
-"""The variant registry. Adding a variant = one file here + one line in VARIANTS + its test."""
+"""The variant registry. Adding a variant = one file here + one line in VARIANTS + its test.
+
+``base`` declares what a variant is; the variant files import from it, never from this
+package, so nothing imports a module that is still initialising.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
-
 from ganforge.errors import ConfigError
+from ganforge.training.variants import dcgan, mnist_mlp, sine, wgan, wgan_gp
+from ganforge.training.variants.base import GeneratorBase, GeneratorModel, Variant
 
-
-@dataclass(frozen=True)
-class Variant:
-    """Everything the shared loop, checkpoints and export need to know of a variant."""
-
-    name: str
-    source: str  # the source document it follows (shared/sources/...)
-    config_cls: type  # a TrainConfig subclass; defaults = the chosen hyperparameters
-    generator: Callable[[Any], nn.Module]  # config -> Generator (with .latent_dim, .sample_shape)
-    discriminator: Callable[[Any], nn.Module]  # config -> Discriminator / critic
-    loss: str  # a key of ganforge.training.losses.OBJECTIVES
-    kind: str  # "series" or "image": how samples are rendered
-    load_data: Callable[[Any], Any]  # config -> torch.Tensor (in memory) or torch Dataset
-    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # named config presets
-    configure: Callable[[Any, Any], Any] | None = None  # (config, data) -> config with data-derived fields
-
-
-def _registry() -> dict[str, Variant]:
-    from ganforge.training.variants import dcgan, mnist_mlp, sine, wgan, wgan_gp
-
-    return {v.name: v for v in (sine.VARIANT, mnist_mlp.VARIANT, dcgan.VARIANT, wgan.VARIANT, wgan_gp.VARIANT)}
-
-
-VARIANTS: dict[str, Variant] = _registry()
+VARIANTS: dict[str, Variant] = {
+    v.name: v for v in (sine.VARIANT, mnist_mlp.VARIANT, dcgan.VARIANT, wgan.VARIANT, wgan_gp.VARIANT)
+}
 DEFAULT_VARIANT = "sine"
+
+__all__ = ["DEFAULT_VARIANT", "VARIANTS", "GeneratorBase", "GeneratorModel", "Variant", "check_conditional",
+           "get_variant"]
 
 
 def get_variant(name: str) -> Variant:
@@ -42,3 +24,11 @@ def get_variant(name: str) -> Variant:
         return VARIANTS[name]
     except KeyError:
         raise ConfigError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}") from None
+
+
+def check_conditional(variant: Variant, cfg) -> None:
+    """``conditional=true`` only for variants whose models take class labels."""
+    if cfg.conditional and not variant.config_cls.SUPPORTS_CONDITIONAL:
+        able = [v.name for v in VARIANTS.values() if v.config_cls.SUPPORTS_CONDITIONAL]
+        raise ConfigError(f"{variant.name} has no classes to condition on; conditional=true works for "
+                          f"{', '.join(able)}")

@@ -20,10 +20,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ganforge.training.conditional import LatentClassEmbedding, discriminate, projection_for
+from ganforge.training.conditional import discriminate, projection_for
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, check_path, detect, load_cifar, load_folder, parse_classes
-from ganforge.training.variants import Variant
+from ganforge.training.variants.base import GeneratorBase, Variant
 
 IMAGE_SIZE = 32
 
@@ -57,15 +57,11 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class Generator(nn.Module):
+class Generator(GeneratorBase):
     """z [B, latent_dim] (+ labels [B] when conditional) -> x [B, 3, 32, 32] in [-1, 1]."""
 
     def __init__(self, latent_dim: int = 100, features: int = 64, channels: int = 3, num_classes: int | None = None):
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.sample_shape = (channels, IMAGE_SIZE, IMAGE_SIZE)
-        self.num_classes = num_classes
-        self.class_embedding = LatentClassEmbedding(num_classes, latent_dim) if num_classes else None
+        super().__init__(latent_dim, (channels, IMAGE_SIZE, IMAGE_SIZE), num_classes)
         f = features
         self.net = nn.Sequential(
             # input: latent_dim x 1 x 1
@@ -87,9 +83,7 @@ class Generator(nn.Module):
         )
         self.apply(init_weights)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.class_embedding is not None:
-            z = self.class_embedding(z, labels)  # B x latent_dim: the class as an offset of the noise
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z[:, :, None, None])
 
 

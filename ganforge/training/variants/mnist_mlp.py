@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
-from ganforge.training.conditional import LatentClassEmbedding, discriminate, projection_for
+from ganforge.training.conditional import discriminate, projection_for
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import TORCHVISION_MNIST, ImageData, load_folder, load_idx
-from ganforge.training.variants import Variant
+from ganforge.training.variants.base import GeneratorBase, Variant
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -50,15 +50,11 @@ class MnistMLPConfig(TrainConfig):
             raise ConfigError(f"dataset must be one of {', '.join(TORCHVISION_MNIST)}, got {self.dataset!r}")
 
 
-class Generator(nn.Module):
+class Generator(GeneratorBase):
     """z [B, latent_size] (+ labels [B] when conditional) -> x [B, 1, 28, 28] in [-1, 1]."""
 
     def __init__(self, latent_size: int = 64, hidden_size: int = 256, num_classes: int | None = None):
-        super().__init__()
-        self.latent_dim = latent_size
-        self.sample_shape = IMAGE_SHAPE
-        self.num_classes = num_classes
-        self.class_embedding = LatentClassEmbedding(num_classes, latent_size) if num_classes else None
+        super().__init__(latent_size, IMAGE_SHAPE, num_classes)
         self.net = nn.Sequential(
             nn.Linear(latent_size, hidden_size),  # B x hidden
             nn.ReLU(True),
@@ -68,9 +64,7 @@ class Generator(nn.Module):
             nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.class_embedding is not None:
-            z = self.class_embedding(z, labels)  # B x latent: the class as an offset of the noise
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).unflatten(1, IMAGE_SHAPE)  # B x 1 x 28 x 28
 
 

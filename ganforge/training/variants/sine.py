@@ -24,7 +24,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.training.config import TrainConfig
-from ganforge.training.variants import Variant
+from ganforge.training.variants.base import GeneratorBase, Variant
 
 
 @dataclass
@@ -49,13 +49,11 @@ class SineConfig(TrainConfig):
 PRESETS = {"source": {"learning_rate": 2e-5, "beta1": 0.9, "beta2": 0.999, "epochs": 300, "batch_size": 32}}
 
 
-class Generator(nn.Module):
+class Generator(GeneratorBase):
     """z [B, latent_dim] -> x [B, sample_len] in [-1, 1]."""
 
     def __init__(self, latent_dim: int = 4, sample_len: int = 32):
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.sample_shape = (sample_len,)
+        super().__init__(latent_dim, (sample_len,))
         self.net = nn.Sequential(
             nn.Linear(latent_dim, 8),  # B x 8
             nn.ReLU(True),
@@ -65,7 +63,7 @@ class Generator(nn.Module):
             nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
 

@@ -29,11 +29,11 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
-from ganforge.training.conditional import LatentClassEmbedding, discriminate, projection_for
+from ganforge.training.conditional import discriminate, projection_for
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, check_path, detect, fit_images, load_cifar, load_folder, load_idx
 from ganforge.training.losses import PENALTIES
-from ganforge.training.variants import Variant
+from ganforge.training.variants.base import GeneratorBase, Variant
 
 
 @dataclass
@@ -61,6 +61,10 @@ class WGANConfig(TrainConfig):
     beta1: float = 0.5  # course value
     sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
 
+    def __post_init__(self) -> None:
+        if self.image_size is not None and len(self.image_size) == 1:  # one number: a square
+            self.image_size = [self.image_size[0], self.image_size[0]]
+
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "hidden_dim", "n_layers", "n_critic", "critic_layers")
@@ -69,8 +73,6 @@ class WGANConfig(TrainConfig):
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         if self.image_size is not None:
-            if len(self.image_size) == 1:
-                self.image_size = [self.image_size[0], self.image_size[0]]
             if len(self.image_size) != 2 or min(self.image_size) < 1 or max(self.image_size) < 2:
                 raise ConfigError(f"image_size must be [height, width] with a side >= 2, got {self.image_size}")
             plan(self)  # refuse an impossible plan now, not mid-training
@@ -174,17 +176,13 @@ def _width(hidden: int, steps_from_image: int) -> int:
 # ---------------------------------------------------------------- models
 
 
-class Generator(nn.Module):
+class Generator(GeneratorBase):
     """z [B, latent_dim] (+ labels [B] when conditional) -> x [B, channels, H, W] in [-1, 1], through the
     planned blocks."""
 
     def __init__(self, latent_dim: int, channels: int, blocks: list[Block], hidden_dim: int = 64,
                  num_classes: int | None = None):
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.sample_shape = (channels, *blocks[-1].out_size)
-        self.num_classes = num_classes
-        self.class_embedding = LatentClassEmbedding(num_classes, latent_dim) if num_classes else None
+        super().__init__(latent_dim, (channels, *blocks[-1].out_size), num_classes)
         layers: list[nn.Module] = []
         in_ch = latent_dim
         for i, b in enumerate(blocks):
@@ -196,9 +194,7 @@ class Generator(nn.Module):
             in_ch = out_ch
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.class_embedding is not None:
-            z = self.class_embedding(z, labels)  # B x latent_dim: the class as an offset of the noise
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z[:, :, None, None])
 
 

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
-from ganforge.training.conditional import LatentClassEmbedding, discriminate, projection_for
+from ganforge.training.conditional import discriminate, projection_for
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, load_folder
-from ganforge.training.variants import Variant
+from ganforge.training.variants.base import GeneratorBase, Variant
 
 NORMS = ("layernorm", "none")
 
@@ -67,16 +67,12 @@ def n_upsamplings(image_size: int) -> int | None:
     return k if size == image_size and k >= 1 else None
 
 
-class Generator(nn.Module):
+class Generator(GeneratorBase):
     """z [B, latent_dim] (+ labels [B] when conditional) -> x [B, 3, S, S] in [-1, 1]: 4x4, then doubling to S."""
 
     def __init__(self, latent_dim: int = 128, image_size: int = 64, features: int = 64, channels: int = 3,
                  num_classes: int | None = None):
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.sample_shape = (channels, image_size, image_size)
-        self.num_classes = num_classes
-        self.class_embedding = LatentClassEmbedding(num_classes, latent_dim) if num_classes else None
+        super().__init__(latent_dim, (channels, image_size, image_size), num_classes)
         k = n_upsamplings(image_size)
         width = features * 2 ** (k - 1)
         layers: list[nn.Module] = [
@@ -94,9 +90,7 @@ class Generator(nn.Module):
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.class_embedding is not None:
-            z = self.class_embedding(z, labels)  # B x latent_dim: the class as an offset of the noise
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z[:, :, None, None])
 
 
