@@ -1,10 +1,17 @@
-"""``gan-train``: a thin adapter over :func:`ganforge.training.train`."""
+"""``gan-train``: builds one :class:`~ganforge.training.request.TrainRequest` from the command
+line and hands it to :func:`ganforge.training.fit`.
+
+It lives outside ``ganforge.training`` because it also hands training what lives elsewhere:
+``--eval-every``'s scorer comes from ``ganforge.evaluation``, which training itself never
+imports (the dependency points one way: evaluation -> training).
+"""
 
 from __future__ import annotations
 
 import click
 
 from ganforge.errors import MissingExtraError, cli_errors, short_warnings
+from ganforge.training.config import AMP_CHOICES
 
 
 def _load_training():
@@ -22,7 +29,7 @@ def _load_training():
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON file of config keys (a run's config.json works).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key; repeatable.")
 @click.option("--preset", help="A named preset of the variant (sine: 'source', the source document's hyperparameters).")
-@click.option("--data", help="Data location (folder or root) for variants that read data.")
+@click.option("--data", type=click.Path(), help="Data location (folder or root) for variants that read data.")
 @click.option("--download", is_flag=True, help="Let torchvision download MNIST / Fashion-MNIST / CIFAR-10 into --data.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (with --resume: the new total).")
 @click.option("--eval-every", type=click.IntRange(min=1), metavar="N",
@@ -35,7 +42,7 @@ def _load_training():
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms: bit-reproducible on CPU (see README for CUDA).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when torch sees it. Under torchrun: one GPU a process (cuda:LOCAL_RANK).")
-@click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]),
+@click.option("--amp", type=click.Choice(AMP_CHOICES),
               help="Mixed precision: auto (bf16 on CUDA where supported, else off; the default), bf16, fp16 "
                    "(with a gradient scaler), off.")
 @click.option("--compile", "compile_", is_flag=True, default=None,
@@ -62,30 +69,27 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
                 keys = ", ".join(valid_keys(v.config_cls))
                 click.echo(f"{name:10s} {v.kind:7s} source: {v.source}\n           keys: {keys}")
             return
-        result = training.train(
-            variant,
-            config_file=config_file,
-            sets=[*sets, *([f"eval_every={eval_every}"] if eval_every else []), *([f"ema={ema}"] if ema else []),
-                  *([f"checkpoint_every={checkpoint_every}"] if checkpoint_every else []),
-                  *(["tensorboard=true"] if tensorboard else []), *(["deterministic=true"] if deterministic else [])],
-            preset=preset,
-            data=data,
-            download=download,
-            epochs=epochs,
-            seed=seed,
-            device=device,
-            amp=amp,
-            compile=compile_ or None,
-            runs_dir=runs_dir,
-            resume=resume,
-        )
+        request = training.TrainRequest.make(
+            variant, config_file=config_file, preset=preset, sets=sets, device=device, runs_dir=runs_dir,
+            resume=resume, data=data, download=download or None, epochs=epochs, seed=seed, eval_every=eval_every,
+            ema=ema, checkpoint_every=checkpoint_every, tensorboard=tensorboard or None,
+            deterministic=deterministic or None, amp=amp, compile=compile_ or None)
+        result = training.fit(request, scorer=_make_scorer)
     if result.rank != 0:
         return  # rank 0 reports for the job
     click.echo(f"run:        {result.run_dir}")
     click.echo(f"checkpoint: {result.checkpoint}")
     on = f" on {result.world_size} processes" if result.world_size > 1 else ""
-    click.echo(f"trained {result.epochs} epochs of {result.variant}{on} ({result.seconds:.1f}s); "
+    total = f" ({result.epochs} in all)" if result.epochs_run != result.epochs else ""
+    click.echo(f"trained {result.epochs_run} epochs{total} of {result.variant}{on} ({result.seconds:.1f}s); "
                f"next: gan-export {result.run_dir}")
+
+
+def _make_scorer(kind, data, seed=0):
+    """``--eval-every``'s scorer, imported only when a run asks for it."""
+    from ganforge.evaluation.scoring import make_scorer
+
+    return make_scorer(kind, data, seed=seed)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ BIN = Path(sys.executable).parent
 
 def cli(name, *args, cwd):
     exe = BIN / name
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", {"gan-train": "ganforge.training.cli",
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", {"gan-train": "ganforge.train_cli",
                                                                    "gan-export": "ganforge.export.cli",
                                                                    "gan-infer": "ganforge.inference.cli"}[name]]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

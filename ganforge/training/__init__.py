@@ -13,9 +13,13 @@ from ganforge._lazy import lazy_getattr
 
 _LAZY = {
     "train": "ganforge.training.loop",
+    "fit": "ganforge.training.loop",
     "TrainResult": "ganforge.training.loop",
+    "TrainRequest": "ganforge.training.request",
+    "Hook": "ganforge.training.hooks",
     "VARIANTS": "ganforge.training.variants",
     "Variant": "ganforge.training.variants",
+    "GeneratorModel": "ganforge.training.variants",
     "get_variant": "ganforge.training.variants",
 }
 __all__ = list(_LAZY)

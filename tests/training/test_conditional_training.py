@@ -12,6 +12,7 @@ from ganforge.errors import ConfigError, DataError
 from ganforge.export import export
 from ganforge.inference import Generator as OnnxGenerator
 from ganforge.training import VARIANTS, checkpoint, get_variant, train
+from ganforge.training.request import TrainRequest, new_config
 from ganforge.training.conditional import ClassProjection, LatentClassEmbedding, discriminate, projection_for
 from ganforge.training.config import resolve
 from ganforge.training.data import Batches
@@ -27,10 +28,10 @@ def test_the_image_variants_support_it_and_sine_says_so():
     v = get_variant("sine")
     with pytest.raises(ConfigError, match="sine has no classes to condition on; conditional=true works for "
                                           "mnist-mlp, dcgan, wgan, wgan-gp"):
-        resolve(v.config_cls, variant="sine", sets=["conditional=true"])
+        new_config(v, TrainRequest(sets=["conditional=true"]))
     v = get_variant("mnist-mlp")
     with pytest.raises(ConfigError, match="come from the data with conditional=true"):
-        resolve(v.config_cls, variant=v.name, sets=["num_classes=3"])
+        resolve(v, sets=["num_classes=3"])
 
 
 def test_labels_travel_with_their_images():
