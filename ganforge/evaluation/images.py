@@ -102,17 +102,32 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
     classes = data.classes if task == "classes" else (["0", "90", "180", "270"] if h == w else ["0", "180"])
     if cache and path.exists():
         state = torch.load(path, map_location="cpu", weights_only=True)
-        net = FeatureNet(channels, len(classes))
+        with torch.random.fork_rng(devices=[]):  # the throwaway initial weights: not from the caller's stream
+            net = FeatureNet(channels, len(classes))
         net.load_state_dict(state["net"])
         return Evaluator(net.eval(), state["task"], list(state["classes"]), float(state["accuracy"]), fp,
                          int(state["n_train"]), state.get("class_accuracy"))
+    with torch.random.fork_rng(devices=[]):  # its own stream: the caller's (a training run's) is left as it was
+        torch.manual_seed(seed)  # the same network from the same data, whoever asks and whenever
+        evaluator = _fit_evaluator(data, task, classes, fp, seed=seed, steps=steps, batch=batch)
+    if cache:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save({"net": evaluator.net.state_dict(), "task": task, "classes": classes,
+                        "accuracy": evaluator.accuracy, "class_accuracy": evaluator.class_accuracy,
+                        "n_train": evaluator.n_train}, tmp)
+    return evaluator
+
+
+def _fit_evaluator(data: ImageData, task: str, classes: list[str], fp: str, *, seed: int, steps: int,
+                   batch: int) -> Evaluator:
+    channels, h, w = data.images.shape[1:]
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data), generator=g)
     held = max(1, len(data) // 10)
     test_idx, train_idx = order[:held], order[held:]
     net = FeatureNet(channels, len(classes))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    torch.manual_seed(seed)
     for step in range(steps):
         idx = train_idx[torch.randint(len(train_idx), (min(batch, len(train_idx)),), generator=g)]
         x, y = to_float(data.images[idx]), data.labels[idx]
@@ -131,14 +146,7 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
         accuracy = float(hit.float().mean())
         class_accuracy = ([float(hit[y == i].float().mean()) if (y == i).any() else float("nan")
                            for i in range(len(classes))] if task == "classes" else None)
-    evaluator = Evaluator(net, task, classes, accuracy, fp, len(train_idx), class_accuracy)
-    if cache:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save({"net": net.state_dict(), "task": task, "classes": classes, "accuracy": accuracy,
-                        "class_accuracy": class_accuracy,
-                        "n_train": len(train_idx)}, tmp)
-    return evaluator
+    return Evaluator(net, task, classes, accuracy, fp, len(train_idx), class_accuracy)
 
 
 def _subsample(x: np.ndarray, n: int, seed: int) -> np.ndarray:
