@@ -154,9 +154,9 @@ def _writable(path: Path) -> Iterator[None]:
         raise GanforgeError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out") from None
 
 
-# zlib levels. A grid: 4 wrote a 64-sample 64x64 RGB grid in 23 ms against 68 ms at 6 (pillow's
-# default), 11% larger; it is a third of gan-infer's cold start for such a model. A folder of
-# small files: 1, 25% faster than 6 on 64x64 RGB, 5% larger.
+# zlib levels: a grid is written once per call and weighs on gan-infer's cold start, a folder
+# writes many small files; both measured faster than pillow's default (6) for a few percent
+# more bytes (benchmarks/results/speed-notes.md has the figures).
 FOLDER_PNG_LEVEL = 1
 
 

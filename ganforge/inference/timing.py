@@ -41,9 +41,8 @@ def measure(calls: Mapping[str, Callable[[], object]], batch: int, *, budget_s: 
     every backend alike, so the ratios between them hold even when the absolute
     figures drift. With ``settle_s`` each turn starts with that much idle time and
     one untimed call: after its last call, a runtime's thread pool spins and its
-    data sits in the caches for tens of milliseconds (measured here: an
-    onnxruntime call right after a torch call took 1.5x its time alone, and a
-    torch call after onnxruntime 2x; after 50 ms and one warm call, as alone).
+    data sits in the caches for tens of milliseconds, and the next runtime's
+    first call pays for it (benchmarks/results/speed-notes.md).
     """
     for call in calls.values():
         for _ in range(warmup):
@@ -105,8 +104,8 @@ class MatmulPeak:
             stats = measure({"model": run, "peak": peak}, ...)
             gflops = peak.gflops()  # from the products timed since the last call
 
-    A process of its own, with OpenBLAS told not to spin: BLAS threads otherwise spin for
-    about 100 ms after a product (an onnxruntime call took 3x its time 50 ms after one).
+    A process of its own, with OpenBLAS told not to spin: BLAS threads otherwise keep
+    spinning after a product and slow the next backend's calls (speed-notes.md).
     """
 
     def __init__(self, n: int = 1536):
