@@ -22,19 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.fsutil import atomic_write_text
+from ganforge.fsutil import atomic_write_text, cache_dir
 from ganforge.inference import timing
 
 CANDIDATES = (8, 16, 32, 64, 128, 256)
 TIE = 0.97  # a larger micro-batch wins unless a smaller one is more than 3% faster
 MAX_RUN_S = 0.05  # candidates whose run would take longer than this are not timed
 CACHE_FILE = "micro-batch.json"
-
-
-def cache_dir() -> Path:
-    if os.environ.get("GANFORGE_CACHE_DIR"):
-        return Path(os.environ["GANFORGE_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganforge"
 
 
 @functools.lru_cache(maxsize=1)
