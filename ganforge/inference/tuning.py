@@ -32,7 +32,9 @@ CACHE_FILE = "micro-batch.json"
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows: part of the cache
+    key here, and of gan-bench's report."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -44,7 +46,7 @@ def _cpu() -> str:
 
 def cache_key(model: Path, providers: list[str], ort_version: str) -> str:
     st = model.stat()
-    return "|".join([str(model.resolve()), str(st.st_size), str(st.st_mtime_ns), _cpu(), str(os.cpu_count()),
+    return "|".join([str(model.resolve()), str(st.st_size), str(st.st_mtime_ns), cpu_name(), str(os.cpu_count()),
                      ort_version, ",".join(providers)])
 
 

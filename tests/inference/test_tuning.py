@@ -94,6 +94,13 @@ def test_one_cache_folder_for_every_cache(monkeypatch, tmp_path):
     assert proc.stdout.strip() == str(tmp_path / "mine" / "evaluators")
 
 
+def test_cpu_name_is_what_bench_reports(monkeypatch):
+    from ganforge.bench import run
+
+    monkeypatch.setattr(run, "cpu_name", lambda: "a test CPU")  # raises if bench/run.py has no cpu_name
+    assert run._machine()["cpu"] == "a test CPU"
+
+
 def counting(gen: Generator, monkeypatch) -> list[int]:
     sizes = []
     real = gen.session.run
