@@ -83,7 +83,7 @@ def to_precision(model, precision: str, info: ModelInfo):
     if precision == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        return set_metadata(_topological(convert_float_to_float16(model, keep_io_types=True)), info)
+        return set_metadata(_sorted(convert_float_to_float16(model, keep_io_types=True)), info)
     ops = {n.op_type for n in model.graph.node}
     if ops & UNQUANTIZABLE_OPS or not ops & INT8_OPS:
         raise UnsupportedExport(
@@ -100,26 +100,14 @@ def to_precision(model, precision: str, info: ModelInfo):
         return set_metadata(onnx.load(str(dst)), info)
 
 
-def _topological(model):
-    """Reorder graph nodes so every input is produced before it is used (the fp16
-    converter appends its Cast nodes at the end, which onnx.checker rejects)."""
-    graph = model.graph
-    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        progressed = False
-        for node in list(pending):
-            if all(i in ready for i in node.input):
-                ordered.append(node)
-                ready.update(node.output)
-                pending.remove(node)
-                progressed = True
-        if not progressed:  # a cycle or a missing input: leave it to onnx.checker to report
-            ordered += pending
-            break
-    del graph.node[:]
-    graph.node.extend(ordered)
-    return model
+def _sorted(model):
+    """``model`` with its nodes in topological order (onnx_ir's stable sort): the fp16 converter
+    appends its Cast nodes at the end, which onnx.checker rejects."""
+    import onnx_ir as ir
+
+    ir_model = ir.from_proto(model)
+    ir_model.graph.sort()
+    return ir.to_proto(ir_model)
 
 
 def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:

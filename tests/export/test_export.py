@@ -5,6 +5,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx import TensorProto, helper
 
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.export import ExportCheckError, export, onnx_format
@@ -136,3 +137,16 @@ def test_flops_are_counted_by_hand_formula(sine_export):
     assert count_flops(dcgan.Generator(100, 64), 100) == want
     props = {p.key: p.value for p in onnx.load(str(sine_export.artifacts["onnx"])).metadata_props}
     assert props[meta.FLOPS] == str(2 * (4 * 8 + 8 * 16 + 16 * 32))
+
+
+def test_fp16_graph_is_sorted_by_onnx_ir():
+    # Cast appended after its reader, as the fp16 converter leaves it
+    nodes = [helper.make_node("Relu", ["h"], ["y"], name="relu"), helper.make_node("Cast", ["x"], ["h"], to=1, name="cast")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(model)
+    ordered = onnx_format._sorted(model)
+    assert [n.name for n in ordered.graph.node] == ["cast", "relu"]
+    onnx.checker.check_model(ordered, full_check=True)
