@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check
+from ganforge.export.validate import Check, torch_artifact_checks
 
 NAME = "exported"
 PRECISIONS = ("fp32",)
@@ -30,9 +30,5 @@ def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
 
 
 def validate(spec: ExportSpec, path: Path) -> list[Check]:
-    extra = dict.fromkeys(spec.info.to_metadata(), "")
-    try:
-        program = torch.export.load(str(path), extra_files=extra)
-    except Exception as exc:  # torch raises several types
-        return [Check("torch.export.load", False, str(exc).splitlines()[0][:200])]
-    return [spec.extra_files_check(extra), *spec.parity_checks(program.module())]
+    return torch_artifact_checks(
+        spec, "torch.export.load", lambda extra: torch.export.load(str(path), extra_files=extra).module())

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check
+from ganforge.export.validate import Check, torch_artifact_checks
 
 NAME = "torchscript"
 PRECISIONS = ("fp32",)
@@ -31,9 +31,5 @@ def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
 
 
 def validate(spec: ExportSpec, path: Path) -> list[Check]:
-    extra = dict.fromkeys(spec.info.to_metadata(), "")
-    try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except Exception as exc:  # torch raises RuntimeError or its own types
-        return [Check("torch.jit.load", False, str(exc).splitlines()[0][:200])]
-    return [spec.extra_files_check(extra), *spec.parity_checks(module.eval())]
+    return torch_artifact_checks(
+        spec, "torch.jit.load", lambda extra: torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval())

@@ -150,3 +150,26 @@ def test_fp16_graph_is_sorted_by_onnx_ir():
     ordered = onnx_format._sorted(model)
     assert [n.name for n in ordered.graph.node] == ["cast", "relu"]
     onnx.checker.check_model(ordered, full_check=True)
+
+
+def test_torch_artifact_checks_fail_on_each_fault(sine_run, sine_export):
+    from ganforge.export.spec import spec_from_checkpoint
+    from ganforge.export.validate import torch_artifact_checks
+
+    spec = spec_from_checkpoint(sine_run.checkpoint)
+    path = str(sine_export.artifacts["torchscript"])
+
+    def broken(extra):
+        raise RuntimeError("not an archive\nstack")
+
+    checks = torch_artifact_checks(spec, "torch.jit.load", broken)
+    assert [(c.name, c.passed, c.detail) for c in checks] == [("torch.jit.load", False, "not an archive")]
+    checks = torch_artifact_checks(spec, "torch.jit.load", lambda extra: torch.jit.load(path))  # extra files unread
+    assert (checks[0].name, checks[0].passed) == ("metadata", False) and all(c.passed for c in checks[1:])
+
+    def drifted(extra):
+        module = torch.jit.load(path, _extra_files=extra)
+        return lambda z: module(z) + 1e-3
+
+    checks = torch_artifact_checks(spec, "torch.jit.load", drifted)
+    assert checks[0].passed and [(c.name, c.passed) for c in checks[1:]] == [("parity", False)] * 4
