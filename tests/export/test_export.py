@@ -101,21 +101,21 @@ def test_bad_sources(tmp_path):
 
 
 def test_triton_repository_matches_the_onnx_file(sine_export):
-    import re
+    from ganforge.export import pbtxt, triton
 
     model_dir = sine_export.artifacts["triton"]
     assert model_dir == sine_export.out_dir / "triton" / "generator"
     model = onnx.load(str(model_dir / "1" / "model.onnx"))
-    text = (model_dir / "config.pbtxt").read_text()
-    assert re.search(r'^name: "generator"$', text, re.M) and re.search(r'^platform: "onnxruntime_onnx"$', text, re.M)
-    assert int(re.search(r"^max_batch_size: (\d+)$", text, re.M).group(1)) >= 64
-    assert "dynamic_batching {" in text and "preferred_batch_size" in text
-    tensors = re.findall(r'name: "(\w+)"\s+data_type: (\w+)\s+dims: \[ ([\d, ]+) \]', text)
+    config = pbtxt.parse((model_dir / "config.pbtxt").read_text(), triton.REPEATED)
+    assert config["name"] == "generator" and config["platform"] == "onnxruntime_onnx"
+    assert config["max_batch_size"] >= 64 and config["dynamic_batching"]["preferred_batch_size"]
     (z,), (x,) = model.graph.input, model.graph.output
     as_triton = {onnx.TensorProto.FLOAT: "TYPE_FP32"}
-    want = [(v.name, as_triton[v.type.tensor_type.elem_type], ", ".join(str(d.dim_value) for d in v.type.tensor_type.shape.dim[1:]))
-            for v in (z, x)]
-    assert tensors == want == [("z", "TYPE_FP32", "4"), ("x", "TYPE_FP32", "32")]
+    want = [{"name": v.name, "data_type": as_triton[v.type.tensor_type.elem_type],
+             "dims": [d.dim_value for d in v.type.tensor_type.shape.dim[1:]]} for v in (z, x)]
+    assert config["input"] + config["output"] == want
+    assert want == [{"name": "z", "data_type": "TYPE_FP32", "dims": [4]},
+                    {"name": "x", "data_type": "TYPE_FP32", "dims": [32]}]
 
 
 def test_exported_program_runs_at_any_batch(sine_export, sine_run):
