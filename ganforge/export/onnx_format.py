@@ -16,13 +16,12 @@ from typing import Any
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.export.formats import precisions_of
 from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, ModelInfo
 
-NAME = "onnx"
-PRECISIONS = ("fp32", "fp16", "int8")
 BATCH_DIM = "batch"
 INT8_OPS = {"MatMul", "Gemm"}  # what dynamic quantization rewrites
 UNQUANTIZABLE_OPS = {"Conv", "ConvTranspose", "Col2Im"}  # Col2Im: a rewritten ConvTranspose
@@ -32,8 +31,32 @@ class UnsupportedExport(GanforgeError):
     """A format/precision combination that cannot apply to this model."""
 
 
-def filename(precision: str) -> str:
-    return "generator.onnx" if precision == "fp32" else f"generator.{precision}.onnx"
+class Onnx:
+    """generator.onnx (``generator.<precision>.onnx`` for fp16 and int8)."""
+
+    name = "onnx"
+    precisions = precisions_of("onnx")
+    is_dir = False
+
+    def filename(self, precision: str) -> str:
+        return "generator.onnx" if precision == "fp32" else f"generator.{precision}.onnx"
+
+    def convert(self, spec: ExportSpec, path: Path) -> dict[str, Any]:
+        import onnx
+
+        model, rewrites = export_model(spec)
+        model = to_precision(model, spec.precision, spec.info)
+        onnx.save_model(model, str(path))
+        return {"precision": spec.precision,
+                "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+                "exporter": f"torch.onnx (dynamo) {torch.__version__}",
+                "rewrites": [r.describe() for r in rewrites]}
+
+    def validate(self, spec: ExportSpec, path: Path) -> list[Check]:
+        return _checks(spec, path)
+
+
+FORMAT = Onnx()
 
 
 def export_model(spec: ExportSpec):
@@ -110,19 +133,7 @@ def _sorted(model):
     return ir.to_proto(ir_model)
 
 
-def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
-    import onnx
-
-    model, rewrites = export_model(spec)
-    model = to_precision(model, spec.precision, spec.info)
-    onnx.save_model(model, str(path))
-    return {"precision": spec.precision,
-            "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
-            "exporter": f"torch.onnx (dynamo) {torch.__version__}",
-            "rewrites": [r.describe() for r in rewrites]}
-
-
-def validate(spec: ExportSpec, path: Path) -> list[Check]:
+def _checks(spec: ExportSpec, path: Path) -> list[Check]:
     import onnx
 
     from ganforge.inference import Generator

@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.export import onnx_format, pbtxt
+from ganforge.export.formats import precisions_of
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME
 
-NAME = "triton"
-PRECISIONS = onnx_format.PRECISIONS
-IS_DIR = True
 MAX_BATCH_SIZE = 1024
 PREFERRED_BATCH_SIZES = (64, 256)
 MAX_QUEUE_DELAY_US = 200
@@ -33,12 +31,57 @@ ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 7: "TYPE_INT64", 6: "TYPE_INT
 REPEATED = frozenset({"input", "output", "dims", "shape", "preferred_batch_size"})
 
 
+class Triton:
+    """triton/<model>/ (config.pbtxt, 1/model.onnx): a folder, staged and moved into place whole."""
+
+    name = "triton"
+    precisions = precisions_of("triton")
+    is_dir = True
+
+    def filename(self, precision: str) -> str:
+        return f"triton/{model_name(precision)}"
+
+    def convert(self, spec: ExportSpec, path: Path) -> dict[str, Any]:
+        import onnx
+
+        name = model_name(spec.precision)
+        (path / "1").mkdir(parents=True)
+        model, _ = onnx_format.export_model(spec)
+        model = onnx_format.to_precision(model, spec.precision, spec.info)
+        onnx.save_model(model, str(path / "1" / "model.onnx"))
+        inputs, outputs = _io(model)
+        (path / "config.pbtxt").write_text(config_pbtxt(name, inputs, outputs))
+        return {"precision": spec.precision, "model_name": name, "max_batch_size": MAX_BATCH_SIZE,
+                "serve": f"tritonserver --model-repository {path.parent.name}"}
+
+    def validate(self, spec: ExportSpec, path: Path) -> list[Check]:
+        import onnx
+
+        model_file = path / "1" / "model.onnx"
+        checks = onnx_format.FORMAT.validate(spec, model_file)
+        try:
+            text = (path / "config.pbtxt").read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            return [*checks, Check("triton_config", False, f"config.pbtxt unreadable: {exc}")]
+        inputs, outputs = _io(onnx.load(str(model_file), load_external_data=False))
+        problems = config_problems(text, model_name(spec.precision), inputs, outputs)
+        want_inputs = [(INPUT_NAME, "TYPE_FP32", [spec.info.latent_dim])]
+        if spec.info.conditional:
+            want_inputs.append((LABELS_NAME, "TYPE_INT64", []))
+        want_outputs = [(OUTPUT_NAME, "TYPE_FP32", list(spec.info.sample_shape))]
+        if inputs != want_inputs or outputs != want_outputs:
+            problems.append(f"model.onnx takes {inputs} and gives {outputs}, not the generator's {want_inputs} "
+                            f"and {want_outputs}")
+        return [*checks, Check("triton_config", not problems,
+                               "config.pbtxt matches model.onnx (names, dtypes, dims, max_batch_size, dynamic "
+                               "batching)" if not problems else "; ".join(problems))]
+
+
+FORMAT = Triton()
+
+
 def model_name(precision: str) -> str:
     return "generator" if precision == "fp32" else f"generator_{precision}"
-
-
-def filename(precision: str) -> str:
-    return f"triton/{model_name(precision)}"
 
 
 def config_pbtxt(name: str, inputs: list[tuple[str, str, list[int]]], outputs: list[tuple[str, str, list[int]]]) -> str:
@@ -61,43 +104,6 @@ def _io(model) -> tuple[list, list]:
                 for v in values]
 
     return describe(model.graph.input), describe(model.graph.output)
-
-
-def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
-    import onnx
-
-    name = model_name(spec.precision)
-    (path / "1").mkdir(parents=True)
-    model, _ = onnx_format.export_model(spec)
-    model = onnx_format.to_precision(model, spec.precision, spec.info)
-    onnx.save_model(model, str(path / "1" / "model.onnx"))
-    inputs, outputs = _io(model)
-    (path / "config.pbtxt").write_text(config_pbtxt(name, inputs, outputs))
-    return {"precision": spec.precision, "model_name": name, "max_batch_size": MAX_BATCH_SIZE,
-            "serve": f"tritonserver --model-repository {path.parent.name}"}
-
-
-def validate(spec: ExportSpec, path: Path) -> list[Check]:
-    import onnx
-
-    model_file = path / "1" / "model.onnx"
-    checks = onnx_format.validate(spec, model_file)
-    try:
-        text = (path / "config.pbtxt").read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        return [*checks, Check("triton_config", False, f"config.pbtxt unreadable: {exc}")]
-    inputs, outputs = _io(onnx.load(str(model_file), load_external_data=False))
-    problems = config_problems(text, model_name(spec.precision), inputs, outputs)
-    want_inputs = [(INPUT_NAME, "TYPE_FP32", [spec.info.latent_dim])]
-    if spec.info.conditional:
-        want_inputs.append((LABELS_NAME, "TYPE_INT64", []))
-    want_outputs = [(OUTPUT_NAME, "TYPE_FP32", list(spec.info.sample_shape))]
-    if inputs != want_inputs or outputs != want_outputs:
-        problems.append(f"model.onnx takes {inputs} and gives {outputs}, not the generator's {want_inputs} "
-                        f"and {want_outputs}")
-    return [*checks, Check("triton_config", not problems,
-                           "config.pbtxt matches model.onnx (names, dtypes, dims, max_batch_size, dynamic "
-                           "batching)" if not problems else "; ".join(problems))]
 
 
 def config_problems(text: str, name: str, inputs: list, outputs: list) -> list[str]:

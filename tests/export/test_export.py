@@ -69,18 +69,18 @@ def test_failed_check_writes_nothing_and_keeps_old_files(sine_run, tmp_path, mon
     out = tmp_path / "out"
     export(sine_run.run_dir, formats="onnx", out_dir=out)
     old = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_convert = onnx_format.convert
+    real_convert = onnx_format.Onnx.convert
 
-    def unfaithful(spec, path):  # export a generator whose weights drifted by 0.01
+    def unfaithful(self, spec, path):  # export a generator whose weights drifted by 0.01
         with torch.no_grad():
             w = spec.generator.net[4].bias
             w += 0.01
             try:
-                return real_convert(spec, path)
+                return real_convert(self, spec, path)
             finally:
                 w -= 0.01
 
-    monkeypatch.setattr(onnx_format, "convert", unfaithful)
+    monkeypatch.setattr(onnx_format.Onnx, "convert", unfaithful)
     with pytest.raises(ExportCheckError, match=r"parity \(batch 1\): max abs diff .* \(atol 0.0001\)"):
         export(sine_run.run_dir, formats="all", out_dir=out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == old  # nothing new, nothing half-written

@@ -83,10 +83,10 @@ def test_triton_validate_reads_the_config_through_the_parser(sine_export, sine_r
                 "output < name: 'x' data_type: TYPE_FP32 dims: [ 32 ] >\nmax_batch_size: 8\n"
                 "platform: 'onnxruntime_onnx' dynamic_batching: < >\n")
     (folder / "config.pbtxt").write_text(restyled)
-    checks = triton.validate(spec, folder)
+    checks = triton.FORMAT.validate(spec, folder)
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
     (folder / "config.pbtxt").write_text(restyled.replace("dims: 4", "dims: 5"))
-    config = triton.validate(spec, folder)[-1]
+    config = triton.FORMAT.validate(spec, folder)[-1]
     assert config.name == "triton_config" and not config.passed and "input is" in config.detail
 
 
