@@ -31,6 +31,18 @@ def precisions_of(name: str) -> tuple[str, ...]:
     return OFFERS[name][0]
 
 
+class CallCache(dict):
+    """What one ``export()`` call makes once and its formats share (the ONNX model at the
+    call's precision, the checks already run on an ONNX file's bytes), so that asking for
+    onnx and triton together exports and checks the graph once. Keys are tuples that
+    start with the maker's name."""
+
+    def once(self, key: tuple, make):
+        if key not in self:
+            self[key] = make()
+        return self[key]
+
+
 @runtime_checkable
 class ExportFormat(Protocol):
     """One export format: what the pipeline knows of it, and all it calls."""
@@ -43,10 +55,10 @@ class ExportFormat(Protocol):
         """The artifact's path relative to the export folder."""
         ...
 
-    def convert(self, spec: ExportSpec, path: Path) -> dict[str, Any]:
+    def convert(self, spec: ExportSpec, path: Path, cache: CallCache) -> dict[str, Any]:
         """Write the artifact at ``path`` (a fresh folder when ``is_dir``); return what goes into export.json."""
         ...
 
-    def validate(self, spec: ExportSpec, path: Path) -> list[Check]:
+    def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
         """Every check of the artifact at ``path``, passed or not; never raises for a failed one."""
         ...

@@ -8,15 +8,17 @@ generators) but not ConvTranspose, so conv generators are refused for int8.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.export.formats import precisions_of
+from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check
@@ -41,19 +43,18 @@ class Onnx:
     def filename(self, precision: str) -> str:
         return "generator.onnx" if precision == "fp32" else f"generator.{precision}.onnx"
 
-    def convert(self, spec: ExportSpec, path: Path) -> dict[str, Any]:
+    def convert(self, spec: ExportSpec, path: Path, cache: CallCache) -> dict[str, Any]:
         import onnx
 
-        model, rewrites = export_model(spec)
-        model = to_precision(model, spec.precision, spec.info)
+        model, rewrites = model_at_precision(spec, cache)
         onnx.save_model(model, str(path))
         return {"precision": spec.precision,
                 "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
                 "exporter": f"torch.onnx (dynamo) {torch.__version__}",
                 "rewrites": [r.describe() for r in rewrites]}
 
-    def validate(self, spec: ExportSpec, path: Path) -> list[Check]:
-        return _checks(spec, path)
+    def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
+        return check_file(spec, path, cache, self.filename(spec.precision))
 
 
 FORMAT = Onnx()
@@ -131,6 +132,28 @@ def _sorted(model):
     ir_model = ir.from_proto(model)
     ir_model.graph.sort()
     return ir.to_proto(ir_model)
+
+
+def model_at_precision(spec: ExportSpec, cache: CallCache):
+    """The ModelProto at ``spec.precision`` and its ConvTranspose rewrites, exported once per
+    ``export()`` call: onnx and triton save the same model."""
+    def make():
+        model, rewrites = export_model(spec)
+        return to_precision(model, spec.precision, spec.info), rewrites
+
+    return cache.once(("onnx_model", spec.precision), make)
+
+
+def check_file(spec: ExportSpec, path: Path, cache: CallCache, label: str) -> list[Check]:
+    """The checks of the ONNX file at ``path`` (``label``: its name in the export folder). A file
+    with the same bytes as one already checked in this call gets that file's results, and says so."""
+    key = ("onnx_checks", hashlib.sha256(path.read_bytes()).hexdigest())
+    if key in cache:
+        first, checks = cache[key]
+        return [replace(c, detail=f"{c.detail}; reused: same bytes as {first}, checked there") for c in checks]
+    checks = _checks(spec, path)
+    cache[key] = (label, checks)
+    return checks
 
 
 def _checks(spec: ExportSpec, path: Path) -> list[Check]:

@@ -22,7 +22,7 @@ from typing import Any
 import ganforge
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.export import onnx_format, torch_export, torchscript, triton
-from ganforge.export.formats import NAMES, PRECISIONS, ExportFormat
+from ganforge.export.formats import NAMES, PRECISIONS, CallCache, ExportFormat
 from ganforge.export.spec import ExportSpec, spec_from_checkpoint
 from ganforge.export.validate import Check, ExportCheckError, raise_failures
 from ganforge.fsutil import atomic_dir, atomic_path, atomic_write_text
@@ -86,6 +86,7 @@ def export(
     except OSError as exc:
         raise GanforgeError(f"cannot create export folder {out}: {exc.strerror}; pass a writable --out") from None
     checks: dict[str, list[Check]] = {}
+    cache = CallCache()  # onnx and triton share one ONNX export and its checks
     entries: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path] = {}
     with warnings.catch_warnings(record=True) as caught, contextlib.ExitStack() as stack:
@@ -100,14 +101,14 @@ def export(
             tmp = stack.enter_context(staged(out / rel))  # moved into place only if all pass
             t0 = time.perf_counter()
             try:
-                info = fmt.convert(spec, tmp)
+                info = fmt.convert(spec, tmp, cache)
             except GanforgeError:
                 raise
             except Exception as exc:  # an exporter failure is the model's, not the user's input
                 raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0][:300]}") from exc
             seconds = time.perf_counter() - t0
-            checks[key] = [_eval_mode_check(spec), *fmt.validate(spec, tmp)]
+            checks[key] = [_eval_mode_check(spec), *fmt.validate(spec, tmp, cache)]
             raise_failures(f"{name} ({precision})", checks[key])
             diffs = [c.max_abs_diff for c in checks[key] if c.max_abs_diff is not None]
             entries[key] = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ganforge.export.formats import precisions_of
+from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check, torch_artifact_checks
 
@@ -24,7 +24,7 @@ class Exported:
     def filename(self, precision: str) -> str:
         return "generator.pt2"
 
-    def convert(self, spec: ExportSpec, path: Path) -> dict[str, Any]:
+    def convert(self, spec: ExportSpec, path: Path, cache: CallCache) -> dict[str, Any]:
         G = spec.generator.eval()
         batch = torch.export.Dim("batch", min=1)
         with torch.no_grad():
@@ -32,7 +32,7 @@ class Exported:
         torch.export.save(program, str(path), extra_files=spec.info.to_metadata())
         return {"precision": "fp32", "exporter": f"torch.export {torch.__version__}"}
 
-    def validate(self, spec: ExportSpec, path: Path) -> list[Check]:
+    def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
         return torch_artifact_checks(
             spec, "torch.export.load", lambda extra: torch.export.load(str(path), extra_files=extra).module())
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ganforge.export.formats import precisions_of
+from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check, torch_artifact_checks
 
@@ -26,14 +26,14 @@ class TorchScript:
     def filename(self, precision: str) -> str:
         return "generator.ts"
 
-    def convert(self, spec: ExportSpec, path: Path) -> dict[str, Any]:
+    def convert(self, spec: ExportSpec, path: Path, cache: CallCache) -> dict[str, Any]:
         G = spec.generator.eval()
         with torch.no_grad():
             traced = torch.jit.trace(G, spec.example_inputs(2), check_trace=False)
         torch.jit.save(traced, str(path), _extra_files=spec.info.to_metadata())
         return {"precision": "fp32", "exporter": f"torch.jit.trace {torch.__version__}"}
 
-    def validate(self, spec: ExportSpec, path: Path) -> list[Check]:
+    def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
         return torch_artifact_checks(
             spec, "torch.jit.load",
             lambda extra: torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval())

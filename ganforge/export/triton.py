@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.export import onnx_format, pbtxt
-from ganforge.export.formats import precisions_of
+from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME
@@ -41,24 +41,23 @@ class Triton:
     def filename(self, precision: str) -> str:
         return f"triton/{model_name(precision)}"
 
-    def convert(self, spec: ExportSpec, path: Path) -> dict[str, Any]:
+    def convert(self, spec: ExportSpec, path: Path, cache: CallCache) -> dict[str, Any]:
         import onnx
 
         name = model_name(spec.precision)
         (path / "1").mkdir(parents=True)
-        model, _ = onnx_format.export_model(spec)
-        model = onnx_format.to_precision(model, spec.precision, spec.info)
+        model, _ = onnx_format.model_at_precision(spec, cache)  # the onnx format's model, when both are asked for
         onnx.save_model(model, str(path / "1" / "model.onnx"))
         inputs, outputs = _io(model)
         (path / "config.pbtxt").write_text(config_pbtxt(name, inputs, outputs))
         return {"precision": spec.precision, "model_name": name, "max_batch_size": MAX_BATCH_SIZE,
                 "serve": f"tritonserver --model-repository {path.parent.name}"}
 
-    def validate(self, spec: ExportSpec, path: Path) -> list[Check]:
+    def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
         import onnx
 
         model_file = path / "1" / "model.onnx"
-        checks = onnx_format.FORMAT.validate(spec, model_file)
+        checks = onnx_format.check_file(spec, model_file, cache, f"{self.filename(spec.precision)}/1/model.onnx")
         try:
             text = (path / "config.pbtxt").read_text()
         except (OSError, UnicodeDecodeError) as exc:

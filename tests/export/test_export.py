@@ -71,12 +71,12 @@ def test_failed_check_writes_nothing_and_keeps_old_files(sine_run, tmp_path, mon
     old = {p.name: p.read_bytes() for p in out.iterdir()}
     real_convert = onnx_format.Onnx.convert
 
-    def unfaithful(self, spec, path):  # export a generator whose weights drifted by 0.01
+    def unfaithful(self, spec, path, cache):  # export a generator whose weights drifted by 0.01
         with torch.no_grad():
             w = spec.generator.net[4].bias
             w += 0.01
             try:
-                return real_convert(self, spec, path)
+                return real_convert(self, spec, path, cache)
             finally:
                 w -= 0.01
 

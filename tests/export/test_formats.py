@@ -1,4 +1,4 @@
-"""The format contract and the torch-free format names."""
+"""The format contract, the torch-free format names, and one ONNX export per call."""
 
 import inspect
 import subprocess
@@ -6,7 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from ganforge.export import formats
+from ganforge.export import export, formats, onnx_format
 from ganforge.export.pipeline import FORMATS, IMPLEMENTED
 from ganforge.export.spec import ATOL
 
@@ -42,3 +42,24 @@ def test_gan_export_help_never_imports_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert f"[{'|'.join(formats.NAMES)}|all]" in proc.stdout and "[fp32|fp16|int8]" in proc.stdout
+
+
+def test_onnx_and_triton_share_one_export_and_its_checks(sine_run, tmp_path, monkeypatch):
+    calls = []
+    real = onnx_format.export_model
+    monkeypatch.setattr(onnx_format, "export_model", lambda spec: calls.append(spec) or real(spec))
+    both = export(sine_run.run_dir, formats=["onnx", "triton"], out_dir=tmp_path / "both")
+    assert len(calls) == 1
+    model_file = both.artifacts["triton"] / "1" / "model.onnx"
+    assert model_file.read_bytes() == both.artifacts["onnx"].read_bytes()
+    onnx_checks = both.checks["onnx"]
+    reused = [c for c in both.checks["triton"] if "reused: same bytes as generator.onnx" in c.detail]
+    assert [(c.name, c.batch_size, c.max_abs_diff) for c in reused] == \
+        [(c.name, c.batch_size, c.max_abs_diff) for c in onnx_checks if c.name != "eval_mode"]
+    assert not any("reused" in c.detail for c in onnx_checks)
+    # alone, triton's model.onnx is checked in full
+    alone = export(sine_run.run_dir, formats="triton", out_dir=tmp_path / "alone")
+    assert len(calls) == 2
+    names = [c.name for c in alone.checks["triton"]]
+    assert {"onnx.checker", "symbolic_batch", "io_types", "metadata", "parity", "triton_config"} <= set(names)
+    assert names.count("parity") == 4 and not any("reused" in c.detail for c in alone.checks["triton"])

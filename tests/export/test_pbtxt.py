@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from ganforge.export import pbtxt, triton
+from ganforge.export import formats, pbtxt, triton
 from ganforge.export.spec import spec_from_checkpoint
 
 # a conditional image generator: z [8], labels [] (batch only), x [1, 28, 28]
@@ -79,14 +79,15 @@ def test_triton_validate_reads_the_config_through_the_parser(sine_export, sine_r
     spec = spec_from_checkpoint(sine_run.checkpoint)
     folder = tmp_path / "generator"
     shutil.copytree(sine_export.artifacts["triton"], folder)
+    cache = formats.CallCache()
     restyled = ("# restyled\ninput { name: 'z' data_type: TYPE_FP32 dims: 4 }\nname: 'generator'\n"
                 "output < name: 'x' data_type: TYPE_FP32 dims: [ 32 ] >\nmax_batch_size: 8\n"
                 "platform: 'onnxruntime_onnx' dynamic_batching: < >\n")
     (folder / "config.pbtxt").write_text(restyled)
-    checks = triton.FORMAT.validate(spec, folder)
+    checks = triton.FORMAT.validate(spec, folder, cache)
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
     (folder / "config.pbtxt").write_text(restyled.replace("dims: 4", "dims: 5"))
-    config = triton.FORMAT.validate(spec, folder)[-1]
+    config = triton.FORMAT.validate(spec, folder, cache)[-1]
     assert config.name == "triton_config" and not config.passed and "input is" in config.detail
 
 
