@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ganforge.errors import GanforgeError
 from ganforge.export import export
-from ganforge.export.pipeline import FORMATS
+from ganforge.export.formats import NAMES, PRECISIONS, precisions_of
 
-COMBOS = [(fmt, prec) for prec in ("fp32", "fp16", "int8") for fmt in FORMATS if prec in FORMATS[fmt].PRECISIONS]
+COMBOS = [(fmt, prec) for prec in PRECISIONS for fmt in NAMES if prec in precisions_of(fmt)]
 
 
 def main() -> None:

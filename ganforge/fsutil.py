@@ -1,6 +1,7 @@
 """Atomic file writes: a file that matters is written to a temporary name in the
 same folder and moved into place with ``os.replace``, so an interrupted process
-never leaves a half-written checkpoint, model or image behind.
+never leaves a half-written checkpoint, model or image behind. Also where ganforge
+keeps its caches (:func:`cache_dir`).
 
 torch-free on purpose: ``ganforge.inference`` imports it.
 """
@@ -33,6 +34,14 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def cache_dir() -> Path:
+    """``$GANFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/ganforge``, else ``~/.cache/ganforge``: the one
+    folder of every ganforge cache (gan-infer's micro-batches, gan-eval's evaluators)."""
+    if os.environ.get("GANFORGE_CACHE_DIR"):
+        return Path(os.environ["GANFORGE_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganforge"
 
 
 def _umask() -> int:

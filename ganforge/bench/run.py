@@ -22,6 +22,7 @@ import numpy as np
 import ganforge
 from ganforge.bench import backends as B
 from ganforge.inference.timing import MatmulPeak, measure, with_roofline
+from ganforge.inference.tuning import cpu_name
 from ganforge.errors import GanforgeError, ModelFileError
 
 
@@ -48,15 +49,8 @@ def _checkpoint_of(model: Path) -> Path | None:
 
 
 def _machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    return {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(),
+            "python": platform.python_version()}
 
 
 def _versions() -> dict[str, str]:

@@ -17,14 +17,13 @@ from typing import Any
 
 from ganforge.errors import GanforgeError, ModelFileError
 from ganforge.fsutil import atomic_write_text
-
-DEFAULT_MODEL = Path("runs") / "latest" / "export" / "generator.onnx"
+from ganforge.inference import DEFAULT_MODEL
 HELD_OUT_SEED = 10_000  # real rows for evaluation are drawn apart from any training seed
 
 
 def resolve_model(source: str | os.PathLike[str] | None) -> Path:
     """MODEL.onnx, a run folder (its export/generator.onnx), or None for runs/latest."""
-    path = Path(source) if source is not None else DEFAULT_MODEL
+    path = Path(source if source is not None else DEFAULT_MODEL)
     if path.is_dir():
         path = path / "export" / "generator.onnx"
     if not path.is_file():

@@ -21,11 +21,11 @@ import torch
 from torch import nn
 
 from ganforge.evaluation.metrics import density_coverage, frechet_distance, precision_recall
-from ganforge.fsutil import atomic_path
+from ganforge.fsutil import atomic_path, cache_dir
 from ganforge.training.datasets import ImageData, to_float
 
 FEATURES = 128
-CACHE = Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")) / "evaluators"
+CACHE = cache_dir() / "evaluators"
 METRIC_SAMPLES = 2000  # k-NN metrics are O(n^2): scored on at most this many per side
 
 

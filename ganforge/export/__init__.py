@@ -15,6 +15,7 @@ _LAZY = {
     "export": "ganforge.export.pipeline",
     "ExportResult": "ganforge.export.pipeline",
     "FORMATS": "ganforge.export.pipeline",
+    "ExportFormat": "ganforge.export.formats",
     "ExportSpec": "ganforge.export.spec",
     "Check": "ganforge.export.validate",
     "ExportCheckError": "ganforge.export.validate",

@@ -5,17 +5,17 @@ from __future__ import annotations
 import click
 
 from ganforge.errors import MissingExtraError, cli_errors
+from ganforge.export.formats import NAMES, OFFERS, PRECISIONS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source", required=False, metavar="[RUN|CHECKPOINT]")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "exported", "triton", "all"]),
-              default="onnx", show_default=True,
-              help="onnx (serving), torchscript (libtorch, deprecated), exported (torch.export .pt2), "
-                   "triton (a Triton model repository), all.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+@click.option("--format", "fmt", type=click.Choice([*NAMES, "all"]), default="onnx", show_default=True,
+              help=", ".join(f"{n} ({about})" for n, (_, about) in OFFERS.items()) + ", all.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="fp16: float16 weights and compute, float32 z/x (GPU serving); int8: dynamic quantization "
-                   "(MLP generators). ONNX formats only.")
+                   "(MLP generators). " + ", ".join(n for n, (offer, _) in OFFERS.items() if len(offer) > 1)
+                   + " only.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: <run>/export).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
 def main(source, fmt, precision, out_dir, runs_dir):

@@ -8,21 +8,22 @@ generators) but not ConvTranspose, so conv generators are refused for int8.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
 from ganforge.export.validate import Check
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, ModelInfo
 
-NAME = "onnx"
-PRECISIONS = ("fp32", "fp16", "int8")
 BATCH_DIM = "batch"
 INT8_OPS = {"MatMul", "Gemm"}  # what dynamic quantization rewrites
 UNQUANTIZABLE_OPS = {"Conv", "ConvTranspose", "Col2Im"}  # Col2Im: a rewritten ConvTranspose
@@ -32,8 +33,31 @@ class UnsupportedExport(GanforgeError):
     """A format/precision combination that cannot apply to this model."""
 
 
-def filename(precision: str) -> str:
-    return "generator.onnx" if precision == "fp32" else f"generator.{precision}.onnx"
+class Onnx:
+    """generator.onnx (``generator.<precision>.onnx`` for fp16 and int8)."""
+
+    name = "onnx"
+    precisions = precisions_of("onnx")
+    is_dir = False
+
+    def filename(self, precision: str) -> str:
+        return "generator.onnx" if precision == "fp32" else f"generator.{precision}.onnx"
+
+    def convert(self, spec: ExportSpec, path: Path, cache: CallCache) -> dict[str, Any]:
+        import onnx
+
+        model, rewrites = model_at_precision(spec, cache)
+        onnx.save_model(model, str(path))
+        return {"precision": spec.precision,
+                "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+                "exporter": f"torch.onnx (dynamo) {torch.__version__}",
+                "rewrites": [r.describe() for r in rewrites]}
+
+    def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
+        return check_file(spec, path, cache, self.filename(spec.precision))
+
+
+FORMAT = Onnx()
 
 
 def export_model(spec: ExportSpec):
@@ -83,7 +107,7 @@ def to_precision(model, precision: str, info: ModelInfo):
     if precision == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        return set_metadata(_topological(convert_float_to_float16(model, keep_io_types=True)), info)
+        return set_metadata(_sorted(convert_float_to_float16(model, keep_io_types=True)), info)
     ops = {n.op_type for n in model.graph.node}
     if ops & UNQUANTIZABLE_OPS or not ops & INT8_OPS:
         raise UnsupportedExport(
@@ -100,41 +124,39 @@ def to_precision(model, precision: str, info: ModelInfo):
         return set_metadata(onnx.load(str(dst)), info)
 
 
-def _topological(model):
-    """Reorder graph nodes so every input is produced before it is used (the fp16
-    converter appends its Cast nodes at the end, which onnx.checker rejects)."""
-    graph = model.graph
-    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        progressed = False
-        for node in list(pending):
-            if all(i in ready for i in node.input):
-                ordered.append(node)
-                ready.update(node.output)
-                pending.remove(node)
-                progressed = True
-        if not progressed:  # a cycle or a missing input: leave it to onnx.checker to report
-            ordered += pending
-            break
-    del graph.node[:]
-    graph.node.extend(ordered)
-    return model
+def _sorted(model):
+    """``model`` with its nodes in topological order (onnx_ir's stable sort): the fp16 converter
+    appends its Cast nodes at the end, which onnx.checker rejects."""
+    import onnx_ir as ir
+
+    ir_model = ir.from_proto(model)
+    ir_model.graph.sort()
+    return ir.to_proto(ir_model)
 
 
-def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
-    import onnx
+def model_at_precision(spec: ExportSpec, cache: CallCache):
+    """The ModelProto at ``spec.precision`` and its ConvTranspose rewrites, exported once per
+    ``export()`` call: onnx and triton save the same model."""
+    def make():
+        model, rewrites = export_model(spec)
+        return to_precision(model, spec.precision, spec.info), rewrites
 
-    model, rewrites = export_model(spec)
-    model = to_precision(model, spec.precision, spec.info)
-    onnx.save_model(model, str(path))
-    return {"precision": spec.precision,
-            "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
-            "exporter": f"torch.onnx (dynamo) {torch.__version__}",
-            "rewrites": [r.describe() for r in rewrites]}
+    return cache.once(("onnx_model", spec.precision), make)
 
 
-def validate(spec: ExportSpec, path: Path) -> list[Check]:
+def check_file(spec: ExportSpec, path: Path, cache: CallCache, label: str) -> list[Check]:
+    """The checks of the ONNX file at ``path`` (``label``: its name in the export folder). A file
+    with the same bytes as one already checked in this call gets that file's results, and says so."""
+    key = ("onnx_checks", hashlib.sha256(path.read_bytes()).hexdigest())
+    if key in cache:
+        first, checks = cache[key]
+        return [replace(c, detail=f"{c.detail}; reused: same bytes as {first}, checked there") for c in checks]
+    checks = _checks(spec, path)
+    cache[key] = (label, checks)
+    return checks
+
+
+def _checks(spec: ExportSpec, path: Path) -> list[Check]:
     import onnx
 
     from ganforge.inference import Generator

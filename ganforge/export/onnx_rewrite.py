@@ -100,7 +100,8 @@ def rewrite_conv_transpose(model) -> tuple[onnx.ModelProto, list[Rewrite]]:
         done.append(Rewrite(node.name or node.output[0], form, hw))
     del graph.node[:]
     graph.node.extend(nodes)
-    _drop_unused_initializers(graph)
+    if done:  # the replaced nodes' weights are left unused: onnx_ir's dead-code pass drops them
+        model.CopyFrom(_without_unused(model))
     return model, done
 
 
@@ -156,8 +157,11 @@ def _matmul_col2im(node, w: np.ndarray, bias, hw, attrs):
     return nodes, inits
 
 
-def _drop_unused_initializers(graph) -> None:
-    used = {i for node in graph.node for i in node.input} | {o.name for o in graph.output}
-    keep = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
+def _without_unused(model) -> onnx.ModelProto:
+    """``model`` without nodes and initializers nothing reads (inputs and outputs kept)."""
+    import onnx_ir as ir
+    from onnx_ir.passes.common import RemoveUnusedNodesPass
+
+    ir_model = ir.from_proto(model)
+    RemoveUnusedNodesPass()(ir_model)
+    return ir.to_proto(ir_model)

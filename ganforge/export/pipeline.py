@@ -17,18 +17,21 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import ganforge
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.export import onnx_format, torch_export, torchscript, triton
-from ganforge.export.spec import PRECISIONS, ExportSpec, spec_from_checkpoint
+from ganforge.export.formats import NAMES, PRECISIONS, CallCache, ExportFormat
+from ganforge.export.spec import ExportSpec, spec_from_checkpoint
 from ganforge.export.validate import Check, ExportCheckError, raise_failures
 from ganforge.fsutil import atomic_dir, atomic_path, atomic_write_text
 from ganforge.training.run import DEFAULT_RUNS_DIR, resolve_run, run_of_checkpoint
 
-FORMATS: dict[str, ModuleType] = {m.NAME: m for m in (onnx_format, torchscript, torch_export, triton)}
+IMPLEMENTED: dict[str, ExportFormat] = {f.name: f for f in (onnx_format.FORMAT, torchscript.FORMAT,
+                                                              torch_export.FORMAT, triton.FORMAT)}
+# one format under each name gan-export offers, in its order (a name without one fails at import)
+FORMATS: dict[str, ExportFormat] = {name: IMPLEMENTED[name] for name in NAMES}
 REPORT = "export.json"
 
 __all__ = ["FORMATS", "Check", "ExportCheckError", "ExportResult", "ExportSpec", "export"]
@@ -53,13 +56,13 @@ def parse_formats(value: str | list[str] | tuple[str, ...], precision: str = "fp
         raise ConfigError(f"unknown precision {precision!r}; choose from: {', '.join(PRECISIONS)}")
     names = [value] if isinstance(value, str) else list(value)
     if "all" in names:
-        return [n for n, m in FORMATS.items() if precision in m.PRECISIONS]
+        return [n for n, m in FORMATS.items() if precision in m.precisions]
     unknown = [n for n in names if n not in FORMATS]
     if unknown:
         raise ConfigError(f"unknown export format {unknown[0]!r}; choose from: {', '.join([*FORMATS, 'all'])}")
-    unsupported = [n for n in names if precision not in FORMATS[n].PRECISIONS]
+    unsupported = [n for n in names if precision not in FORMATS[n].precisions]
     if unsupported:
-        offer = [n for n, m in FORMATS.items() if precision in m.PRECISIONS]
+        offer = [n for n, m in FORMATS.items() if precision in m.precisions]
         raise ConfigError(f"--precision {precision} applies to {', '.join(offer)}, not {', '.join(unsupported)} "
                           f"(those are fp32 only)")
     return list(dict.fromkeys(names))
@@ -83,6 +86,7 @@ def export(
     except OSError as exc:
         raise GanforgeError(f"cannot create export folder {out}: {exc.strerror}; pass a writable --out") from None
     checks: dict[str, list[Check]] = {}
+    cache = CallCache()  # onnx and triton share one ONNX export and its checks
     entries: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path] = {}
     with warnings.catch_warnings(record=True) as caught, contextlib.ExitStack() as stack:
@@ -92,19 +96,19 @@ def export(
             key = artifact_key(name, precision)
             rel = fmt.filename(precision)
             paths[key] = out / rel
-            staged = atomic_dir if getattr(fmt, "IS_DIR", False) else atomic_path
+            staged = atomic_dir if fmt.is_dir else atomic_path
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             tmp = stack.enter_context(staged(out / rel))  # moved into place only if all pass
             t0 = time.perf_counter()
             try:
-                info = fmt.convert(spec, tmp)
+                info = fmt.convert(spec, tmp, cache)
             except GanforgeError:
                 raise
             except Exception as exc:  # an exporter failure is the model's, not the user's input
                 raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0][:300]}") from exc
             seconds = time.perf_counter() - t0
-            checks[key] = [_eval_mode_check(spec), *fmt.validate(spec, tmp)]
+            checks[key] = [_eval_mode_check(spec), *fmt.validate(spec, tmp, cache)]
             raise_failures(f"{name} ({precision})", checks[key])
             diffs = [c.max_abs_diff for c in checks[key] if c.max_abs_diff is not None]
             entries[key] = {

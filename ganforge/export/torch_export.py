@@ -9,30 +9,32 @@ from typing import Any
 
 import torch
 
+from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check
-
-NAME = "exported"
-PRECISIONS = ("fp32",)
+from ganforge.export.validate import Check, torch_artifact_checks
 
 
-def filename(precision: str) -> str:
-    return "generator.pt2"
+class Exported:
+    """generator.pt2"""
+
+    name = "exported"
+    precisions = precisions_of("exported")
+    is_dir = False
+
+    def filename(self, precision: str) -> str:
+        return "generator.pt2"
+
+    def convert(self, spec: ExportSpec, path: Path, cache: CallCache) -> dict[str, Any]:
+        G = spec.generator.eval()
+        batch = torch.export.Dim("batch", min=1)
+        with torch.no_grad():
+            program = torch.export.export(G, spec.example_inputs(2), dynamic_shapes=spec.dynamic_shapes(batch))
+        torch.export.save(program, str(path), extra_files=spec.info.to_metadata())
+        return {"precision": "fp32", "exporter": f"torch.export {torch.__version__}"}
+
+    def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
+        return torch_artifact_checks(
+            spec, "torch.export.load", lambda extra: torch.export.load(str(path), extra_files=extra).module())
 
 
-def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
-    G = spec.generator.eval()
-    batch = torch.export.Dim("batch", min=1)
-    with torch.no_grad():
-        program = torch.export.export(G, spec.example_inputs(2), dynamic_shapes=spec.dynamic_shapes(batch))
-    torch.export.save(program, str(path), extra_files=spec.info.to_metadata())
-    return {"precision": "fp32", "exporter": f"torch.export {torch.__version__}"}
-
-
-def validate(spec: ExportSpec, path: Path) -> list[Check]:
-    extra = dict.fromkeys(spec.info.to_metadata(), "")
-    try:
-        program = torch.export.load(str(path), extra_files=extra)
-    except Exception as exc:  # torch raises several types
-        return [Check("torch.export.load", False, str(exc).splitlines()[0][:200])]
-    return [spec.extra_files_check(extra), *spec.parity_checks(program.module())]
+FORMAT = Exported()

@@ -11,29 +11,32 @@ from typing import Any
 
 import torch
 
+from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check
-
-NAME = "torchscript"
-PRECISIONS = ("fp32",)
+from ganforge.export.validate import Check, torch_artifact_checks
 
 
-def filename(precision: str) -> str:
-    return "generator.ts"
+class TorchScript:
+    """generator.ts"""
+
+    name = "torchscript"
+    precisions = precisions_of("torchscript")
+    is_dir = False
+
+    def filename(self, precision: str) -> str:
+        return "generator.ts"
+
+    def convert(self, spec: ExportSpec, path: Path, cache: CallCache) -> dict[str, Any]:
+        G = spec.generator.eval()
+        with torch.no_grad():
+            traced = torch.jit.trace(G, spec.example_inputs(2), check_trace=False)
+        torch.jit.save(traced, str(path), _extra_files=spec.info.to_metadata())
+        return {"precision": "fp32", "exporter": f"torch.jit.trace {torch.__version__}"}
+
+    def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
+        return torch_artifact_checks(
+            spec, "torch.jit.load",
+            lambda extra: torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval())
 
 
-def convert(spec: ExportSpec, path: Path) -> dict[str, Any]:
-    G = spec.generator.eval()
-    with torch.no_grad():
-        traced = torch.jit.trace(G, spec.example_inputs(2), check_trace=False)
-    torch.jit.save(traced, str(path), _extra_files=spec.info.to_metadata())
-    return {"precision": "fp32", "exporter": f"torch.jit.trace {torch.__version__}"}
-
-
-def validate(spec: ExportSpec, path: Path) -> list[Check]:
-    extra = dict.fromkeys(spec.info.to_metadata(), "")
-    try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except Exception as exc:  # torch raises RuntimeError or its own types
-        return [Check("torch.jit.load", False, str(exc).splitlines()[0][:200])]
-    return [spec.extra_files_check(extra), *spec.parity_checks(module.eval())]
+FORMAT = TorchScript()

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ganforge.errors import GanforgeError
+
+if TYPE_CHECKING:
+    from ganforge.export.spec import ExportSpec
 
 
 class ExportCheckError(GanforgeError):
@@ -50,3 +54,15 @@ def raise_failures(fmt: str, checks: list[Check]) -> None:
     failures = [c for c in checks if not c.passed]
     if failures:
         raise ExportCheckError(fmt, failures)
+
+
+def torch_artifact_checks(spec: ExportSpec, loader: str, load: Callable[[dict], Callable]) -> list[Check]:
+    """The checks of a torch artifact (TorchScript, ``.pt2``): ``load(extra)`` reads it back with
+    its extra files into ``extra``, which must hold exactly the ganforge metadata, and what it
+    returns must match eager at every checked batch size. ``loader`` names the load in a failure."""
+    extra = dict.fromkeys(spec.info.to_metadata(), "")
+    try:
+        run = load(extra)
+    except Exception as exc:  # torch raises RuntimeError or its own types
+        return [Check(loader, False, str(exc).splitlines()[0][:200])]
+    return [spec.extra_files_check(extra), *spec.parity_checks(run)]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.fsutil import atomic_write_text
+from ganforge.fsutil import atomic_write_text, cache_dir
 from ganforge.inference import timing
 
 CANDIDATES = (8, 16, 32, 64, 128, 256)
@@ -31,14 +31,10 @@ MAX_RUN_S = 0.05  # candidates whose run would take longer than this are not tim
 CACHE_FILE = "micro-batch.json"
 
 
-def cache_dir() -> Path:
-    if os.environ.get("GANFORGE_CACHE_DIR"):
-        return Path(os.environ["GANFORGE_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganforge"
-
-
 @functools.lru_cache(maxsize=1)
-def _cpu() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows: part of the cache
+    key here, and of gan-bench's report."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -50,7 +46,7 @@ def _cpu() -> str:
 
 def cache_key(model: Path, providers: list[str], ort_version: str) -> str:
     st = model.stat()
-    return "|".join([str(model.resolve()), str(st.st_size), str(st.st_mtime_ns), _cpu(), str(os.cpu_count()),
+    return "|".join([str(model.resolve()), str(st.st_size), str(st.st_mtime_ns), cpu_name(), str(os.cpu_count()),
                      ort_version, ",".join(providers)])
 
 

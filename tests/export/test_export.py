@@ -5,6 +5,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx import TensorProto, helper
 
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.export import ExportCheckError, export, onnx_format
@@ -68,18 +69,18 @@ def test_failed_check_writes_nothing_and_keeps_old_files(sine_run, tmp_path, mon
     out = tmp_path / "out"
     export(sine_run.run_dir, formats="onnx", out_dir=out)
     old = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_convert = onnx_format.convert
+    real_convert = onnx_format.Onnx.convert
 
-    def unfaithful(spec, path):  # export a generator whose weights drifted by 0.01
+    def unfaithful(self, spec, path, cache):  # export a generator whose weights drifted by 0.01
         with torch.no_grad():
             w = spec.generator.net[4].bias
             w += 0.01
             try:
-                return real_convert(spec, path)
+                return real_convert(self, spec, path, cache)
             finally:
                 w -= 0.01
 
-    monkeypatch.setattr(onnx_format, "convert", unfaithful)
+    monkeypatch.setattr(onnx_format.Onnx, "convert", unfaithful)
     with pytest.raises(ExportCheckError, match=r"parity \(batch 1\): max abs diff .* \(atol 0.0001\)"):
         export(sine_run.run_dir, formats="all", out_dir=out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == old  # nothing new, nothing half-written
@@ -100,21 +101,21 @@ def test_bad_sources(tmp_path):
 
 
 def test_triton_repository_matches_the_onnx_file(sine_export):
-    import re
+    from ganforge.export import pbtxt, triton
 
     model_dir = sine_export.artifacts["triton"]
     assert model_dir == sine_export.out_dir / "triton" / "generator"
     model = onnx.load(str(model_dir / "1" / "model.onnx"))
-    text = (model_dir / "config.pbtxt").read_text()
-    assert re.search(r'^name: "generator"$', text, re.M) and re.search(r'^platform: "onnxruntime_onnx"$', text, re.M)
-    assert int(re.search(r"^max_batch_size: (\d+)$", text, re.M).group(1)) >= 64
-    assert "dynamic_batching {" in text and "preferred_batch_size" in text
-    tensors = re.findall(r'name: "(\w+)"\s+data_type: (\w+)\s+dims: \[ ([\d, ]+) \]', text)
+    config = pbtxt.parse((model_dir / "config.pbtxt").read_text(), triton.REPEATED)
+    assert config["name"] == "generator" and config["platform"] == "onnxruntime_onnx"
+    assert config["max_batch_size"] >= 64 and config["dynamic_batching"]["preferred_batch_size"]
     (z,), (x,) = model.graph.input, model.graph.output
     as_triton = {onnx.TensorProto.FLOAT: "TYPE_FP32"}
-    want = [(v.name, as_triton[v.type.tensor_type.elem_type], ", ".join(str(d.dim_value) for d in v.type.tensor_type.shape.dim[1:]))
-            for v in (z, x)]
-    assert tensors == want == [("z", "TYPE_FP32", "4"), ("x", "TYPE_FP32", "32")]
+    want = [{"name": v.name, "data_type": as_triton[v.type.tensor_type.elem_type],
+             "dims": [d.dim_value for d in v.type.tensor_type.shape.dim[1:]]} for v in (z, x)]
+    assert config["input"] + config["output"] == want
+    assert want == [{"name": "z", "data_type": "TYPE_FP32", "dims": [4]},
+                    {"name": "x", "data_type": "TYPE_FP32", "dims": [32]}]
 
 
 def test_exported_program_runs_at_any_batch(sine_export, sine_run):
@@ -136,3 +137,39 @@ def test_flops_are_counted_by_hand_formula(sine_export):
     assert count_flops(dcgan.Generator(100, 64), 100) == want
     props = {p.key: p.value for p in onnx.load(str(sine_export.artifacts["onnx"])).metadata_props}
     assert props[meta.FLOPS] == str(2 * (4 * 8 + 8 * 16 + 16 * 32))
+
+
+def test_fp16_graph_is_sorted_by_onnx_ir():
+    # Cast appended after its reader, as the fp16 converter leaves it
+    nodes = [helper.make_node("Relu", ["h"], ["y"], name="relu"), helper.make_node("Cast", ["x"], ["h"], to=1, name="cast")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(model)
+    ordered = onnx_format._sorted(model)
+    assert [n.name for n in ordered.graph.node] == ["cast", "relu"]
+    onnx.checker.check_model(ordered, full_check=True)
+
+
+def test_torch_artifact_checks_fail_on_each_fault(sine_run, sine_export):
+    from ganforge.export.spec import spec_from_checkpoint
+    from ganforge.export.validate import torch_artifact_checks
+
+    spec = spec_from_checkpoint(sine_run.checkpoint)
+    path = str(sine_export.artifacts["torchscript"])
+
+    def broken(extra):
+        raise RuntimeError("not an archive\nstack")
+
+    checks = torch_artifact_checks(spec, "torch.jit.load", broken)
+    assert [(c.name, c.passed, c.detail) for c in checks] == [("torch.jit.load", False, "not an archive")]
+    checks = torch_artifact_checks(spec, "torch.jit.load", lambda extra: torch.jit.load(path))  # extra files unread
+    assert (checks[0].name, checks[0].passed) == ("metadata", False) and all(c.passed for c in checks[1:])
+
+    def drifted(extra):
+        module = torch.jit.load(path, _extra_files=extra)
+        return lambda z: module(z) + 1e-3
+
+    checks = torch_artifact_checks(spec, "torch.jit.load", drifted)
+    assert checks[0].passed and [(c.name, c.passed) for c in checks[1:]] == [("parity", False)] * 4

@@ -58,6 +58,8 @@ def test_rewrite_forms_compute_the_same(case, form):
     assert [r.form for r in done] == ([form] if form else [])
     ops = [n.op_type for n in rewritten.graph.node]
     assert ("ConvTranspose" in ops) == (form is None)
+    # the replaced node's weights go with it (reshaped copies take their place)
+    assert ({"W", "B"} & {t.name for t in rewritten.graph.initializer} == set()) == (form is not None)
     onnx.checker.check_model(rewritten, full_check=True)
     for batch in (1, 5):
         got = run(rewritten, x[:batch])

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +76,29 @@ def test_unwritable_cache_is_not_an_error(monkeypatch, tmp_path):
     blocker.write_text("")
     monkeypatch.setenv("GANFORGE_CACHE_DIR", str(blocker / "cache"))  # under a file: cannot be created
     assert tuning.store("k", 8, {8: 1.0}) is False
+
+
+def test_one_cache_folder_for_every_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("GANFORGE_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert tuning.cache_dir() == tmp_path / "home" / ".cache" / "ganforge"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert tuning.cache_dir() == tmp_path / "xdg" / "ganforge"
+    monkeypatch.setenv("GANFORGE_CACHE_DIR", str(tmp_path / "mine"))
+    assert tuning.cache_dir() == tmp_path / "mine"
+    # gan-eval's evaluators go to the same folder (read once, at import: a fresh interpreter)
+    proc = subprocess.run([sys.executable, "-c", "import ganforge.evaluation.images as i; print(i.CACHE)"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(tmp_path / "mine" / "evaluators")
+
+
+def test_cpu_name_is_what_bench_reports(monkeypatch):
+    from ganforge.bench import run
+
+    monkeypatch.setattr(run, "cpu_name", lambda: "a test CPU")  # raises if bench/run.py has no cpu_name
+    assert run._machine()["cpu"] == "a test CPU"
 
 
 def counting(gen: Generator, monkeypatch) -> list[int]:
