@@ -11,7 +11,6 @@ accuracy, so scores are comparable exactly when fingerprint and accuracy match.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -2,9 +2,8 @@
 model and machine, and cached.
 
 A generator's throughput does not grow with the batch for ever: past some size its
-activations leave the CPU's caches and samples/s falls (on the 2-core machine of
-benchmarks/results/, mnist-mlp ran 1.1x faster in runs of 256 than in one of 1024; an
-earlier bench on an Intel VM read dcgan 2.4x faster at batch 8 than at 1024). :func:`tune` times the candidate sizes in turns
+activations leave the CPU's caches and samples/s falls, by how much depends on the model
+and the machine (benchmarks/results/ has figures). :func:`tune` times the candidate sizes in turns
 on random noise, keeps the fastest (a larger one when within 3%: fewer calls), and
 stores it in ``$GANFORGE_CACHE_DIR`` (default ``~/.cache/ganforge``) under a key of the
 model file (path, size, modification time) and the machine (CPU, cores, onnxruntime

@@ -61,7 +61,7 @@ def build_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, Any, Any]:
     When the run kept an exponential moving average of G (``--ema``), those are the weights.
     """
     from ganforge.training.config import apply
-    from ganforge.training.variants import get_variant
+    from ganforge.training.variants import GeneratorModel, get_variant
 
     try:
         variant = get_variant(state["variant"])
@@ -72,6 +72,9 @@ def build_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, Any, Any]:
     except Exception as exc:
         raise CheckpointError(f"checkpoint config does not fit variant {variant.name}: {exc}") from None
     G = variant.generator(cfg)
+    if not isinstance(G, GeneratorModel):  # what export and evaluation rely on
+        raise CheckpointError(f"the {variant.name} generator does not honour GeneratorModel "
+                              f"(latent_dim, sample_shape, num_classes, class_embedding)")
     try:
         G.load_state_dict(state.get("generator_ema", state["generator"]))
     except RuntimeError as exc:
