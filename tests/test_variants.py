@@ -13,7 +13,6 @@ import torch
 from ganforge.errors import ConfigError
 from ganforge.export import export
 from ganforge.export.onnx_format import UnsupportedExport
-from ganforge.export.validate import ExportCheckError
 from ganforge.inference import Generator
 from ganforge.training import VARIANTS, checkpoint, train
 from tests.conftest import TINY, tiny_sets
