@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 # Keys starting with "_" are comments.
 RUN_KEYS = ("variant", "preset", "device", "precision", "world_size", "ganforge_version", "runs_dir")
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's, in the order they apply
+# The levers against collapse, each off: what every variant's "source" preset starts from, so
+# that `--preset source` is the source document's recipe whatever the defaults turn on.
+LEVERS_OFF = {"ema": 0.0, "r1_weight": 0.0, "minibatch_std": False, "augment": "", "loss": None,
+              "learning_rate_d": None, "lr_half_life": 0.0}
 
 
 @dataclasses.dataclass
@@ -43,7 +48,9 @@ class TrainConfig:
 
     epochs: int = 10  # passes over the training data
     batch_size: int = 64  # samples per optimisation step
-    learning_rate: float = 2e-4  # Adam learning rate, G and D alike
+    learning_rate: float = 2e-4  # Adam learning rate of G (and of D unless learning_rate_d is set)
+    learning_rate_d: float | None = None  # D/critic's own Adam rate (two time-scales, TTUR); None = learning_rate
+    lr_half_life: float = 0.0  # epochs over which both learning rates halve (exponential decay; 0: constant)
     beta1: float = 0.5  # Adam beta1
     beta2: float = 0.999  # Adam beta2
     seed: int = 0  # seeds model init, noise, shuffling and data synthesis
@@ -59,6 +66,10 @@ class TrainConfig:
     amp: str = "auto"  # autocast: auto (bf16 on CUDA where supported, else off), bf16, fp16 (+ gradient scaler), off
     compile: bool = False  # torch.compile G and D; a variant it fails for trains eagerly, with a warning
     conditional: bool = False  # G and D take the class label (labelled data: IDX, CIFAR-10, class subfolders)
+    loss: str | None = None  # bce (non-saturating) or hinge, for variants with a discriminator; None = the variant's
+    r1_weight: float = 0.0  # gamma of R1, a zero-centred gradient penalty on real data (bce/hinge; 0: off)
+    minibatch_std: bool = False  # D also sees the spread of its batch (against collapse: Karras et al. 2018)
+    augment: str = ""  # DiffAugment for D's inputs: any of color,translation,cutout (image variants; "": off)
     num_classes: int | None = None  # conditional: set from the data
     class_names: list[str] | None = None  # conditional: set from the data, index = label
 
@@ -85,11 +96,29 @@ class TrainConfig:
                               "set conditional=true or leave them unset")
         if self.num_classes is not None and self.num_classes < 2:
             raise ConfigError(f"num_classes must be >= 2, got {self.num_classes}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        for name in ("learning_rate", "learning_rate_d"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.loss is not None and self.loss not in ("bce", "hinge"):
+            raise ConfigError(f"loss must be bce or hinge, got {self.loss!r}")
+        if not self.lr_half_life >= 0:
+            raise ConfigError(f"lr_half_life must be >= 0 epochs (0: constant rates), got {self.lr_half_life}")
+        if not self.r1_weight >= 0:
+            raise ConfigError(f"r1_weight must be >= 0 (0 turns it off), got {self.r1_weight}")
+        augment_policy(self.augment)
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+def augment_policy(text: str) -> tuple[str, ...]:
+    """``"translation,cutout"`` -> ("translation", "cutout"), in application order; "" or "none": off."""
+    names = [p.strip() for p in text.split(",") if p.strip() and p.strip() != "none"]
+    unknown = [p for p in names if p not in AUGMENTATIONS]
+    if unknown:
+        raise ConfigError(f"unknown augmentation {unknown[0]!r} in augment; choose from {', '.join(AUGMENTATIONS)} "
+                          f"(comma-separated), or none")
+    return tuple(a for a in AUGMENTATIONS if a in names)
 
 
 def field_types(cls: type) -> dict[str, Any]:

@@ -259,6 +259,20 @@ def _load_one(path: Path, size: tuple[int, int], mode: str) -> tuple[np.ndarray 
     return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), upscaled
 
 
+def first_image_size(root: Path) -> tuple[int, int]:
+    """(height, width) of the first readable image under ``root``; (64, 64) when none is (the
+    folder's loader then says what is wrong)."""
+    from PIL import Image
+
+    for f in _image_files(root):
+        try:
+            with Image.open(f) as img:
+                return img.height, img.width
+        except OSError:
+            continue
+    return 64, 64
+
+
 def load_folder(path: str | Path, *, image_size: int | tuple[int, int], channels: int) -> ImageData:
     """Every image under ``path`` (flat, or one subfolder per class), resized and center-cropped."""
     root = check_path(str(path), "an image folder")

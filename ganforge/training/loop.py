@@ -29,7 +29,7 @@ import ganforge
 from ganforge.errors import ConfigError
 from ganforge.training import checkpoint, conditional, distributed, resume
 from ganforge.training.accel import configure_backends, resolve_device, resolve_precision, use_channels_last
-from ganforge.training.config import to_dict
+from ganforge.training.config import augment_policy, to_dict
 from ganforge.training.data import Batches
 from ganforge.training.distributed import Dist
 from ganforge.training.hooks import EpochEnd, Hook, Hooks, Scorer, default_hooks, running
@@ -37,7 +37,7 @@ from ganforge.training.losses import make_objective
 from ganforge.training.request import TrainRequest, new_config, resumed_config
 from ganforge.training.run import RunDir
 from ganforge.training.runtime import Runtime, conditioned
-from ganforge.training.state import TrainState, ema_update
+from ganforge.training.state import TrainState, ema_decay, ema_update
 from ganforge.training.stop import Interrupted, StopAfterStep, StopRequest, TrainingDiverged
 from ganforge.training.sums import EpochSums
 from ganforge.training.variants import Variant, get_variant
@@ -106,7 +106,8 @@ def _start(request: TrainRequest, dist: Dist, device: torch.device, scorer: Scor
     variant, cfg, data = _config_and_data(request, saved, dist, device)
     hooks = [*default_hooks(cfg, scorer), *extra] if dist.is_main else []
     configure_backends(device, cfg.deterministic)
-    rt = Runtime(device, dist, resolve_precision(cfg.amp, device), channels_last=False)
+    rt = Runtime(device, dist, resolve_precision(cfg.amp, device), channels_last=False,
+                 augment=augment_policy(cfg.augment))
     state = TrainState.build(variant, cfg, device, rt.precision)
     rt.channels_last = use_channels_last(device, state.G, state.D)
     batches = Batches(data, cfg.batch_size, device, shard=(dist.rank, dist.world_size), seed=cfg.seed,
@@ -201,6 +202,7 @@ def _train_epoch(t: Trainer, epoch: int) -> dict[str, Any]:
     state, dist = t.state, t.rt.dist
     t0 = time.perf_counter()
     sums = EpochSums(t.rt.device)
+    state.set_learning_rates(t.cfg, epoch)
     perm, start = resume.pick_up(t, epoch, sums)
     batches = t.batches.iterate(perm, start, epoch)
     if t.progress:
@@ -235,14 +237,14 @@ def _train_epoch(t: Trainer, epoch: int) -> dict[str, Any]:
 def _train_step(t: Trainer, real: torch.Tensor, labels: torch.Tensor | None, sums: EpochSums) -> None:
     state, rt = t.state, t.rt
     fp16 = state.scaler_d.is_enabled()
+    D_step, D_for_G = rt.discriminators(labels)
     ############################
     # (1) Update D/critic: minimise its loss on a real batch and a generated one
     #     (of the real batch's classes when conditional)
     ############################
-    D = conditioned(rt.D, labels)
     with rt.precision.autocast():
         fake = conditioned(rt.G, labels)(torch.randn(len(real), state.G.latent_dim, device=real.device))
-        d = t.objective.discriminator_loss(D, real, fake.detach(), scaler=state.scaler_d)
+        d = t.objective.discriminator_loss(D_step, real, fake.detach(), scaler=state.scaler_d)
     state.opt_d.zero_grad(set_to_none=True)
     _optimize(state.scaler_d, state.opt_d, d.total, sums)
     t.objective.after_discriminator_step(state.D)
@@ -254,11 +256,11 @@ def _train_step(t: Trainer, real: torch.Tensor, labels: torch.Tensor | None, sum
     if state.step % t.objective.n_critic == 0:
         state.opt_g.zero_grad(set_to_none=True)
         with rt.precision.autocast():
-            g = t.objective.generator_loss(conditioned(rt.D_for_G, labels), fake)
+            g = t.objective.generator_loss(D_for_G, fake)
         _optimize(state.scaler_g, state.opt_g, g, sums)
         sums.add("g", fp16, g=g)
         if state.G_ema is not None:
-            ema_update(state.G_ema, state.G, t.cfg.ema)
+            ema_update(state.G_ema, state.G, ema_decay(t.cfg.ema, state.step // t.objective.n_critic))
 
 
 def _optimize(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer, loss: torch.Tensor,

@@ -5,8 +5,8 @@ minimises and reports their parts per epoch (``d_real``, ``d_fake``, ``g``).
 
 Under mixed precision (``--amp``) the loop calls them inside ``torch.autocast``:
 D may run in bf16/fp16, but its outputs are cast to float32 before any loss
-reduction, BCE runs with autocast off (CUDA autocast refuses it in half precision),
-and the gradient penalty takes its input gradient and norm in float32.
+reduction, and the gradient penalties (WGAN-GP's, R1) take their input gradient and
+norm in float32.
 """
 
 from __future__ import annotations
@@ -26,31 +26,78 @@ class DiscriminatorLoss:
 
 
 class BCEObjective:
-    """The original GAN objective with a sigmoid discriminator (non-saturating G loss).
+    """The original GAN objective, non-saturating for G, on D's logits.
 
-    D minimises ``BCE(D(real), 1) + BCE(D(fake), 0)``; G minimises ``BCE(D(fake), 1)``.
+    D minimises ``BCE(sigmoid(D(real)), 1) + BCE(sigmoid(D(fake)), 0)``, computed as
+    ``softplus(-D(real)) + softplus(D(fake))`` (the same numbers, without a Sigmoid that
+    saturates); G minimises ``BCE(sigmoid(D(fake)), 1) = softplus(-D(fake))``. With
+    ``r1_weight`` > 0, D also minimises ``r1_weight / 2 * E ||grad_x D(x_real)||^2``
+    (R1, Mescheder et al., 2018, arXiv:1801.04406): a zero-centred penalty that keeps D
+    from growing steep around the real data, so G's gradients stay useful.
     """
 
     n_critic = 1  # discriminator steps per generator step
 
+    def __init__(self, r1_weight: float = 0.0):
+        self.r1_weight = r1_weight
+
     def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                            scaler: torch.amp.GradScaler | None = None) -> DiscriminatorLoss:
-        loss_real = _bce(D(real), 1.0)
-        loss_fake = _bce(D(fake), 0.0)
-        return DiscriminatorLoss(loss_real + loss_fake, loss_real, loss_fake)
+        if self.r1_weight:
+            real = real.detach().float().requires_grad_(True)
+        out_real = D(real).float()
+        loss_real = F.softplus(-out_real).mean()
+        loss_fake = F.softplus(D(fake).float()).mean()
+        total = loss_real + loss_fake
+        if self.r1_weight:
+            total = total + self.r1_weight / 2 * r1_penalty(out_real, real, scaler)
+        return DiscriminatorLoss(total, loss_real, loss_fake)
 
     def generator_loss(self, D: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-        return _bce(D(fake), 1.0)
+        return F.softplus(-D(fake).float()).mean()
 
     def after_discriminator_step(self, D: nn.Module) -> None:
         """Hook after each D update (weight clipping uses it)."""
 
 
-def _bce(p: torch.Tensor, target: float) -> torch.Tensor:
-    """BCE of probabilities against a constant label, in float32 and outside autocast."""
-    p = p.float()
-    with torch.autocast(p.device.type, enabled=False):
-        return F.binary_cross_entropy(p, torch.full_like(p, target))
+class HingeObjective(BCEObjective):
+    """The hinge loss (Lim & Ye, 2017; Miyato et al., 2018): D minimises
+    ``relu(1 - D(real)) + relu(1 + D(fake))``, G minimises ``-D(fake)``; R1 as for BCE."""
+
+    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                           scaler: torch.amp.GradScaler | None = None) -> DiscriminatorLoss:
+        if self.r1_weight:
+            real = real.detach().float().requires_grad_(True)
+        out_real = D(real).float()
+        loss_real = F.relu(1 - out_real).mean()
+        loss_fake = F.relu(1 + D(fake).float()).mean()
+        total = loss_real + loss_fake
+        if self.r1_weight:
+            total = total + self.r1_weight / 2 * r1_penalty(out_real, real, scaler)
+        return DiscriminatorLoss(total, loss_real, loss_fake)
+
+    def generator_loss(self, D: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+        return -D(fake).float().mean()
+
+
+def _input_gradient(scores: torch.Tensor, x: torch.Tensor, scaler: torch.amp.GradScaler | None) -> torch.Tensor:
+    """``d sum(scores) / d x`` in float32, with the graph kept (the penalty's own gradient must
+    reach D). With an enabled GradScaler (fp16) the scores are scaled before ``autograd.grad``
+    (small fp16 gradients would underflow otherwise) and the gradient unscaled right after, as
+    in PyTorch's AMP notes ("Gradient penalty")."""
+    scaled = scaler is not None and scaler.is_enabled()
+    total = scores.float().sum()
+    (grad,) = torch.autograd.grad(scaler.scale(total) if scaled else total, x, create_graph=True)
+    with torch.autocast(x.device.type, enabled=False):
+        grad = grad.float()
+        return grad * (1.0 / scaler.get_scale()) if scaled else grad
+
+
+def r1_penalty(scores: torch.Tensor, real: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """``E ||grad_x D(x)||^2`` over the real batch ``real`` (which ``scores = D(real)`` came from)."""
+    grad = _input_gradient(scores, real, scaler)
+    with torch.autocast(real.device.type, enabled=False):
+        return grad.flatten(1).pow(2).sum(1).mean()
 
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
@@ -71,13 +118,9 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
         eps = torch.rand(real.shape[0], device=real.device, dtype=torch.float32)
     eps = eps.reshape(-1, *([1] * (real.dim() - 1)))
     x_hat = (eps * real.detach().float() + (1 - eps) * fake.detach().float()).requires_grad_(True)
-    scores = D(x_hat).float().sum()
-    scaled = scaler is not None and scaler.is_enabled()
-    (grad,) = torch.autograd.grad(scaler.scale(scores) if scaled else scores, x_hat, create_graph=True)
+    grad = _input_gradient(D(x_hat), x_hat, scaler)
     with torch.autocast(x_hat.device.type, enabled=False):
-        if scaled:
-            grad = grad * (1.0 / scaler.get_scale())
-        norms = grad.float().flatten(1).norm(2, dim=1)
+        norms = grad.flatten(1).norm(2, dim=1)
         return ((norms - 1) ** 2).mean()
 
 
@@ -116,13 +159,14 @@ class WassersteinObjective:
                 p.clamp_(-self.clip_value, self.clip_value)
 
 
-OBJECTIVES = {"bce": BCEObjective, "wasserstein": WassersteinObjective}
+OBJECTIVES = {"bce": BCEObjective, "hinge": HingeObjective, "wasserstein": WassersteinObjective}
 PENALTIES = ("gp", "clip")
+DISCRIMINATOR_LOSSES = ("bce", "hinge")  # what `loss` may choose for a variant with a discriminator
 
 
 def make_objective(name: str, cfg: object):
-    """Build the objective a variant names; Wasserstein knobs come from ``cfg``."""
+    """Build the objective a variant names (or its config's ``loss``); knobs come from ``cfg``."""
     if name == "wasserstein":
         return WassersteinObjective(n_critic=cfg.n_critic, penalty=getattr(cfg, "penalty", "gp"),
                                     gp_weight=cfg.gp_weight, clip_value=getattr(cfg, "clip_value", 0.01))
-    return OBJECTIVES[name]()
+    return OBJECTIVES[cfg.loss or name](r1_weight=cfg.r1_weight)

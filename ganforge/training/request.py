@@ -20,7 +20,7 @@ from typing import Any
 from ganforge.errors import ConfigError
 from ganforge.training.config import apply, parse_set, read_config_file, resolve
 from ganforge.training.run import DEFAULT_RUNS_DIR
-from ganforge.training.variants import DEFAULT_VARIANT, Variant, check_conditional
+from ganforge.training.variants import DEFAULT_VARIANT, Variant, check_config
 
 # The config keys a resume may change, and why that is safe.
 RESUMABLE: Mapping[str, str] = MappingProxyType({
@@ -85,7 +85,7 @@ def new_config(variant: Variant, request: TrainRequest) -> Any:
     """The config of a new run: every source of the request, in precedence order, checked."""
     cfg = resolve(variant, preset=request.preset, config_file=request.config_file, overrides=request.options,
                   sets=request.sets)
-    check_conditional(variant, cfg)
+    check_config(variant, cfg)
     return cfg
 
 

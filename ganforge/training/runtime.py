@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ganforge.training.accel import Precision, compile_or_eager
+from ganforge.training.augment import diff_augment
 from ganforge.training.data import real_examples
 from ganforge.training.distributed import Dist
 from ganforge.training.state import TrainState, rng_state, set_rng_state
@@ -32,6 +33,12 @@ class Runtime:
     D_for_G: nn.Module | None = None  # D in G's loss: compiled maybe, never DDP (G's gradient only passes
     #                                   through it; D's own gradients there are dropped, not worth an all-reduce)
     compiled: list[str] = field(default_factory=list)  # what torch.compile runs ("G", "D")
+    augment: tuple[str, ...] = ()  # DiffAugment before every D call (augment=...)
+
+    def discriminators(self, labels: torch.Tensor | None):
+        """D as the D/critic update calls it, and as G's update does: with the batch's labels
+        bound when conditional, behind the augmentation when asked for."""
+        return tuple(augmented(conditioned(D, labels), self.augment) for D in (self.D, self.D_for_G))
 
     def wrap(self, state: TrainState, cfg: Any, objective, data: Any, variant: str) -> None:
         """The modules steps call: compiled when asked and it works, in DDP under torchrun."""
@@ -53,7 +60,7 @@ class Runtime:
         rng = rng_state(self.device)
         try:
             labels = torch.randint(cfg.num_classes, (len(real),), device=real.device) if cfg.num_classes else None
-            G, D = conditioned(G, labels), conditioned(D, labels)
+            G, D = conditioned(G, labels), augmented(conditioned(D, labels), self.augment)
             with self.precision.autocast():
                 fake = G(torch.randn(len(real), state.G.latent_dim, device=real.device))
                 d = objective.discriminator_loss(D, real, fake.detach())
@@ -80,6 +87,13 @@ class Runtime:
         if cfg.num_classes:
             how.append(f"conditional on {cfg.num_classes} classes")
         return how
+
+
+def augmented(D, policy: tuple[str, ...]):
+    """``D`` seeing every input through DiffAugment's ``policy`` (differentiably), or ``D`` itself."""
+    if not policy:
+        return D
+    return lambda x: D(diff_augment(x, policy))
 
 
 def conditioned(module, labels: torch.Tensor | None):

@@ -54,11 +54,19 @@ class TrainState:
         return cls(
             G, D,
             torch.optim.Adam(G.parameters(), lr=cfg.learning_rate, betas=betas),
-            torch.optim.Adam(D.parameters(), lr=cfg.learning_rate, betas=betas),
+            torch.optim.Adam(D.parameters(), lr=cfg.learning_rate_d or cfg.learning_rate, betas=betas),
             precision.grad_scaler(), precision.grad_scaler(),
             fixed, fixed_labels,
             G_ema=copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema else None,
         )
+
+    def set_learning_rates(self, cfg: Any, epoch: int) -> None:
+        """The rates of ``epoch`` (``lr_half_life``: halved every that many epochs, from the first).
+        A function of the epoch alone, so a resumed run trains at the rates of one never stopped."""
+        scale = 0.5 ** ((epoch - 1) / cfg.lr_half_life) if cfg.lr_half_life else 1.0
+        for optimizer, rate in ((self.opt_g, cfg.learning_rate), (self.opt_d, cfg.learning_rate_d or cfg.learning_rate)):
+            for group in optimizer.param_groups:
+                group["lr"] = rate * scale
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +108,13 @@ def _grid_noise(cfg: Any, latent_dim: int, device: torch.device) -> tuple[torch.
     per_class = conditional.grid_columns(cfg.sample_count, cfg.num_classes)
     fixed = torch.randn(per_class, latent_dim, generator=g).repeat(cfg.num_classes, 1)
     return fixed.to(device), conditional.fixed_labels(cfg.num_classes, per_class, device)
+
+
+def ema_decay(decay: float, updates: int) -> float:
+    """The moving average's decay after ``updates`` G updates: short at first, ``decay`` from
+    about ``10 / (1 - decay)`` updates on (TensorFlow's ExponentialMovingAverage with
+    ``num_updates``), so that early on it does not average in the untrained initial weights."""
+    return min(decay, (1 + updates) / (10 + updates))
 
 
 @torch.no_grad()

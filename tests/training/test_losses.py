@@ -1,4 +1,4 @@
-"""The Wasserstein objective and the gradient penalty against values computed by hand."""
+"""The objectives and their gradient penalties against values computed by hand."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.training.losses import BCEObjective, WassersteinObjective, gradient_penalty
+from ganforge.training.losses import BCEObjective, HingeObjective, WassersteinObjective, gradient_penalty, r1_penalty
 
 
 class Linear(nn.Module):
@@ -71,11 +71,44 @@ def test_clipping_clamps_critic_weights():
 
 
 def test_bce_matches_its_formula():
-    D = nn.Sequential(nn.Flatten(), nn.Linear(2, 1), nn.Sigmoid())
+    """On logits: the same numbers as the source's Sigmoid followed by BCE."""
+    D = nn.Sequential(nn.Flatten(), nn.Linear(2, 1))
     real, fake = torch.randn(5, 2), torch.randn(5, 2)
     loss = BCEObjective().discriminator_loss(D, real, fake)
-    want_real = -torch.log(D(real)).mean()
-    want_fake = -torch.log(1 - D(fake)).mean()
-    torch.testing.assert_close(loss.real, want_real)
-    torch.testing.assert_close(loss.fake, want_fake)
-    torch.testing.assert_close(BCEObjective().generator_loss(D, fake), -torch.log(D(fake)).mean())
+    p_real, p_fake = torch.sigmoid(D(real)), torch.sigmoid(D(fake))
+    torch.testing.assert_close(loss.real, -torch.log(p_real).mean())
+    torch.testing.assert_close(loss.fake, -torch.log(1 - p_fake).mean())
+    torch.testing.assert_close(BCEObjective().generator_loss(D, fake), -torch.log(p_fake).mean())
+    # and it stays finite where the Sigmoid saturates (a logit of 200: probability 1.0 in float32)
+    far = torch.full((3, 2), 100.0)
+    assert torch.isfinite(BCEObjective().discriminator_loss(D, -far, far).total)
+
+
+def test_hinge_matches_its_formula():
+    D = Linear(torch.ones(1, 1, 1))  # D(x) = x
+    real = torch.tensor([2.0, 0.5, -1.0]).view(3, 1, 1, 1)
+    fake = torch.tensor([-2.0, 0.0, 1.0]).view(3, 1, 1, 1)
+    loss = HingeObjective().discriminator_loss(D, real, fake)
+    assert loss.real.item() == pytest.approx((0 + 0.5 + 2.0) / 3)  # relu(1 - D(real))
+    assert loss.fake.item() == pytest.approx((0 + 1.0 + 2.0) / 3)  # relu(1 + D(fake))
+    assert HingeObjective().generator_loss(D, fake).item() == pytest.approx(1 / 3)  # -D(fake)
+
+
+def test_r1_is_the_squared_input_gradient_on_real_data():
+    w = torch.tensor([[[3.0, 0.0], [0.0, 4.0]]])  # ||grad_x D|| = 5 everywhere
+    D = Linear(w)
+    real, fake = torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2)
+    plain = BCEObjective().discriminator_loss(D, real, fake)
+    with_r1 = BCEObjective(r1_weight=2.0).discriminator_loss(D, real, fake)
+    assert (with_r1.total - plain.total).item() == pytest.approx(2.0 / 2 * 25.0, rel=1e-5)
+    D.zero_grad()
+    (with_r1.total - plain.total.detach()).backward()  # the penalty's own gradient reaches D's weights
+    torch.testing.assert_close(D.w.grad - _grad_without_r1(w, real, fake), 2.0 / 2 * 2 * w, rtol=1e-4, atol=1e-5)
+    x = real.clone().requires_grad_(True)
+    assert torch.allclose(r1_penalty(Square()(x), x), (2 * real).flatten(1).pow(2).sum(1).mean())
+
+
+def _grad_without_r1(w, real, fake):
+    D = Linear(w)
+    BCEObjective().discriminator_loss(D, real, fake).total.backward()
+    return D.w.grad

@@ -15,7 +15,7 @@ VARIANTS: dict[str, Variant] = {
 }
 DEFAULT_VARIANT = "sine"
 
-__all__ = ["DEFAULT_VARIANT", "VARIANTS", "GeneratorBase", "GeneratorModel", "Variant", "check_conditional",
+__all__ = ["DEFAULT_VARIANT", "VARIANTS", "GeneratorBase", "GeneratorModel", "Variant", "check_config",
            "get_variant"]
 
 
@@ -26,9 +26,16 @@ def get_variant(name: str) -> Variant:
         raise ConfigError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}") from None
 
 
-def check_conditional(variant: Variant, cfg) -> None:
-    """``conditional=true`` only for variants whose models take class labels."""
+def check_config(variant: Variant, cfg) -> None:
+    """What a config may ask only of some variants: classes, a discriminator's loss, image augmentation."""
     if cfg.conditional and not variant.config_cls.SUPPORTS_CONDITIONAL:
         able = [v.name for v in VARIANTS.values() if v.config_cls.SUPPORTS_CONDITIONAL]
         raise ConfigError(f"{variant.name} has no classes to condition on; conditional=true works for "
                           f"{', '.join(able)}")
+    with_d = [v.name for v in VARIANTS.values() if v.loss != "wasserstein"]
+    for key, used in (("loss", cfg.loss is not None), ("r1_weight", cfg.r1_weight > 0)):
+        if used and variant.loss == "wasserstein":
+            raise ConfigError(f"{variant.name} trains a critic with the Wasserstein loss and its gradient penalty; "
+                              f"{key} applies to {', '.join(with_d)}")
+    if cfg.augment and variant.kind != "image":
+        raise ConfigError(f"augment applies to images; {variant.name} makes {variant.kind}")
