@@ -109,7 +109,7 @@ def default_hooks(cfg: Any, scorer: Scorer | None) -> list[Hook]:
             raise ConfigError("eval_every needs a scorer: gan-train hands training ganforge.evaluation's; from Python "
                               "call train(..., scorer=ganforge.evaluation.scoring.make_scorer)")
         hooks.append(Score(scorer))
-    hooks += [Metrics(), LogLine()]
+    hooks += [Health(), Metrics(), LogLine()]
     if cfg.tensorboard:
         hooks.append(TensorBoard())
     hooks.append(Plots())
@@ -167,6 +167,75 @@ class Score(Hook):
             t.log.debug(f"epoch {end.epoch}: {self.name} {score:.4g} (best {best:.4g})")
 
 
+def spread(samples: torch.Tensor) -> float:
+    """Mean Euclidean distance between two different samples of ``samples`` [n, ...]."""
+    flat = samples.float().flatten(1)
+    n = len(flat)
+    return float(torch.cdist(flat, flat).sum() / (n * (n - 1))) if n > 1 else 0.0
+
+
+class Health(Hook):
+    """Tells the user when training goes wrong, naming the knob to turn.
+
+    Each epoch it measures the fixed-noise samples' **diversity**: their spread (mean distance
+    between two samples) over the real data's, within each class when conditional; 1 is as
+    varied as real data, near 0 is mode collapse (the ``diversity`` column of metrics.csv).
+    It warns when diversity stays under :data:`COLLAPSED` for :data:`PATIENCE` epochs, when
+    a discriminator wins outright (both its losses near 0) for as long, and says so plainly
+    when G took no step in an epoch (fewer batches than ``n_critic``)."""
+
+    COLLAPSED = 0.25  # diversity under this: the samples are near copies of each other
+    D_WINS = 0.02  # a discriminator loss part under this: D tells real from fake almost surely
+    PATIENCE = 3  # epochs in a row before a warning (early epochs are often both)
+
+    def on_start(self, t: Trainer) -> None:
+        self.real = self._real_spreads(t)
+        self.collapsed = self.d_wins = 0
+        self.warned: set[str] = set()
+
+    @staticmethod
+    def _real_spreads(t: Trainer) -> list[float]:
+        """The real data's spread, per class when conditional (the classes the sample grid has)."""
+        data = t.data
+        if t.cfg.num_classes:
+            images, labels = data.images, data.labels
+            return [spread(real_examples(images[labels == c], 64)) for c in range(t.cfg.num_classes)]
+        return [spread(real_examples(data, 256))]
+
+    def diversity(self, t: Trainer) -> float:
+        fake = torch.from_numpy(fixed_samples(t))
+        groups = fake.chunk(len(self.real)) if len(self.real) > 1 else [fake]  # a grid row a class
+        ratios = [spread(g) / r for g, r in zip(groups, self.real) if r > 0]
+        return sum(ratios) / len(ratios) if ratios else float("nan")
+
+    def on_epoch_end(self, t: Trainer, end: EpochEnd) -> None:
+        row, n_critic = end.row, t.objective.n_critic
+        if row.get("g_steps") == 0:
+            t.log.warning(f"epoch {end.epoch}: G took no step: an epoch has {len(t.batches)} batch(es) and G steps "
+                          f"once every n_critic={n_critic} critic steps; lower n_critic or batch_size "
+                          f"(or train on more data)")
+        row["diversity"] = self.diversity(t)
+        self.collapsed = self.collapsed + 1 if row["diversity"] < self.COLLAPSED else 0
+        if self.collapsed >= self.PATIENCE:
+            self._warn(t, "collapse",
+                       f"mode collapse: for {self.collapsed} epochs the fixed-noise samples have been near copies of "
+                       f"each other (diversity {row['diversity']:.2f}: their spread over the real data's"
+                       f"{', within each class' if t.cfg.num_classes else ''}); try --set minibatch_std=true, "
+                       f"--ema 0.999, or --set r1_weight=10")
+        wins = n_critic == 1 and max(row["d_real"], row["d_fake"]) < self.D_WINS
+        self.d_wins = self.d_wins + 1 if wins else 0
+        if self.d_wins >= self.PATIENCE:
+            self._warn(t, "d_wins",
+                       f"the discriminator has won outright for {self.d_wins} epochs (D(real) {row['d_real']:.4f}, "
+                       f"D(fake) {row['d_fake']:.4f}): G learns little from it; try --set r1_weight=10, "
+                       f"--set augment=translation,cutout (small data sets), or a lower --set learning_rate_d")
+
+    def _warn(self, t: Trainer, kind: str, message: str) -> None:
+        if kind not in self.warned:  # once a run: the figures stay in metrics.csv
+            self.warned.add(kind)
+            t.log.warning(f"warning: {message}")
+
+
 class Metrics(Hook):
     """metrics.csv: one row per epoch, rewritten whole (atomically) each epoch."""
 
@@ -183,8 +252,9 @@ class LogLine(Hook):
 
     def on_epoch_end(self, t: Trainer, end: EpochEnd) -> None:
         row, epochs = end.row, t.cfg.epochs
-        line = (f"epoch {end.epoch}/{epochs}  D(real) {row['d_real']:.4f}  D(fake) {row['d_fake']:.4f}  "
-                f"G {row['g']:.4f}  {row['seconds']:.2f}s")
+        g = f"G {row['g']:.4f}" if row.get("g_steps", 1) else "G -"
+        line = (f"epoch {end.epoch}/{epochs}  D(real) {row['d_real']:.4f}  D(fake) {row['d_fake']:.4f}  {g}  "
+                + (f"diversity {row['diversity']:.2f}  " if "diversity" in row else "") + f"{row['seconds']:.2f}s")
         if row.get("skipped"):
             line += f"  ({row['skipped']} steps skipped by the fp16 gradient scaler)"
         shown = end.epoch % t.cfg.log_every == 0 or end.epoch in (self.first, epochs)

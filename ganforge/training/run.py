@@ -25,7 +25,7 @@ from ganforge.fsutil import atomic_write_text
 DEFAULT_RUNS_DIR = Path("runs")
 LATEST = "latest"
 CHECKPOINT = Path("checkpoints") / "last.pt"
-METRIC_FIELDS = ("epoch", "step", "d_real", "d_fake", "g", "seconds", "eval")
+METRIC_FIELDS = ("epoch", "step", "d_real", "d_fake", "g", "diversity", "seconds", "eval")
 
 
 class RunDir:

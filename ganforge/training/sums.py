@@ -64,6 +64,7 @@ class EpochSums:
             "d_fake": (sums["d_fake"] / n_d).item() if n_d else math.nan,
             "g": (sums["g"] / n_g).item() if n_g else math.nan,
             "seconds": seconds,
+            "g_steps": sums["n_g"] // dist.world_size,  # G updates this epoch (0: fewer batches than n_critic)
         }
         if sums["skipped"]:
             row["skipped"] = sums["skipped"] // dist.world_size  # every rank skips the same steps: counted W times

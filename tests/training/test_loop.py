@@ -19,7 +19,7 @@ def test_run_directory_layout(sine_run):
     assert (run / "checkpoints" / "last.pt").is_file()
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert set(rows[0]) == {"epoch", "step", "d_real", "d_fake", "g", "seconds", "eval"}
+    assert set(rows[0]) == {"epoch", "step", "d_real", "d_fake", "g", "diversity", "seconds", "eval"}
     assert all(r["eval"] == "" for r in rows)  # --eval-every is off by default
     assert all(float(r[k]) > 0 for r in rows for k in ("d_real", "d_fake", "g"))
     assert int(rows[-1]["step"]) == 3 * 3  # 96 rows / 32 per batch
@@ -83,7 +83,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     from ganforge.training import losses
 
     monkeypatch.setattr(losses.BCEObjective, "generator_loss", lambda self, D, fake: D(fake).mean() * float("nan"))
-    with pytest.raises(TrainingDiverged, match=r"(loss g became nan|weights became non-finite) in epoch 2 .*still holds epoch 1"):
+    with pytest.raises(TrainingDiverged, match=r"(loss (g|d_real|d_fake) became nan|weights became non-finite) in epoch 2 .*still holds epoch 1"):
         train(resume=run.run_dir, epochs=2, runs_dir=tmp_path, progress=False, device="cpu")
     assert run.checkpoint.read_bytes() == before
 
