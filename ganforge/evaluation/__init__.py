@@ -95,7 +95,7 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         if info.conditional:  # every class as often: n samples, class i % num_classes
             labels = np.arange(n, dtype=np.int64) % info.num_classes
         fake = gen.generate(n, seed=seed, labels=labels) if labels is not None else gen.generate(n, seed=seed)
-        scores = evaluate_images(ev, subset, fake, seed=seed)
+        scores = evaluate_images(ev, subset, fake, seed=seed, fake_labels=labels)
         if labels is not None:
             scores["conditional"] = _conditional_scores(ev, fake, labels, info)
         evaluator = {"kind": "image", "data": str(data), **ev.identity(),
@@ -149,6 +149,11 @@ def markdown(report: dict[str, Any]) -> str:
                       for c, a in cond["per_class"].items()]
         elif cond:
             lines += ["", f"Conditional: label accuracy skipped: {cond['skipped']}"]
+        if report.get("per_class"):
+            lines += ["", "Within each class (its generated samples against its real images):", "",
+                      "| class | precision | recall | floor precision | floor recall |", "|---|---|---|---|---|"]
+            lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['floor_precision']:.3f} | "
+                      f"{v['floor_recall']:.3f} |" for c, v in report["per_class"].items()]
         return "\n".join(lines) + "\n"
     rows = [("median sinusoid-fit R^2", "r2_median"), ("sine-like fraction (R^2 >= 0.9)", "sine_like_fraction"),
             ("MMD^2", "mmd"), ("classifier gap (held-out accuracy minus 0.5, absolute)", "classifier_gap")]

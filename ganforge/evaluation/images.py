@@ -187,12 +187,36 @@ def label_accuracy(ev: Evaluator, fake: np.ndarray, labels: np.ndarray, class_na
     return out
 
 
-def evaluate_images(ev: Evaluator, real: ImageData, fake: np.ndarray, seed: int = 0) -> dict[str, Any]:
-    """Scores of ``fake`` against half the real images, and of the other half (the floor)."""
+def evaluate_images(ev: Evaluator, real: ImageData, fake: np.ndarray, seed: int = 0,
+                    fake_labels: np.ndarray | None = None) -> dict[str, Any]:
+    """Scores of ``fake`` against half the real images, and of the other half (the floor).
+    With ``fake_labels`` (a conditional model's), also precision and recall within each class."""
     order = np.random.default_rng(seed).permutation(len(real))
     half = len(order) // 2
     a, b = order[:half], order[half:2 * half]
     images, labels = real.images.numpy(), real.labels.numpy()
-    return {"generated": compare(ev, images[a], fake, labels[a], seed),
-            "floor": compare(ev, images[a], images[b], labels[a], seed),
-            "n_real": int(2 * half), "n_generated": int(len(fake))}
+    out = {"generated": compare(ev, images[a], fake, labels[a], seed),
+           "floor": compare(ev, images[a], images[b], labels[a], seed),
+           "n_real": int(2 * half), "n_generated": int(len(fake))}
+    if fake_labels is not None:
+        out["per_class"] = per_class(ev, (images[a], labels[a]), (images[b], labels[b]), (fake, fake_labels),
+                                     real.classes, seed)
+    return out
+
+
+def per_class(ev: Evaluator, real, other, fake, classes: list[str], seed: int = 0) -> dict[str, dict[str, float]]:
+    """Precision and recall (k=3) of each class's generated samples against that class's real
+    images, beside the same between two halves of the real images (the floor): a conditional
+    model that collapses inside a class has a low recall there, whatever its label accuracy."""
+    out = {}
+    for i, name in enumerate(classes):
+        r, o, f = real[0][real[1] == i], other[0][other[1] == i], fake[0][fake[1] == i]
+        if min(len(r), len(o), len(f)) < 5:  # k-NN radii need a few samples
+            continue
+        fr, fo, ff = (_subsample(ev.embed(x), METRIC_SAMPLES, seed + j) for j, x in enumerate((r, o, f)))
+        precision, recall = precision_recall(fr, ff)
+        floor_precision, floor_recall = precision_recall(fr, fo)
+        out[name] = {"precision": round(precision, 4), "recall": round(recall, 4),
+                     "floor_precision": round(floor_precision, 4), "floor_recall": round(floor_recall, 4),
+                     "n_generated": int(len(f))}
+    return out

@@ -82,3 +82,21 @@ def test_gan_eval_measures_label_accuracy_of_a_conditional_model(tmp_path):
     assert cond["n"] == 40 and 0 <= cond["accuracy"] <= 1 and set(cond["per_class"]) == {str(i) for i in range(10)}
     assert cond["ceiling"] == report["evaluator"]["accuracy"] and len(cond["ceiling_per_class"]) == 10
     assert "Conditional: the evaluator classifies" in (tmp_path / "eval" / "eval.md").read_text()
+
+
+def test_per_class_recall_tells_a_class_that_collapsed():
+    """Class 0's generated samples are one image repeated (recall near 0), class 1's are real
+    images of class 1 (recall near its floor)."""
+
+    class Identity:
+        def embed(self, x):
+            return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(200, 4)) + np.repeat([[0.0] * 4, [10.0] * 4], 100, axis=0)
+    labels = np.repeat([0, 1], 100)
+    other = rng.normal(size=(200, 4)) + np.repeat([[0.0] * 4, [10.0] * 4], 100, axis=0)
+    fake = np.concatenate([np.repeat(real[:1], 100, axis=0), rng.normal(size=(100, 4)) + 10.0])
+    out = E.per_class(Identity(), (real, labels), (other, labels), (fake, labels), ["a", "b"])
+    assert out["a"]["recall"] < 0.05 and out["a"]["floor_recall"] > 0.8
+    assert out["b"]["recall"] > 0.8 and out["b"]["n_generated"] == 100
