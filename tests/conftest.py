@@ -15,7 +15,7 @@ from tests.fakedata import write_cifar, write_idx, write_images
 
 # Tiny configs per registered variant, given the folder of fake data: a few seconds of CPU each.
 TINY = {
-    "sine": lambda data: {"n_rows": 96, "batch_size": 32, "sample_count": 4},
+    "sine": lambda data: {"n_rows": 96, "batch_size": 32, "sample_count": 4, "g_hidden": "8,16", "d_hidden": "16,8"},
     "mnist-mlp": lambda data: {"data": data / "idx", "latent_size": 8, "hidden_size": 16, "batch_size": 16,
                                "sample_count": 4},
     "dcgan": lambda data: {"data": data / "cifar", "latent_dim": 8, "g_features": 4, "d_features": 4,

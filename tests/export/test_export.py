@@ -55,6 +55,7 @@ def test_onnx_matches_eager_independently(sine_export, sine_run):
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # loading is the point
 def test_torchscript_contract(sine_export, sine_run):
     extra = dict.fromkeys([meta.VARIANT, meta.LATENT_DIM], "")
     module = torch.jit.load(str(sine_export.artifacts["torchscript"]), _extra_files=extra)
@@ -152,6 +153,7 @@ def test_fp16_graph_is_sorted_by_onnx_ir():
     onnx.checker.check_model(ordered, full_check=True)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # loading is the point
 def test_torch_artifact_checks_fail_on_each_fault(sine_run, sine_export):
     from ganforge.export.spec import spec_from_checkpoint
     from ganforge.export.validate import torch_artifact_checks

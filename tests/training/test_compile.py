@@ -43,9 +43,10 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(tmp_path, monkeypa
 def test_compile_trains_and_checkpoints_plain_weights(tmp_path, monkeypatch):
     """Dynamo and AOTAutograd for real (the aot_eager backend skips only inductor's C++ build)."""
     monkeypatch.setattr(accel, "COMPILE_OPTIONS", {"backend": "aot_eager"})
-    run, ours, log = _train_collecting_warnings("sine", tiny_sets("sine"), tmp_path)
+    sets = tiny_sets("sine") + ["r1_weight=0"]  # (R1, like the gradient penalty, keeps D eager: below)
+    run, ours, log = _train_collecting_warnings("sine", sets, tmp_path)
     assert ours == [] and "(compiled: G and D)" in log
-    eager = train("sine", epochs=1, sets=tiny_sets("sine"), runs_dir=tmp_path / "eager", progress=False, device="cpu")
+    eager = train("sine", epochs=1, sets=sets, runs_dir=tmp_path / "eager", progress=False, device="cpu")
     a, b = _plain_checkpoint(run), torch.load(eager.checkpoint, weights_only=True)
     for k in b["generator"]:  # the same training, to float rounding
         torch.testing.assert_close(a["generator"][k], b["generator"][k], rtol=1e-4, atol=1e-5)
@@ -61,9 +62,17 @@ def test_gradient_penalty_keeps_the_critic_eager(tmp_path, fake_data, monkeypatc
     _plain_checkpoint(run)
 
 
+def test_r1_keeps_the_discriminator_eager(tmp_path, monkeypatch):
+    """R1 differentiates D's input gradient too: the same fallback as the gradient penalty."""
+    monkeypatch.setattr(accel, "COMPILE_OPTIONS", {"backend": "aot_eager"})
+    run, ours, log = _train_collecting_warnings("sine", tiny_sets("sine") + ["r1_weight=1"], tmp_path)
+    assert len(ours) == 1 and ours[0].startswith("--compile: torch.compile does not work for sine's D here (")
+    assert "(compiled: G)" in log
+
+
 @pytest.mark.skipif(not os.environ.get("GANFORGE_SLOW_TESTS"),
                     reason="inductor's first C++ build takes ~25 s here; GANFORGE_SLOW_TESTS=1 runs it")
 def test_inductor_compiles_sine(tmp_path):
-    run, ours, log = _train_collecting_warnings("sine", tiny_sets("sine"), tmp_path)
+    run, ours, log = _train_collecting_warnings("sine", tiny_sets("sine") + ["r1_weight=0"], tmp_path)
     assert ours == [] and "(compiled: G and D)" in log
     _plain_checkpoint(run)

@@ -16,7 +16,7 @@ def test_mnist_mlp_networks():
     G, D = mnist_mlp.Generator(64, 256), mnist_mlp.Discriminator(256)
     linears = [(m.in_features, m.out_features) for m in G.modules() if isinstance(m, nn.Linear)]
     assert linears == [(64, 256), (256, 256), (256, 784)]
-    assert isinstance(list(G.net)[-1], nn.Tanh) and isinstance(list(D.net)[-1], nn.Sigmoid)
+    assert isinstance(list(G.net)[-1], nn.Tanh) and isinstance(list(D.net)[-1], nn.Linear)  # logits
     x = G(torch.randn(5, 64))
     assert x.shape == (5, 1, 28, 28) and D(x).shape == (5, 1)
 

@@ -43,12 +43,18 @@ def test_the_import_scan_sees_imports_inside_functions(tmp_path):
     assert "ganforge.evaluation.scoring" in _imports(f)
 
 
+def _config(name, fake_data):
+    """The variant's tiny test config, with what its data would fill in (wgan: the image size)."""
+    from ganforge.training.config import resolve
+
+    cfg = resolve(VARIANTS[name], sets=[f"{k}={v}" for k, v in TINY[name](fake_data).items() if k != "data"])
+    return dataclasses.replace(cfg, image_size=[12, 12], channels=1) if name == "wgan" else cfg
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_every_generator_honours_the_protocol(name, fake_data):
     v = VARIANTS[name]
-    cfg = v.config_cls(**{k: v for k, v in TINY[name](fake_data).items() if k != "data"})
-    if v.configure is not None:  # wgan: sizes from the data
-        cfg = dataclasses.replace(cfg, image_size=[12, 12], channels=1)
+    cfg = _config(name, fake_data)
     G = v.generator(cfg)
     assert isinstance(G, GeneratorModel)
     assert G.num_classes is None and G.class_embedding is None
@@ -59,10 +65,7 @@ def test_every_generator_honours_the_protocol(name, fake_data):
 @pytest.mark.parametrize("name", sorted(n for n, v in VARIANTS.items() if v.config_cls.SUPPORTS_CONDITIONAL))
 def test_the_conditional_preamble_is_the_class_offset(name, fake_data):
     v = VARIANTS[name]
-    cfg = v.config_cls(**{k: v for k, v in TINY[name](fake_data).items() if k != "data"}, conditional=True,
-                       num_classes=3, class_names=["a", "b", "c"])
-    if v.configure is not None:
-        cfg = dataclasses.replace(cfg, image_size=[12, 12], channels=1)
+    cfg = dataclasses.replace(_config(name, fake_data), conditional=True, num_classes=3, class_names=["a", "b", "c"])
     G = v.generator(cfg).eval()
     z, y = torch.randn(4, G.latent_dim), torch.tensor([0, 1, 2, 1])
     assert G.num_classes == 3 and G.class_embedding.weight.shape == (3, G.latent_dim)
