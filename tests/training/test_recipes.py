@@ -172,3 +172,23 @@ def test_learning_rates_halve_every_half_life_and_resume_exactly(tmp_path):
     resumed = train(resume=half.run_dir, epochs=3, runs_dir=tmp_path / "b", progress=False, device="cpu")
     other = torch.load(resumed.checkpoint, weights_only=True)
     assert all(torch.equal(state["generator"][k], other["generator"][k]) for k in state["generator"])
+
+
+@pytest.mark.parametrize("name, sets, check", [
+    ("dcgan", ["g_norm=pixel", "d_batchnorm=true"],
+     lambda s: not any("running_mean" in k for k in s["generator"]) and any("running_mean" in k for k in s["discriminator"])),
+    ("dcgan", ["g_norm=none"], lambda s: not any("running_mean" in k for k in s["generator"])),
+    ("sine", ["g_hidden=12,6,5", "d_hidden=7"],
+     lambda s: [tuple(v.shape) for k, v in s["generator"].items() if k.endswith("weight")] == [(12, 4), (6, 12), (5, 6),
+                                                                                               (32, 5)]
+     and [tuple(v.shape) for k, v in s["discriminator"].items() if k.endswith("weight")] == [(7, 32), (1, 7)]),
+])
+def test_architecture_knobs_reach_the_model_and_resume_exactly(name, sets, check, tmp_path, fake_data):
+    sets = tiny_sets(name, fake_data) + sets
+    straight = train(name, epochs=2, sets=sets, runs_dir=tmp_path / "a", progress=False, device="cpu")
+    half = train(name, epochs=1, sets=sets, runs_dir=tmp_path / "b", progress=False, device="cpu")
+    resumed = train(resume=half.run_dir, epochs=2, runs_dir=tmp_path / "b", progress=False, device="cpu")
+    a, b = (torch.load(r.checkpoint, weights_only=True) for r in (straight, resumed))
+    assert check(a)
+    for part in ("generator", "discriminator"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
