@@ -28,15 +28,12 @@ from torch import nn
 
 from ganforge.errors import ConfigError, DataError
 
-EMBEDDING_STD = 1.0  # class offsets start as large as the noise itself, so that classes start apart
-
-
 class LatentClassEmbedding(nn.Module):
     """``z [B, L], labels [B] -> z + weight[labels]``: each class an offset in latent space."""
 
-    def __init__(self, num_classes: int, latent_dim: int):
+    def __init__(self, num_classes: int, latent_dim: int, std: float = 1.0):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(num_classes, latent_dim) * EMBEDDING_STD)
+        self.weight = nn.Parameter(torch.randn(num_classes, latent_dim) * std)  # std: ``class_embedding_std``
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None:

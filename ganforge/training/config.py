@@ -32,7 +32,8 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's, in the orde
 # The levers against collapse, each off: what every variant's "source" preset starts from, so
 # that `--preset source` is the source document's recipe whatever the defaults turn on.
 LEVERS_OFF = {"ema": 0.0, "r1_weight": 0.0, "minibatch_std": False, "augment": "", "loss": None,
-              "learning_rate_d": None, "lr_half_life": 0.0}
+              "learning_rate_d": None, "lr_half_life": 0.0,
+              "class_embedding_std": 1.0}
 
 
 @dataclasses.dataclass
@@ -70,6 +71,7 @@ class TrainConfig:
     r1_weight: float = 0.0  # gamma of R1, a zero-centred gradient penalty on real data (bce/hinge; 0: off)
     minibatch_std: bool = False  # D also sees the spread of its batch (against collapse: Karras et al. 2018)
     augment: str = ""  # DiffAugment for D's inputs: any of color,translation,cutout (image variants; "": off)
+    class_embedding_std: float = 1.0  # conditional: initial spread of G's class offsets E (the noise's is 1)
     num_classes: int | None = None  # conditional: set from the data
     class_names: list[str] | None = None  # conditional: set from the data, index = label
 
@@ -103,6 +105,8 @@ class TrainConfig:
             raise ConfigError(f"loss must be bce or hinge, got {self.loss!r}")
         if not self.lr_half_life >= 0:
             raise ConfigError(f"lr_half_life must be >= 0 epochs (0: constant rates), got {self.lr_half_life}")
+        if not 0 <= self.class_embedding_std < float("inf"):
+            raise ConfigError(f"class_embedding_std must be >= 0, got {self.class_embedding_std}")
         if not self.r1_weight >= 0:
             raise ConfigError(f"r1_weight must be >= 0 (0 turns it off), got {self.r1_weight}")
         augment_policy(self.augment)

@@ -192,3 +192,19 @@ def test_architecture_knobs_reach_the_model_and_resume_exactly(name, sets, check
     assert check(a)
     for part in ("generator", "discriminator"):
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+
+
+@pytest.mark.parametrize("name", ["dcgan", "mnist-mlp", "wgan", "wgan-gp"])
+def test_class_embedding_std_sizes_the_class_offsets(name, tmp_path, fake_data):
+    v = VARIANTS[name]
+    spread = {}
+    for std in (0.1, 1.0):
+        sets = [*tiny_sets(name, fake_data), "conditional=true", f"class_embedding_std={std}"]
+        cfg = dataclasses.replace(resolve(v, sets=sets), num_classes=10, class_names=[str(i) for i in range(10)])
+        if v.configure:  # sizes from the data
+            cfg = v.configure(cfg, v.load_data(cfg))
+        torch.manual_seed(0)
+        spread[std] = v.generator(cfg).class_embedding.weight.detach().std().item()
+    assert spread[0.1] == pytest.approx(0.1, rel=0.25) and spread[1.0] == pytest.approx(1.0, rel=0.25)
+    with pytest.raises(ConfigError, match="class_embedding_std must be >= 0"):
+        resolve(v, sets=["class_embedding_std=-1"])

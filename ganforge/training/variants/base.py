@@ -58,12 +58,13 @@ class GeneratorBase(nn.Module):
     """A :class:`GeneratorModel` whose subclass supplies ``decode(z)``: the class offset is
     added here once, so every variant's generator is conditional in the same way."""
 
-    def __init__(self, latent_dim: int, sample_shape: tuple[int, ...], num_classes: int | None = None):
+    def __init__(self, latent_dim: int, sample_shape: tuple[int, ...], num_classes: int | None = None,
+                 class_std: float = 1.0):
         super().__init__()
         self.latent_dim = latent_dim
         self.sample_shape = tuple(sample_shape)
         self.num_classes = num_classes
-        self.class_embedding = LatentClassEmbedding(num_classes, latent_dim) if num_classes else None
+        self.class_embedding = LatentClassEmbedding(num_classes, latent_dim, class_std) if num_classes else None
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.class_embedding is not None:

@@ -54,6 +54,8 @@ class DCGANConfig(TrainConfig):
     beta2: float = 0.99  # DCGAN paper: 0.999
     r1_weight: float = 1.0  # R1 on real images (DCGAN: none)
     ema: float = 0.999  # samples and exports from the moving average of G (DCGAN: the raw G)
+    class_embedding_std: float = 0.1  # conditional: small class offsets at first (at 1.0, as large as the
+    #                                   noise, this conv G collapses inside each class; recipes.md)
     sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
 
     def validate(self) -> None:
@@ -93,8 +95,8 @@ class Generator(GeneratorBase):
     """z [B, latent_dim] (+ labels [B] when conditional) -> x [B, 3, 32, 32] in [-1, 1]."""
 
     def __init__(self, latent_dim: int = 100, features: int = 64, channels: int = 3, num_classes: int | None = None,
-                 norm: str = "batch"):
-        super().__init__(latent_dim, (channels, IMAGE_SIZE, IMAGE_SIZE), num_classes)
+                 norm: str = "batch", class_std: float = 1.0):
+        super().__init__(latent_dim, (channels, IMAGE_SIZE, IMAGE_SIZE), num_classes, class_std)
         f = features
 
         def block(c_in: int, c_out: int, *conv: int) -> list[nn.Module]:
@@ -173,7 +175,8 @@ VARIANT = Variant(
     name="dcgan",
     source="dcgan-cifar10-cars.md",
     config_cls=DCGANConfig,
-    generator=lambda cfg: Generator(cfg.latent_dim, cfg.g_features, num_classes=cfg.num_classes, norm=cfg.g_norm),
+    generator=lambda cfg: Generator(cfg.latent_dim, cfg.g_features, num_classes=cfg.num_classes, norm=cfg.g_norm,
+                                    class_std=cfg.class_embedding_std),
     discriminator=lambda cfg: Discriminator(cfg.d_features, num_classes=cfg.num_classes,
                                             minibatch_std=cfg.minibatch_std, batchnorm=cfg.d_batchnorm),
     loss="bce",

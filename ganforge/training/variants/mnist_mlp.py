@@ -63,8 +63,9 @@ class MnistMLPConfig(TrainConfig):
 class Generator(GeneratorBase):
     """z [B, latent_size] (+ labels [B] when conditional) -> x [B, 1, 28, 28] in [-1, 1]."""
 
-    def __init__(self, latent_size: int = 64, hidden_size: int = 256, num_classes: int | None = None):
-        super().__init__(latent_size, IMAGE_SHAPE, num_classes)
+    def __init__(self, latent_size: int = 64, hidden_size: int = 256, num_classes: int | None = None,
+                 class_std: float = 1.0):
+        super().__init__(latent_size, IMAGE_SHAPE, num_classes, class_std)
         self.net = nn.Sequential(
             nn.Linear(latent_size, hidden_size),  # B x hidden
             nn.ReLU(True),
@@ -119,7 +120,7 @@ VARIANT = Variant(
     name="mnist-mlp",
     source="mnist-mlp-gan.md",
     config_cls=MnistMLPConfig,
-    generator=lambda cfg: Generator(cfg.latent_size, cfg.hidden_size, cfg.num_classes),
+    generator=lambda cfg: Generator(cfg.latent_size, cfg.hidden_size, cfg.num_classes, cfg.class_embedding_std),
     discriminator=lambda cfg: Discriminator(cfg.hidden_size, cfg.num_classes, cfg.minibatch_std),
     loss="bce",
     kind="image",

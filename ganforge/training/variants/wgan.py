@@ -65,6 +65,8 @@ class WGANConfig(TrainConfig):
     beta1: float = 0.0  # course: 0.5 (no momentum: with the penalty it trains steadily at 1e-3)
     beta2: float = 0.99  # course: 0.999
     ema: float = 0.999  # samples and exports from the moving average of G (course: the raw G)
+    class_embedding_std: float = 0.1  # conditional: small class offsets at first (at 1.0 a conv G
+    #                                   collapses inside each class; recipes.md)
     sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
 
     def __post_init__(self) -> None:
@@ -187,8 +189,8 @@ class Generator(GeneratorBase):
     planned blocks."""
 
     def __init__(self, latent_dim: int, channels: int, blocks: list[Block], hidden_dim: int = 64,
-                 num_classes: int | None = None):
-        super().__init__(latent_dim, (channels, *blocks[-1].out_size), num_classes)
+                 num_classes: int | None = None, class_std: float = 1.0):
+        super().__init__(latent_dim, (channels, *blocks[-1].out_size), num_classes, class_std)
         layers: list[nn.Module] = []
         in_ch = latent_dim
         for i, b in enumerate(blocks):
@@ -233,7 +235,7 @@ class Critic(nn.Module):
 
 def build_generator(cfg: WGANConfig) -> Generator:
     g_blocks, _ = plan(cfg)
-    return Generator(cfg.latent_dim, cfg.channels, g_blocks, cfg.hidden_dim, cfg.num_classes)
+    return Generator(cfg.latent_dim, cfg.channels, g_blocks, cfg.hidden_dim, cfg.num_classes, cfg.class_embedding_std)
 
 
 def build_critic(cfg: WGANConfig) -> Critic:

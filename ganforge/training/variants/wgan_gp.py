@@ -51,6 +51,8 @@ class WGANGPConfig(TrainConfig):
     beta1: float = 0.0  # the paper's code: 0.5
     beta2: float = 0.99  # the paper's code: 0.9
     ema: float = 0.999  # samples and exports from the moving average of G (the source: the raw G)
+    class_embedding_std: float = 0.1  # conditional: small class offsets at first (at 1.0 a conv G
+    #                                   collapses inside each class; recipes.md)
     sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
 
     def validate(self) -> None:
@@ -76,8 +78,8 @@ class Generator(GeneratorBase):
     """z [B, latent_dim] (+ labels [B] when conditional) -> x [B, 3, S, S] in [-1, 1]: 4x4, then doubling to S."""
 
     def __init__(self, latent_dim: int = 128, image_size: int = 64, features: int = 64, channels: int = 3,
-                 num_classes: int | None = None):
-        super().__init__(latent_dim, (channels, image_size, image_size), num_classes)
+                 num_classes: int | None = None, class_std: float = 1.0):
+        super().__init__(latent_dim, (channels, image_size, image_size), num_classes, class_std)
         k = n_upsamplings(image_size)
         width = features * 2 ** (k - 1)
         layers: list[nn.Module] = [
@@ -166,7 +168,8 @@ VARIANT = Variant(
     name="wgan-gp",
     source="wgan-gp-image-folder.md",
     config_cls=WGANGPConfig,
-    generator=lambda cfg: Generator(cfg.latent_dim, cfg.image_size, cfg.g_features, num_classes=cfg.num_classes),
+    generator=lambda cfg: Generator(cfg.latent_dim, cfg.image_size, cfg.g_features, num_classes=cfg.num_classes,
+                                        class_std=cfg.class_embedding_std),
     discriminator=lambda cfg: Critic(cfg.image_size, cfg.d_features, norm=cfg.critic_norm, num_classes=cfg.num_classes,
                                      minibatch_std=cfg.minibatch_std),
     loss="wasserstein",
