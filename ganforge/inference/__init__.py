@@ -93,7 +93,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     same noise in every row; ``n`` is then K times the classes, so it must be None.
     """
     from ganforge.errors import GanforgeError
-    from ganforge.inference.render import out_form
+    from ganforge.inference.render import MAX_GRID, check_grid, out_form
     from ganforge.inference.session import check_count, check_seed, label_list
 
     start = time.perf_counter()
@@ -101,6 +101,10 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     labels = label_list(labels)
     if per_class is not None:
         per_class = check_count(per_class, "per_class")
+        if per_class > MAX_GRID:
+            raise GanforgeError(f"a per-class grid holds at most {MAX_GRID} samples of each class, got "
+                                f"per_class={per_class}: for many samples of one class use --n N --label NAME "
+                                "--out DIR/ (or .npy), which stream")
         if n is not None:
             raise GanforgeError(f"pass n or per_class, not both: per_class={per_class} makes {per_class} samples "
                                 "of each class")
@@ -114,7 +118,9 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
         check_count(batch_size, "batch size")
     if nrow is not None:
         check_count(nrow, "nrow")
-    out_form(out)
+    form = out_form(out)
+    if n is not None:
+        check_grid(n, form)  # before the model opens: a typo costs nothing
     gen = _open(model, device, latent_dim, value_range, layout)
     if per_class is not None and not gen.info.conditional:
         raise GanforgeError(gen._no_classes("per-class grids"))
@@ -122,6 +128,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     if per_class is not None:
         classes = chosen if chosen is not None else list(range(gen.info.num_classes))
         n, nrow, chosen = per_class * len(classes), per_class, classes
+        check_grid(n, form)
         noise = np.tile(gen.sample_noise(per_class, seed), (len(classes), 1))  # a column: one noise, every class
         batches = gen.run_batches(noise, np.repeat(np.asarray(classes, np.int64), per_class), batch_size)
     else:
@@ -146,12 +153,15 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
     throughout, or two to walk from the first class to the second. Arguments are checked
     before the model runs.
     """
-    from ganforge.inference.render import out_form
+    from ganforge.errors import GanforgeError
+    from ganforge.inference.render import MAX_GRID, out_form
     from ganforge.inference.session import check_count, check_seed
     from ganforge.inference.walk import save_walk, walk_ends, walk_labels
 
     start = time.perf_counter()
     seed_a, seed_b, steps = check_seed(seed_a), check_seed(seed_b), check_count(steps, "steps", minimum=2)
+    if steps > MAX_GRID:
+        raise GanforgeError(f"a walk has at most {MAX_GRID} frames (all in memory at once), got --steps {steps}")
     labels = walk_labels(labels)
     out_form(out, walk=True)
     gen = _open(model, device, latent_dim, value_range, layout)

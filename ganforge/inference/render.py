@@ -206,6 +206,9 @@ def _write_png_fast(image, path: Path) -> None:
         raise
 
 
+# The most samples a PNG grid (or a per-class grid, or a walk's frames) may hold: they are all in
+# memory at once, and 4096 (a 64x64 grid) is beyond what a picture shows. .npy and DIR/ stream.
+MAX_GRID = 4096
 OUT_FORMS = "a .png grid, a .npy array, or a folder (ending in /) of one PNG per sample"
 WALK_FORMS = "a .gif animation, a .png strip, a .npy array, or a folder (ending in /) of one PNG per frame"
 
@@ -227,6 +230,22 @@ def out_form(out: str | os.PathLike[str], *, walk: bool = False) -> str:
         raise GanforgeError(f"cannot write {text!r}: a .gif is the animation of a walk, made with --interpolate A,B; "
                             f"for samples --out must be {OUT_FORMS}")
     raise GanforgeError(f"cannot write {text!r}: --out must be {WALK_FORMS if walk else OUT_FORMS}")
+
+
+def check_grid(n: int, form: str) -> None:
+    """A PNG grid of ``n`` samples is refused over :data:`MAX_GRID`, naming the forms that stream."""
+    if form == "png" and n > MAX_GRID:
+        raise GanforgeError(f"a PNG grid holds at most {MAX_GRID} samples, got {n}: write --out samples.npy or "
+                            "--out DIR/ (one PNG a sample), which stream and take any --n")
+
+
+def check_finite(batch: np.ndarray, done: int) -> None:
+    """Samples with NaN or infinite values are an error, never rendered as black or flat."""
+    if not np.isfinite(batch).all():
+        bad = np.flatnonzero(~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1))
+        raise GanforgeError(f"the model produced NaN or infinite values in {len(bad)} of samples {done}-"
+                            f"{done + len(batch) - 1} (first: sample {done + int(bad[0])}); nothing was written "
+                            "for them: check the model (gan-export verifies parity) or its inputs")
 
 
 def save_samples(samples: np.ndarray, out: str | os.PathLike[str], *, kind: str, nrow: int | None = None,
@@ -262,6 +281,7 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
         files = NumberedFiles(path, n)
         with _writable(path):
             for batch in batches:
+                check_finite(batch, done)
                 for image in _sample_images(batch, kind, value_range):
                     _write_png_fast(image, files[done])
                     done += 1
@@ -274,6 +294,7 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
                       "shape": (n, *sample_shape)}
             np.lib.format.write_array_header_1_0(f, header)
             for batch in batches:
+                check_finite(batch, done)
                 batch = np.ascontiguousarray(batch, dtype=np.float32)
                 if batch.shape[1:] != tuple(sample_shape):
                     raise ValueError(f"batch of shape {list(batch.shape)} does not hold samples {list(sample_shape)}")
@@ -284,7 +305,9 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
             if done != n:
                 raise ValueError(f"expected {n} samples, got {done}")
         return [path]
+    check_grid(n, form)
     samples = np.concatenate(list(batches)) if not isinstance(batches, list) or len(batches) != 1 else batches[0]
+    check_finite(samples, 0)
     if progress:
         progress(len(samples), n)
     return [save_png(render_grid(samples, kind, nrow=nrow, value_range=value_range), path)]

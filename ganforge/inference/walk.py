@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ganforge.errors import GanforgeError
-from ganforge.inference.render import frame_images, out_form, save_gif, save_samples
+from ganforge.inference.render import check_finite, frame_images, out_form, save_gif, save_samples
 from ganforge.inference.session import Generator, check_count, check_seed, label_list
 
 FRAME_MS = 100  # each frame of a GIF walk ...
@@ -98,6 +98,7 @@ def save_walk(frames: np.ndarray, out: str | os.PathLike[str], *, kind: str,
     """Write a walk's frames: ``*.gif`` animated (images scaled up to 128 px at least, ends
     held :data:`HOLD_MS`, looping), ``*.png`` a one-row strip, ``*.npy`` the raw array,
     ``DIR/`` one PNG a frame."""
+    check_finite(frames, 0)
     if out_form(out, walk=True) != "gif":
         return list(save_samples(frames, out, kind=kind, nrow=len(frames), value_range=value_range))
     durations = [FRAME_MS] * len(frames)
