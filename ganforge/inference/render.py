@@ -221,6 +221,8 @@ def out_form(out: str | os.PathLike[str], *, walk: bool = False) -> str:
     this before generating, so a typo costs no model run.
     """
     text = os.fspath(out)
+    if not text.strip():
+        raise GanforgeError(f"--out is empty: name {WALK_FORMS if walk else OUT_FORMS}")
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         return "dir"
     suffix = Path(text).suffix.lower()

@@ -22,6 +22,7 @@ COND = str(DATA / "tiny-cond.onnx")
      f"a PNG grid holds at most {MAX_GRID} samples, got {3 * (MAX_GRID // 2)}"),
     (["--model", IMAGE, "--interpolate", "1,2", "--steps", "100000000", "--out", "w.npy"],
      f"a walk has at most {MAX_GRID} frames"),
+    (["--model", IMAGE, "--out", ""], "--out is empty: name a .png grid"),  # was: the current folder
 ])
 def test_sizes_held_in_memory_are_refused_in_one_line(args, fragment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
