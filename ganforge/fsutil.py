@@ -36,6 +36,16 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True
+
+
 def cache_dir() -> Path:
     """``$GANFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/ganforge``, else ``~/.cache/ganforge``: the one
     folder of every ganforge cache (gan-infer's micro-batches, gan-eval's evaluators)."""
@@ -65,19 +75,25 @@ def atomic_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
 
     An existing ``dest`` is moved aside first and removed only once the new one
     is in place; on any exception the temporary folder is removed and ``dest``
-    is untouched.
+    is untouched. Temporaries are named after the process (``.<name>.<pid>-*``): those
+    of a process that was killed are removed by the next call.
     """
     import shutil
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    for stale in [*dest.parent.glob(f".{dest.name}.*-*.tmp"), *dest.parent.glob(f".{dest.name}.*-*.old")]:
+        pid = stale.name[len(dest.name) + 2:].split("-", 1)[0]  # what a killed process left behind
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tag = f".{dest.name}.{os.getpid()}-"
+    tmp = Path(tempfile.mkdtemp(prefix=tag, suffix=".tmp", dir=dest.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         old = None
         if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+            old = Path(tempfile.mkdtemp(prefix=tag, suffix=".old", dir=dest.parent))
             os.replace(dest, old / dest.name)
         os.replace(tmp, dest)
         if old is not None:

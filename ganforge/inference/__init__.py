@@ -93,7 +93,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     same noise in every row; ``n`` is then K times the classes, so it must be None.
     """
     from ganforge.errors import GanforgeError
-    from ganforge.inference.render import MAX_GRID, check_grid, out_form
+    from ganforge.inference.render import MAX_GRID, check_grid, check_out_dir, out_form
     from ganforge.inference.session import check_count, check_seed, label_list
 
     start = time.perf_counter()
@@ -119,6 +119,8 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     if nrow is not None:
         check_count(nrow, "nrow")
     form = out_form(out)
+    if form == "dir":
+        check_out_dir(out)
     if n is not None:
         check_grid(n, form)  # before the model opens: a typo costs nothing
     gen = _open(model, device, latent_dim, value_range, layout)
@@ -154,7 +156,7 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
     before the model runs.
     """
     from ganforge.errors import GanforgeError
-    from ganforge.inference.render import MAX_GRID, out_form
+    from ganforge.inference.render import MAX_GRID, check_out_dir, out_form
     from ganforge.inference.session import check_count, check_seed
     from ganforge.inference.walk import save_walk, walk_ends, walk_labels
 
@@ -163,7 +165,8 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
     if steps > MAX_GRID:
         raise GanforgeError(f"a walk has at most {MAX_GRID} frames (all in memory at once), got --steps {steps}")
     labels = walk_labels(labels)
-    out_form(out, walk=True)
+    if out_form(out, walk=True) == "dir":
+        check_out_dir(out)
     gen = _open(model, device, latent_dim, value_range, layout)
     ends = walk_ends(gen, seed_a, seed_b, labels)
     frames = interpolate(gen, seed_a, seed_b, steps, labels)

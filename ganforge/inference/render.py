@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ganforge.errors import GanforgeError
-from ganforge.fsutil import atomic_path
+from ganforge.fsutil import atomic_dir, atomic_path
 
 SERIES_CELL = (128, 80)  # width, height of one curve's cell in pixels
 BORDER = 2  # pixels between tiles
@@ -160,6 +161,9 @@ def _writable(path: Path) -> Iterator[None]:
 FOLDER_PNG_LEVEL = 1
 
 
+SAMPLE_NAME = re.compile(r"sample-\d{5,}\.png")
+
+
 class NumberedFiles(Sequence):
     """``folder/sample-00000.png`` ... for ``n`` samples, made on demand: holding the
     names of 100,000 files costs nothing."""
@@ -234,6 +238,20 @@ def out_form(out: str | os.PathLike[str], *, walk: bool = False) -> str:
     raise GanforgeError(f"cannot write {text!r}: --out must be {WALK_FORMS if walk else OUT_FORMS}")
 
 
+def check_out_dir(folder: str | os.PathLike[str]) -> None:
+    """A folder output replaces an earlier one whole, but only one that holds ganforge's
+    ``sample-*.png`` files alone: other files in it are never deleted, so it is refused."""
+    folder = Path(folder)
+    if folder.is_dir():
+        foreign = [p.name for p in folder.iterdir() if not (p.is_file() and SAMPLE_NAME.fullmatch(p.name))]
+        if foreign:
+            raise GanforgeError(f"{folder} holds files gan-infer did not write ({foreign[0]}"
+                                f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}): a folder output is "
+                                "written whole and replaces the folder, so choose a new or empty folder")
+    elif folder.exists():
+        raise GanforgeError(f"{folder} is a file, not a folder: choose another --out")
+
+
 def check_grid(n: int, form: str) -> None:
     """A PNG grid of ``n`` samples is refused over :data:`MAX_GRID`, naming the forms that stream."""
     if form == "png" and n > MAX_GRID:
@@ -275,13 +293,13 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
     """
     form = out_form(out)
     path = Path(out)
-    target_dir = path if form == "dir" else path.parent
-    with _writable(target_dir):
-        target_dir.mkdir(parents=True, exist_ok=True)
+    with _writable(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
     done = 0
-    if form == "dir":
-        files = NumberedFiles(path, n)
-        with _writable(path):
+    if form == "dir":  # written in a folder beside, then moved into place whole
+        check_out_dir(path)
+        with _writable(path), atomic_dir(path) as tmp:
+            files = NumberedFiles(tmp, n)
             for batch in batches:
                 check_finite(batch, done)
                 for image in _sample_images(batch, kind, value_range):
@@ -289,7 +307,7 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
                     done += 1
                 if progress:
                     progress(done, n)
-        return files
+        return NumberedFiles(path, n)
     if form == "npy":
         with _writable(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,

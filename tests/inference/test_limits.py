@@ -59,3 +59,42 @@ def test_non_finite_samples_are_an_error_and_nothing_is_written(nan_model, out, 
     assert_one_line_error(result, "the model produced NaN or infinite values in")
     assert [p.name for p in target.iterdir()] == [out]  # no temporary left
     assert (target / out).read_bytes() == b"an earlier result"  # and the earlier file kept
+
+
+def test_a_folder_output_replaces_the_earlier_one_whole(tmp_path):
+    out = tmp_path / "s"
+    assert run("--model", IMAGE, "--n", "10", "--out", f"{out}/").exit_code == 0
+    assert run("--model", IMAGE, "--n", "3", "--out", f"{out}/").exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"sample-0000{i}.png" for i in range(3)]  # no stale 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temporary beside it
+
+
+def test_a_folder_with_other_files_is_refused_and_kept(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert_one_line_error(run("--model", IMAGE, "--n", "3", "--out", f"{out}/"),
+                          "holds files gan-infer did not write (notes.txt)")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_non_finite_samples_leave_an_earlier_folder_as_it_was(nan_model, tmp_path):
+    out = tmp_path / "s"
+    assert run("--model", IMAGE, "--n", "2", "--out", f"{out}/").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert_one_line_error(run("--model", nan_model, "--n", "5", "--out", f"{out}/"), "NaN or infinite")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.onnx", "s"]
+
+
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    leftover = tmp_path / f".s.{dead.pid}-x1y2.tmp"
+    leftover.mkdir()
+    (leftover / "sample-00000.png").write_bytes(b"half")
+    assert run("--model", IMAGE, "--n", "2", "--out", f"{tmp_path / 's'}/").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]

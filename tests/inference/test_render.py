@@ -125,8 +125,11 @@ def test_out_forms_and_missing_parents(tmp_path):
     x = np.zeros((2, 8), np.float32)
     (png,) = save_samples(x, tmp_path / "deep" / "er" / "g.png", kind="series")
     assert png.is_file()
-    files = save_samples(x, tmp_path / "deep", kind="series")  # existing folder, no slash
+    (tmp_path / "empty").mkdir()
+    files = save_samples(x, tmp_path / "empty", kind="series")  # existing folder, no slash
     assert [f.name for f in files] == ["sample-00000.png", "sample-00001.png"]
+    with pytest.raises(GanforgeError, match="deep holds files gan-infer did not write \\(er\\)"):
+        save_samples(x, tmp_path / "deep", kind="series")  # its subfolder is not ours to replace
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
