@@ -19,11 +19,18 @@ from pathlib import Path
 def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success move it onto ``dest``.
 
-    On any exception the temporary file is removed and ``dest`` is untouched.
+    On any exception the temporary file is removed and ``dest`` is untouched. The
+    temporary is named after the process (``.<stem>.<pid>-*.tmp<suffix>``): those a killed
+    process left (a pid no longer running) are removed by the next call.
     """
     dest = Path(dest)
+    for stale in dest.parent.glob(f".{dest.stem}.*-*.tmp{dest.suffix}"):
+        pid = stale.name[len(dest.stem) + 2:].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                stale.unlink()
     # the temporary name keeps the suffix: some writers (torch.export.save) insist on it
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".tmp{dest.suffix}", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.{os.getpid()}-", suffix=f".tmp{dest.suffix}", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode

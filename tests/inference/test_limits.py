@@ -98,3 +98,17 @@ def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path):
     (leftover / "sample-00000.png").write_bytes(b"half")
     assert run("--model", IMAGE, "--n", "2", "--out", f"{tmp_path / 's'}/").exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_a_killed_runs_temporary_file_is_removed_by_the_next_run(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = tmp_path / f".s.{dead.pid}-abc123.tmp.npy"  # what a killed --out s.npy leaves
+    leftover.write_bytes(b"4 GB of rows, once")
+    live = tmp_path / f".s.{__import__('os').getpid()}-def456.tmp.npy"  # another writer, still running
+    live.write_bytes(b"in progress")
+    assert run("--model", IMAGE, "--n", "2", "--out", str(tmp_path / "s.npy")).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "s.npy"])
