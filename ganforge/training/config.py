@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # Keys starting with "_" are comments.
 RUN_KEYS = ("variant", "preset", "device", "precision", "world_size", "ganforge_version", "runs_dir")
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+MAX_SEED = 2**63 - 1
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's, in the order they apply
 # The levers against collapse, each off: what every variant's "source" preset starts from, so
 # that `--preset source` is the source document's recipe whatever the defaults turn on.
@@ -85,6 +86,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Refuse values no run can use. Variants extend this for their own fields."""
         self.require_positive("epochs", "batch_size", "sample_count", "log_every")
+        if not 0 <= self.seed <= MAX_SEED:  # torch.manual_seed takes 64 bits, numpy's RNGs more
+            raise ConfigError(f"seed must be between 0 and {MAX_SEED} (2^63 - 1), got {self.seed}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema is a decay in [0, 1) (0 turns it off), got {self.ema}")
         if self.checkpoint_every < 0:

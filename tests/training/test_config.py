@@ -91,3 +91,15 @@ def test_parse_set_keeps_equals_in_value():
 def test_unknown_variant_lists_variants():
     with pytest.raises(ConfigError, match="choose one of: " + ", ".join(VARIANTS)):
         get_variant("bigan")
+
+
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1"])
+def test_a_seed_out_of_range_is_one_line(seed, tmp_path):
+    from click.testing import CliRunner
+
+    from ganforge.train_cli import main
+
+    result = CliRunner().invoke(main, ["sine", "--seed", seed, "--runs-dir", str(tmp_path), "--epochs", "1"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "seed must be between 0 and 9223372036854775807" in result.output, result.output
+    assert not list(tmp_path.iterdir())
