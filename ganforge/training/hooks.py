@@ -118,13 +118,16 @@ def default_hooks(cfg: Any, scorer: Scorer | None) -> list[Hook]:
 
 @torch.no_grad()
 def fixed_samples(t: Trainer):
-    """The fixed noise through the shipped generator (EMA when kept), in eval mode, as numpy."""
-    G = t.state.G_out
-    was_training = G.training
-    G.eval()
-    out = conditioned(G, t.state.fixed_labels)(t.state.fixed_noise).float().cpu().numpy()
-    G.train(was_training)
-    return out
+    """The fixed noise through the shipped generator (EMA when kept), in eval mode, as numpy:
+    computed once per step however many hooks ask (the grid, the diversity figure, the plots)."""
+    if t.fixed is None or t.fixed[0] != t.state.step:
+        G = t.state.G_out
+        was_training = G.training
+        G.eval()
+        out = conditioned(G, t.state.fixed_labels)(t.state.fixed_noise).float().cpu().numpy()
+        G.train(was_training)
+        t.fixed = (t.state.step, out)
+    return t.fixed[1]
 
 
 class SampleGrid(Hook):

@@ -75,6 +75,7 @@ class Trainer:
     resume_at: dict[str, Any] | None = None  # where inside an interrupted epoch to pick up
     log: logging.Logger | None = None  # opened by hooks.running
     stop: StopRequest | None = None
+    fixed: tuple[int, Any] | None = None  # (step, the fixed noise's samples): hooks.fixed_samples computes them once
 
 
 def train(variant: str | None = None, *, scorer: Scorer | None = None, hooks: Sequence[Hook] = (),
