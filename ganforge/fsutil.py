@@ -108,3 +108,44 @@ def atomic_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_free_space(folder: str | os.PathLike[str], nbytes: int, what: str) -> None:
+    """Refuse in one line, before the work, to write ``nbytes`` (``what``) where the disk
+    holding ``folder`` (or its nearest existing parent) has less free."""
+    import shutil
+
+    from ganforge.errors import GanforgeError
+    from ganforge.limits import fmt_bytes
+
+    where = Path(folder).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        usage = shutil.disk_usage(where)
+    except OSError:  # cannot tell: the write itself will say
+        return
+    free = usage.free
+    if usage.total and nbytes > free:  # a pseudo file system (/proc) has no size: the write will say
+        raise GanforgeError(f"{what} needs {fmt_bytes(nbytes)} but {where} has {fmt_bytes(free)} free: free some "
+                            "space or write elsewhere")
+
+
+def check_writable(folder: str | os.PathLike[str], option: str = "--out") -> None:
+    """Refuse in one line, before the work, an output folder that cannot be written: a file
+    is created and removed in it, or in its nearest existing parent when it does not exist
+    yet (nothing is left behind either way)."""
+    from ganforge.errors import GanforgeError
+
+    folder = Path(folder)
+    where = folder
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise GanforgeError(f"cannot write to {folder}: {where} is a file, not a folder; pass another {option}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ganforge-probe-", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise GanforgeError(f"cannot write to {folder}: {exc.strerror or exc}; pass a writable {option}") from None

@@ -93,7 +93,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     same noise in every row; ``n`` is then K times the classes, so it must be None.
     """
     from ganforge.errors import GanforgeError
-    from ganforge.inference.render import MAX_GRID, check_grid, check_out_dir, out_form
+    from ganforge.inference.render import MAX_GRID, check_grid, check_out_dir, grid_memory, out_form
     from ganforge.inference.session import check_count, check_seed, label_list
 
     start = time.perf_counter()
@@ -131,11 +131,12 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
         classes = chosen if chosen is not None else list(range(gen.info.num_classes))
         n, nrow, chosen = per_class * len(classes), per_class, classes
         check_grid(n, form)
-        noise = np.tile(gen.sample_noise(per_class, seed), (len(classes), 1))  # a column: one noise, every class
-        batches = gen.run_batches(noise, np.repeat(np.asarray(classes, np.int64), per_class), batch_size)
+        batches = gen.per_class_batches(per_class, classes, seed, batch_size)
     else:
         blocks = None if chosen is None else np.asarray(chosen, np.int64)[np.arange(n) * len(chosen) // n]
         batches = gen.iter_batches(n, seed, batch_size, blocks)
+    if form == "png":
+        grid_memory(n, gen.info.sample_shape)
     if n >= TUNE_FROM_N and batch_size is None and gen.micro_batch is None:
         gen.tune_micro_batch()  # about a second, once per model and machine (cached)
     paths = save_batches(batches, n, gen.info.sample_shape, out, kind=gen.info.kind,
@@ -158,7 +159,7 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
     from ganforge.errors import GanforgeError
     from ganforge.inference.render import MAX_GRID, check_out_dir, out_form
     from ganforge.inference.session import check_count, check_seed
-    from ganforge.inference.walk import save_walk, walk_ends, walk_labels
+    from ganforge.inference.walk import save_walk, walk_ends, walk_labels, walk_memory
 
     start = time.perf_counter()
     seed_a, seed_b, steps = check_seed(seed_a), check_seed(seed_b), check_count(steps, "steps", minimum=2)
@@ -168,6 +169,7 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
     if out_form(out, walk=True) == "dir":
         check_out_dir(out)
     gen = _open(model, device, latent_dim, value_range, layout)
+    walk_memory(steps, gen.info.sample_shape, gen.info.kind)
     ends = walk_ends(gen, seed_a, seed_b, labels)
     frames = interpolate(gen, seed_a, seed_b, steps, labels)
     paths = save_walk(frames, out, kind=gen.info.kind, value_range=gen.info.value_range)

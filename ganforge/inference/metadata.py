@@ -7,9 +7,11 @@ generator file needs nothing beside itself. Both sides use this module.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from ganforge.errors import ModelFileError
+from ganforge.limits import MAX_CLASS_NAME, MAX_CLASSES, MAX_EMBEDDING_VALUES, MAX_LATENT_DIM, MAX_SAMPLE_VALUES
 
 PREFIX = "ganforge."
 VARIANT = PREFIX + "variant"
@@ -90,16 +92,16 @@ class ModelInfo:
             lo, hi = (float(v) for v in json.loads(props.get(VALUE_RANGE, "[-1, 1]")))
             num_classes = int(props[NUM_CLASSES]) if NUM_CLASSES in props else None
             flops = int(props[FLOPS]) if FLOPS in props else None
+        except (ValueError, TypeError) as exc:
+            raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
+        _check_sizes(source, latent_dim, sample_shape, num_classes, (lo, hi), props)
+        try:  # sized by the claims just checked
             class_names = tuple(str(c) for c in json.loads(props[CLASS_NAMES])) if CLASS_NAMES in props else None
             embedding = (tuple(tuple(float(v) for v in row) for row in json.loads(props[CLASS_EMBEDDING]))
                          if CLASS_EMBEDDING in props else None)
         except (ValueError, TypeError) as exc:
             raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
-        if latent_dim < 1 or not sample_shape or any(d < 1 for d in sample_shape):
-            raise ModelFileError(f"{source} has invalid ganforge metadata (latent_dim={latent_dim}, sample_shape={list(sample_shape)})")
         if num_classes is not None:
-            if num_classes < 1:
-                raise ModelFileError(f"{source} has invalid ganforge metadata (num_classes={num_classes})")
             class_names = class_names or tuple(str(i) for i in range(num_classes))
             if len(class_names) != num_classes or (embedding is not None and (
                     len(embedding) != num_classes or any(len(row) != latent_dim for row in embedding))):
@@ -122,3 +124,35 @@ class ModelInfo:
             source_checkpoint_sha256=props.get(SOURCE_SHA256),
             flops_per_sample=flops,
         )
+
+
+def _check_sizes(source: str, latent_dim: int, sample_shape: tuple[int, ...], num_classes: int | None,
+                 value_range: tuple[float, float], props: dict[str, str]) -> None:
+    """Every size the metadata claims, against the limits (ganforge.limits), before any of
+    them sizes an array, a list of class names or a run."""
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{source} has invalid ganforge metadata ({what}); re-export it with gan-export")
+
+    if not 1 <= latent_dim <= MAX_LATENT_DIM:
+        raise bad(f"latent_dim {latent_dim}, expected 1 to {MAX_LATENT_DIM}")
+    if not 1 <= len(sample_shape) <= 3 or any(d < 1 for d in sample_shape):
+        raise bad(f"sample_shape {list(sample_shape)[:8]}")
+    values = 1
+    for d in sample_shape:
+        values *= d
+    if values > MAX_SAMPLE_VALUES:
+        raise bad(f"sample_shape {list(sample_shape)} holds {values:,} values a sample, more than the "
+                  f"{MAX_SAMPLE_VALUES:,} ganforge serves")
+    lo, hi = value_range
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise bad(f"value_range {[lo, hi]} is empty or not finite")
+    if num_classes is not None and not 1 <= num_classes <= MAX_CLASSES:
+        raise bad(f"num_classes {num_classes}, expected 1 to {MAX_CLASSES:,}")
+    if num_classes is None:
+        return
+    if len(props.get(CLASS_NAMES, "")) > (MAX_CLASS_NAME + 4) * num_classes + 2:
+        raise bad(f"class_names longer than {num_classes} names of at most {MAX_CLASS_NAME} characters")
+    if CLASS_EMBEDDING in props and (num_classes * latent_dim > MAX_EMBEDDING_VALUES
+                                     or len(props[CLASS_EMBEDDING]) > 32 * num_classes * latent_dim + 2):
+        raise bad(f"a class embedding larger than {num_classes} x {latent_dim} numbers, or than the "
+                  f"{MAX_EMBEDDING_VALUES:,} ganforge reads")

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ganforge.errors import GanforgeError
-from ganforge.fsutil import atomic_dir, atomic_path
+from ganforge.fsutil import atomic_dir, atomic_path, check_free_space
+from ganforge.limits import check_memory
 
 SERIES_CELL = (128, 80)  # width, height of one curve's cell in pixels
 BORDER = 2  # pixels between tiles
@@ -259,6 +260,16 @@ def check_grid(n: int, form: str) -> None:
                             "--out DIR/ (one PNG a sample), which stream and take any --n")
 
 
+GRID_BYTES = 10  # bytes a sample value costs on the way to a grid: float32 samples, scaled copy, uint8 cells, canvas
+
+
+def grid_memory(n: int, sample_shape: Sequence[int]) -> None:
+    """A PNG grid holds every sample at once: refused over the memory budget, naming the
+    forms that stream."""
+    check_memory(f"a PNG grid of {n} samples of shape {list(sample_shape)}", n * math.prod(sample_shape) * GRID_BYTES,
+                 "write --out samples.npy or --out DIR/ (one PNG a sample), which stream, or ask for fewer samples")
+
+
 def check_finite(batch: np.ndarray, done: int) -> None:
     """Samples with NaN or infinite values are an error, never rendered as black or flat."""
     if not np.isfinite(batch).all():
@@ -309,6 +320,7 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
                     progress(done, n)
         return NumberedFiles(path, n)
     if form == "npy":
+        check_free_space(path.parent, n * math.prod(sample_shape) * 4, f"{path} ({n} samples)")
         with _writable(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
                       "shape": (n, *sample_shape)}
@@ -326,6 +338,7 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
                 raise ValueError(f"expected {n} samples, got {done}")
         return [path]
     check_grid(n, form)
+    grid_memory(n, sample_shape)
     samples = np.concatenate(list(batches)) if not isinstance(batches, list) or len(batches) != 1 else batches[0]
     check_finite(samples, 0)
     if progress:

@@ -19,6 +19,7 @@ import numpy as np
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError
 from ganforge.inference import tuning
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, NUM_CLASSES, OUTPUT_NAME, PREFIX, ModelInfo
+from ganforge.limits import MAX_LATENT_DIM, MAX_SAMPLE_VALUES, MEMORY_ENV, fmt_bytes, memory_budget
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -26,6 +27,7 @@ DEVICES = ("auto", "cpu", "cuda")
 MAX_BATCH = 256  # samples per chunk when generating many ...
 BATCH_BYTES = 4 << 20  # ... or fewer, so that one chunk's output stays near 4 MiB: big images, smaller chunks
 _noted_fallback = False
+_arena_bytes: int | None = None  # the cap of the CPU arena this process registered, once
 
 
 def _ort():
@@ -34,6 +36,19 @@ def _ort():
     except ImportError as exc:
         raise MissingExtraError("ONNX inference", "cpu", exc) from None
     return onnxruntime
+
+
+def _capped_arena(ort, options) -> None:
+    """Make the session allocate CPU memory from one arena capped at the memory budget
+    (ganforge.limits): a graph that expands to gigabytes fails its run in one line
+    instead of taking the machine. onnxruntime registers such an arena once a process."""
+    global _arena_bytes
+    if _arena_bytes is None:
+        budget = memory_budget()
+        memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(memory, ort.OrtArenaCfg(budget, -1, -1, -1))
+        _arena_bytes = budget
+    options.add_session_config_entry("session.use_env_allocators", "1")
 
 
 def _note_fallback(reason: str) -> None:
@@ -47,6 +62,16 @@ def _note_fallback(reason: str) -> None:
 def _first_line(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def _run_failed(path: Path, batch: int, exc: BaseException) -> str:
+    """One line for a failed onnxruntime run; the memory cap's failures say how to raise it."""
+    text = str(exc)
+    if "Available memory of" in text:  # what the capped arena says
+        fix = "use a smaller --batch-size" if batch > 1 else "check the model (one sample should not need that)"
+        return (f"running {path} on a batch of {batch} needs more than the {fmt_bytes(_arena_bytes or memory_budget())}"
+                f" memory limit: {fix}, or raise the limit ({MEMORY_ENV}=4G) if the model really needs it")
+    return f"running {path} on a batch of {batch} failed ({_first_line(exc)})"
 
 
 def check_count(n, what: str = "n", minimum: int = 1) -> int:
@@ -112,6 +137,7 @@ class Generator:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only; a fallback is reported by us, once
+        _capped_arena(ort, options)
         try:
             self.session = self._open(ort, options, [CUDA, CPU] if want_cuda else [CPU])
         except Exception as exc:  # onnxruntime raises its own exception types
@@ -192,10 +218,6 @@ class Generator:
             want = "[C, H, W] with C 1 or 3" if info.kind == "image" else "[length]"
             raise ModelFileError(f"{self.path} has inconsistent ganforge metadata: kind {info.kind} needs sample_shape "
                                  f"{want}, got {list(info.sample_shape)}; re-export it with gan-export")
-        lo, hi = info.value_range
-        if not lo < hi:
-            raise ModelFileError(f"{self.path} has invalid ganforge metadata: value_range {[lo, hi]} is empty; "
-                                 "re-export it with gan-export")
         declared = out.shape or []  # empty when the graph leaves the rank open: checked per run instead
         if declared and (len(declared) != 1 + rank or any(isinstance(d, int) and d != want_d
                                                           for d, want_d in zip(declared[1:], info.sample_shape))):
@@ -217,13 +239,21 @@ class Generator:
             raise ModelFileError(f"{self.path}: --latent-dim {latent_dim} but input '{self.input_name}' takes "
                                  f"{graph_latent}")
         latent = latent_dim or graph_latent
+        if latent > MAX_LATENT_DIM:
+            raise ModelFileError(f"{self.path}: a latent of {latent} values is more than the {MAX_LATENT_DIM} "
+                                 "ganforge serves")
         self.input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
         probe = np.zeros((1, latent), self.input_dtype)
         try:
             shape = self.session.run([self.output_name], {self.input_name: probe})[0].shape[1:]
         except Exception as exc:  # onnxruntime's own types
+            if "Available memory of" in str(exc):  # the capped arena
+                raise ModelFileError(_run_failed(self.path, 1, exc)) from None
             raise ModelFileError(f"{self.path}: running it on a [1, {latent}] input failed "
                                  f"({str(exc).splitlines()[0][:160]}); check --latent-dim") from None
+        if math.prod(shape) > MAX_SAMPLE_VALUES:
+            raise ModelFileError(f"{self.path}: one sample of shape {list(shape)} holds {math.prod(shape):,} values, "
+                                 f"more than the {MAX_SAMPLE_VALUES:,} ganforge serves")
         if layout is None:
             layout = "series" if len(shape) == 1 else "nchw"
         if layout == "series":
@@ -365,7 +395,7 @@ class Generator:
         try:
             out = self.session.run([self.output_name], feed)[0]
         except Exception as exc:  # onnxruntime's own types (out of memory, a kernel failing)
-            raise GanforgeError(f"running {self.path} on a batch of {len(z)} failed ({_first_line(exc)})") from None
+            raise GanforgeError(_run_failed(self.path, len(z), exc)) from None
         if self.layout == "nhwc":
             out = out.transpose(0, 3, 1, 2)
         if out.shape != (len(z), *self.info.sample_shape):
@@ -418,6 +448,24 @@ class Generator:
         return self._batches(len(z), lambda start, b: (z[start : start + b],
                                                        None if labels is None else labels[start : start + b]),
                              batch_size)
+
+    def per_class_batches(self, per_class: int, classes: list[int], seed: int,
+                          batch_size: int | None = None) -> Iterator[np.ndarray]:
+        """Samples of a per-class grid, row after row: ``per_class`` noises (:meth:`sample_noise`),
+        the same in every row, each row one of ``classes``. Streams: memory does not grow with
+        the rows."""
+        if not self.info.conditional:
+            raise GanforgeError(self._no_classes("per-class grids"))
+        noise = self.sample_noise(check_count(per_class, "per_class"), seed)
+        row = np.asarray(classes, np.int64)
+
+        def chunk(start: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+            index = np.arange(start, start + b)
+            return noise[index % per_class], row[index // per_class]
+
+        if batch_size is not None:
+            batch_size = check_count(batch_size, "batch size")
+        return self._batches(per_class * len(row), chunk, batch_size)
 
     def _run_noise(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         if labels is None and self.info.conditional:  # tuning times noise alone: any class runs alike

@@ -10,6 +10,7 @@ exactly the seeds' own samples.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ganforge.errors import GanforgeError
-from ganforge.inference.render import check_finite, frame_images, out_form, save_gif, save_samples
+from ganforge.limits import check_memory
+from ganforge.inference.render import GRID_BYTES, check_finite, frame_images, out_form, save_gif, save_samples
 from ganforge.inference.session import Generator, check_count, check_seed, label_list
 
 FRAME_MS = 100  # each frame of a GIF walk ...
@@ -36,6 +38,15 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     else:
         points = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
     return np.where(t == 0, a, np.where(t == 1, b, points)).astype(np.float32)  # the ends exactly
+
+
+def walk_memory(steps: int, sample_shape: Sequence[int], kind: str) -> None:
+    """A walk holds every frame at once (and a GIF each frame scaled to 128 px): refused over
+    the memory budget."""
+    values = math.prod(sample_shape)
+    per_frame = values * GRID_BYTES + (0 if kind == "series" else max(values, 3 * 128 * 128) * 4)
+    check_memory(f"a walk of {steps} frames of shape {list(sample_shape)}", steps * per_frame,
+                 "ask for fewer --steps")
 
 
 def walk_labels(labels: Sequence[str | int] | None) -> list[str | int] | None:
