@@ -62,7 +62,10 @@ def torch_eager_backend(checkpoint_path: Path) -> Backend:
     from ganforge.training import checkpoint
 
     t0 = time.perf_counter()
-    G, _, _ = checkpoint.build_generator(checkpoint.load(checkpoint_path))
+    try:
+        G, _, _ = checkpoint.build_generator(checkpoint.load(checkpoint_path))
+    except GanforgeError as exc:  # the checkpoint beside the model is not usable: time the rest
+        raise Skipped(str(exc)) from None
     load = time.perf_counter() - t0
 
     classes = getattr(G, "num_classes", None)
@@ -84,9 +87,14 @@ def torchscript_backend(path: Path) -> Backend:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
         extra = {"ganforge.num_classes": ""}
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
+        try:
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
+            classes = int(extra["ganforge.num_classes"]) if extra["ganforge.num_classes"] else None
+        except Exception as exc:  # torch raises RuntimeError, ValueError and its own types for a bad file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise Skipped(f"{path} is not a loadable TorchScript generator ({first}); re-export it with "
+                          "gan-export --format torchscript") from None
     load = time.perf_counter() - t0
-    classes = int(extra["ganforge.num_classes"]) if extra["ganforge.num_classes"] else None
 
     def run(z):
         with torch.inference_mode():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import platform
 import subprocess
@@ -24,6 +25,8 @@ from ganforge.bench import backends as B
 from ganforge.inference.timing import MatmulPeak, measure, with_roofline
 from ganforge.inference.tuning import cpu_name
 from ganforge.errors import GanforgeError, ModelFileError
+from ganforge.fsutil import check_writable
+from ganforge.limits import check_memory
 
 
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256, 1024)
@@ -33,6 +36,9 @@ WARMUP = 2  # untimed calls per backend and batch size
 ROUNDS = 5  # turns the backends take at each batch size (see timing.measure) ...
 SETTLE_S = 0.05  # ... each after 50 ms idle and one untimed call
 PEAK, PEAK_N = "fp32 matrix product", 1536  # the peak's turn among the backends, and its size
+# bytes a value of a timed batch costs: float32 noise and output, onnxruntime's copy of the output and
+# its intermediates (a conv generator's are about as large as its output)
+BATCH_BYTES_PER_VALUE = 16
 
 
 def _checkpoint_of(model: Path) -> Path | None:
@@ -118,11 +124,17 @@ def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None
     model = Path(model)
     if not model.is_file():
         raise ModelFileError(f"model file {model} does not exist: export one with gan-export, or pass --model")
-    if any(b < 1 for b in batch_sizes):
+    if not batch_sizes or any(b < 1 for b in batch_sizes):
         raise GanforgeError(f"batch sizes must be >= 1, got {list(batch_sizes)}")
+    if out_dir is not None:
+        check_writable(out_dir)  # before minutes of timing
     from ganforge.inference import Generator
 
     info = Generator(model, device="cpu").info
+    biggest = max(batch_sizes)
+    check_memory(f"a batch of {biggest} samples of shape {list(info.sample_shape)}",
+                 biggest * (info.latent_dim + math.prod(info.sample_shape)) * BATCH_BYTES_PER_VALUE,
+                 "time smaller --batch-sizes")
     ckpt = _checkpoint_of(model)
     names = list(backends or ALL_BACKENDS)
     report: dict[str, Any] = {
@@ -152,6 +164,9 @@ def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None
                                    "first_call_s": round(time.perf_counter() - t0, 4), **backend.info,
                                    "results": []})
         built[name] = backend
+    if not built:
+        why = "; ".join(f"{name}: {reason}" for name, reason in report["skipped"].items())
+        raise GanforgeError(f"no backend could run, so nothing was timed ({why})")
     entries = {e["name"]: e for e in report["backends"]}
     peaks = []
     with MatmulPeak(PEAK_N) as peak:

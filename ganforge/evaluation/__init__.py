@@ -11,13 +11,16 @@ fresh rows of their synthetic distribution; image models with the images under
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError, ModelFileError
-from ganforge.fsutil import atomic_write_text
+from ganforge.fsutil import atomic_write_text, check_writable
 from ganforge.inference import DEFAULT_MODEL
+from ganforge.limits import check_memory
+
 HELD_OUT_SEED = 10_000  # real rows for evaluation are drawn apart from any training seed
 
 
@@ -29,6 +32,13 @@ def resolve_model(source: str | os.PathLike[str] | None) -> Path:
     if not path.is_file():
         raise ModelFileError(f"no exported model at {path}: run gan-export first, or pass MODEL.onnx")
     return path
+
+
+def eval_bytes(n: int, sample_shape: tuple[int, ...]) -> int:
+    """What scoring ``n`` samples holds at once: the generated samples and twice as many real
+    ones (float32), and the pairwise float64 distance matrices of the scores (evaluation.metrics:
+    the series' MMD pools 3n rows, 9 n^2 values, with a temporary beside)."""
+    return 3 * n * math.prod(sample_shape) * 4 + 12 * 8 * n * n
 
 
 def real_series(variant: str | None, n: int, length: int, seed: int):
@@ -67,9 +77,13 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
 
     if n < 10:
         raise GanforgeError(f"n must be >= 10 for meaningful scores, got {n}")
+    if out_dir is not None:
+        check_writable(out_dir)  # before the evaluator trains for minutes
     model = resolve_model(source)
     gen = Generator(model, device="cpu")
     info = gen.info
+    check_memory(f"scoring {n} samples of shape {list(info.sample_shape)}", eval_bytes(n, info.sample_shape),
+                 "pass a smaller --n (2000 gives stable scores)")
     base = {"model": str(model), "variant": info.variant, "source_checkpoint_sha256": info.source_checkpoint_sha256,
             "seed": seed}
     if info.kind == "series":
