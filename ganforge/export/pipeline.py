@@ -4,8 +4,9 @@
     result = export("runs/latest", formats=["onnx", "torchscript"])
 
 Each artifact is written under a temporary name, checked, and only when every
-requested artifact passed every check are they moved into place together with
-``export.json``. A failure raises :class:`ExportCheckError` and leaves nothing.
+requested artifact passed every check are they moved into place, ``export.json``
+last (the old one removed first: a report never describes other files than those
+beside it). A failure raises :class:`ExportCheckError` and leaves nothing.
 """
 
 from __future__ import annotations
@@ -123,7 +124,11 @@ def export(
             }
         notes = _notes(caught)
         report = _report(spec, out, entries, notes)
-        atomic_write_text(out / REPORT, json.dumps(report, indent=2) + "\n")
+        # every artifact passed: they move into place as the stack closes, and the report that
+        # describes them comes last; the old one goes first, so that a crash in between leaves
+        # no report rather than one that describes other files
+        (out / REPORT).unlink(missing_ok=True)
+    atomic_write_text(out / REPORT, json.dumps(report, indent=2) + "\n")
     return ExportResult(out, paths, out / REPORT, checks, notes)
 
 
