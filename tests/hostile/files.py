@@ -1,0 +1,81 @@
+"""Crafted hostile files: ONNX models whose metadata or graph lie about their size, broken
+files, a model that outputs NaN. Built with onnx.helper, a few hundred bytes each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tests.data.make_tiny_models import MODELS, build
+
+TINY_IMAGE = dict(MODELS["tiny-image.onnx"])  # x = tanh(z @ W): z [batch, 8], x [batch, 3, 8, 8]
+
+
+def save(model, path: Path) -> Path:
+    import onnx
+
+    onnx.save_model(model, str(path))
+    return path
+
+
+def lying_metadata(path: Path, **props: str) -> Path:
+    """tiny-image whose ganforge metadata claims ``props`` (e.g. ``latent_dim="5000000"``)."""
+    return save(build(**TINY_IMAGE, props={f"ganforge.{k}": v for k, v in props.items()}), path)
+
+
+def expanding_graph(path: Path, *, metadata: bool = True, shape: tuple[int, int, int] = (3, 20000, 20000),
+                    claims: tuple[int, ...] = (3, 8, 8)) -> Path:
+    """A 400-byte graph whose output expands to [1, *shape] (4.8 GB by default) while its
+    metadata, when it has some, ``claims`` another sample shape. The target shape is computed
+    from z at run time (``z.mean() * 0 + shape``), so no static check can see it coming."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array([1, *shape], np.float32), "target"),
+             numpy_helper.from_array(np.array(0, np.float32), "zero"),
+             numpy_helper.from_array(np.array([2, 3], np.int64), "axes")]
+    nodes = [helper.make_node("ReduceMean", ["z"], ["m"], axes=[1], keepdims=1),
+             helper.make_node("Unsqueeze", ["m", "axes"], ["m4"]),
+             helper.make_node("ReduceMean", ["z"], ["all"], keepdims=0),
+             helper.make_node("Mul", ["all", "zero"], ["nothing"]),
+             helper.make_node("Add", ["nothing", "target"], ["shape_f"]),
+             helper.make_node("Cast", ["shape_f"], ["shape"], to=TensorProto.INT64),
+             helper.make_node("Expand", ["m4", "shape"], ["x"])]
+    graph = helper.make_graph(nodes, "bomb", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 8])],
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "h", "w"])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if metadata:
+        for k, v in {"latent_dim": "8", "sample_shape": json.dumps(list(claims)), "kind": "image"}.items():
+            model.metadata_props.add(key=f"ganforge.{k}", value=v)
+    onnx.checker.check_model(model)
+    return save(model, path)
+
+
+def nan_model(path: Path) -> Path:
+    """tiny-image with one weight NaN: every sample has a NaN pixel."""
+    from onnx import numpy_helper
+
+    model = build(**TINY_IMAGE)
+    (w,) = [t for t in model.graph.initializer if t.name == "W"]
+    W = numpy_helper.to_array(w).copy()
+    W[0, 5] = np.nan
+    w.CopyFrom(numpy_helper.from_array(W, "W"))
+    return save(model, path)
+
+
+def truncated(path: Path) -> Path:
+    data = build(**TINY_IMAGE).SerializeToString()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+def text_file(path: Path) -> Path:
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n" * 20)
+    return path
+
+
+def huge_class_names(classes: int) -> str:
+    return json.dumps([f"c{i}" for i in range(classes)])
