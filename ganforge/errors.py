@@ -32,6 +32,15 @@ class ModelFileError(GanforgeError):
     """A model file (ONNX) that is missing, corrupt or not a generator."""
 
 
+class WriteError(GanforgeError):
+    """A file that cannot be written (a full disk, a read-only folder): ``path`` names it and
+    ``cause`` is the OSError, so that a caller can say it in its own terms (--out, --runs-dir)."""
+
+    def __init__(self, message: str, path=None, cause: BaseException | None = None):
+        super().__init__(message)
+        self.path, self.cause = path, cause
+
+
 class DeviceError(GanforgeError):
     """A device that was asked for but is not available."""
 

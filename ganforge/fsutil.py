@@ -110,25 +110,31 @@ def atomic_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def check_free_space(folder: str | os.PathLike[str], nbytes: int, what: str) -> None:
-    """Refuse in one line, before the work, to write ``nbytes`` (``what``) where the disk
-    holding ``folder`` (or its nearest existing parent) has less free."""
+def free_bytes(folder: str | os.PathLike[str]) -> int | None:
+    """Free bytes on the disk holding ``folder`` (or its nearest existing parent); None when
+    that cannot be told (an error, or a pseudo file system such as /proc, which has no size)."""
     import shutil
-
-    from ganforge.errors import GanforgeError
-    from ganforge.limits import fmt_bytes
 
     where = Path(folder).absolute()
     while not where.exists() and where != where.parent:
         where = where.parent
     try:
         usage = shutil.disk_usage(where)
-    except OSError:  # cannot tell: the write itself will say
-        return
-    free = usage.free
-    if usage.total and nbytes > free:  # a pseudo file system (/proc) has no size: the write will say
-        raise GanforgeError(f"{what} needs {fmt_bytes(nbytes)} but {where} has {fmt_bytes(free)} free: free some "
-                            "space or write elsewhere")
+    except OSError:
+        return None
+    return usage.free if usage.total else None
+
+
+def check_free_space(folder: str | os.PathLike[str], nbytes: int, what: str) -> None:
+    """Refuse in one line, before the work, to write ``nbytes`` (``what``) where the disk
+    holding ``folder`` has less free (when it cannot be told, the write itself will say)."""
+    from ganforge.errors import GanforgeError
+    from ganforge.limits import fmt_bytes
+
+    free = free_bytes(folder)
+    if free is not None and nbytes > free:
+        raise GanforgeError(f"{what} needs {fmt_bytes(nbytes)} but {Path(folder)} has {fmt_bytes(free)} free: free "
+                            "some space or write elsewhere")
 
 
 def check_writable(folder: str | os.PathLike[str], option: str = "--out") -> None:

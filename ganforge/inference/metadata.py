@@ -150,7 +150,7 @@ def _check_sizes(source: str, latent_dim: int, sample_shape: tuple[int, ...], nu
         raise bad(f"num_classes {num_classes}, expected 1 to {MAX_CLASSES:,}")
     if num_classes is None:
         return
-    if len(props.get(CLASS_NAMES, "")) > (MAX_CLASS_NAME + 4) * num_classes + 2:
+    if len(props.get(CLASS_NAMES, "")) > (6 * MAX_CLASS_NAME + 4) * num_classes + 2:  # JSON: \uXXXX a character
         raise bad(f"class_names longer than {num_classes} names of at most {MAX_CLASS_NAME} characters")
     if CLASS_EMBEDDING in props and (num_classes * latent_dim > MAX_EMBEDDING_VALUES
                                      or len(props[CLASS_EMBEDDING]) > 32 * num_classes * latent_dim + 2):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, WriteError
 from ganforge.fsutil import atomic_dir, atomic_path, check_free_space
 from ganforge.limits import check_memory
 
@@ -153,7 +153,7 @@ def _writable(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise GanforgeError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out") from None
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out", path, exc) from None
 
 
 # zlib levels: a grid is written once per call and weighs on gan-infer's cold start, a folder

@@ -8,43 +8,201 @@ never runs code when loaded.
 from __future__ import annotations
 
 import hashlib
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ganforge.errors import CheckpointError
+from ganforge.errors import CheckpointError, ConfigError
 from ganforge.fsutil import atomic_path
+from ganforge.training.config import MAX_EPOCHS, MAX_PARAMETERS
+from ganforge.training.run import write_error
 
 FORMAT = 1
 REQUIRED = ("format", "variant", "config", "generator", "discriminator", "epoch")
+# MAX_PARAMETERS in float32 four times over (weights, the EMA copy, Adam's two moments), and a GiB
+# for the rest (noise, history, RNG states): a larger file is not one ganforge wrote.
+MAX_BYTES = MAX_PARAMETERS * 4 * 4 + 2**30
+MAX_STEP = 2**62  # optimizer steps: int64 with room; the loop does arithmetic on it
+MAX_WORLD_SIZE = 1 << 16  # processes of one torchrun job
 
 
 def save(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` through a temporary file and ``os.replace``."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    """Write ``state`` to ``path`` through a temporary file and ``os.replace``. A failed write (a
+    full disk) is one line naming the file; the previous ``path`` stays as it was."""
+    try:  # through a Python file: a full disk is ENOSPC, where torch's own writer says "file write failed"
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+    except (OSError, RuntimeError) as exc:
+        raise write_error(Path(path), exc, needed=_tensor_bytes(state)) from None
+
+
+def _tensor_bytes(value: Any) -> int:
+    if torch.is_tensor(value):
+        return value.nelement() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Load and sanity-check a ganforge checkpoint; every problem is a CheckpointError."""
+    """Load and sanity-check a ganforge checkpoint; every problem is a CheckpointError.
+
+    Whatever its consumers index or size is checked before they trust it: the types of every
+    part, counters in range, and the config against the variant's bounds (no model it
+    describes is built here, and none too large to build is let through)."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file (a device or a pipe?); pass a checkpoint file")
+    if path.stat().st_size > MAX_BYTES:
+        raise CheckpointError(f"{path} is {path.stat().st_size / 2**30:.1f} GiB, larger than any ganforge checkpoint "
+                              f"({MAX_BYTES / 2**30:.0f} GiB at most); is it the right file?")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001  (a foreign or damaged file: KeyError, IndexError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint ({first[:200]}); is the file complete?") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
         raise CheckpointError(f"{path} is not a ganforge checkpoint (expected keys {', '.join(REQUIRED)})")
     if state["format"] != FORMAT:
-        raise CheckpointError(f"{path} has checkpoint format {state['format']}; this ganforge reads format {FORMAT}")
+        raise CheckpointError(f"{path} has checkpoint format {str(state['format'])[:40]}; this ganforge reads "
+                              f"format {FORMAT}")
+    try:
+        _check_parts(state)
+        checked_config(state)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     return state
+
+
+# ---------------------------------------------------------------- what a checkpoint must look like
+
+
+def _fail(key: str, expected: str, value: Any) -> CheckpointError:
+    got = type(value).__name__ if not isinstance(value, (int, float, str)) else repr(value)[:60]
+    return CheckpointError(f"its {key} should be {expected}, got {got}; the file is damaged or not ganforge's")
+
+
+def _int(state: dict, key: str, low: int, high: int) -> None:
+    value = state[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _fail(key, f"an integer in {low}..{high:,}", value)
+
+
+def _weights(state: dict, key: str) -> None:
+    value = state[key]
+    if not isinstance(value, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in value.items()):
+        raise _fail(key, "a state dict (names -> tensors)", value)
+
+
+def _dict(state: dict, key: str) -> dict:
+    if not isinstance(state[key], dict):
+        raise _fail(key, "a dict", state[key])
+    return state[key]
+
+
+def _rng(value: Any, key: str) -> None:
+    if not isinstance(value, dict) or not torch.is_tensor(value.get("torch")) or value["torch"].dtype != torch.uint8:
+        raise _fail(key, "RNG states ({'torch': a uint8 tensor})", value)
+    cuda = value.get("cuda", [])
+    if not isinstance(cuda, list) or not all(torch.is_tensor(t) and t.dtype == torch.uint8 for t in cuda):
+        raise _fail(f"{key}['cuda']", "a list of uint8 tensors", cuda)
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _history(rows: Any) -> bool:
+    """One row of figures per epoch, as metrics.csv and the plots read them."""
+    if not isinstance(rows, list) or len(rows) > MAX_EPOCHS:
+        return False
+    return all(isinstance(row, dict) and {"epoch", "d_real", "d_fake", "g"} <= row.keys()
+               and all(isinstance(k, str) and _number(v) for k, v in row.items()) for row in rows)
+
+
+def _scalars(sums: Any) -> bool:
+    """An epoch's running sums (EpochSums.saved): counts and 0-d tensors."""
+    return isinstance(sums, dict) and all(
+        (isinstance(v, int) and not isinstance(v, bool)) or (torch.is_tensor(v) and v.dim() == 0)
+        for v in sums.values())
+
+
+def _check_parts(state: dict) -> None:
+    """Types and ranges of everything the loop, resume and export read from ``state``."""
+    if not isinstance(state["variant"], str):
+        raise _fail("variant", "a variant name", state["variant"])
+    if not isinstance(state["config"], dict) or not all(isinstance(k, str) for k in state["config"]):
+        raise _fail("config", "a dict of config keys", state["config"])
+    _int(state, "epoch", 0, MAX_EPOCHS)
+    for key in ("generator", "discriminator", "generator_ema"):
+        if key in state:
+            _weights(state, key)
+    if "step" in state:
+        _int(state, "step", 0, MAX_STEP)
+    if "world_size" in state:
+        _int(state, "world_size", 1, MAX_WORLD_SIZE)
+    for key in ("opt_g", "opt_d"):
+        if key in state:
+            opt = _dict(state, key)
+            if not isinstance(opt.get("state"), dict) or not isinstance(opt.get("param_groups"), list):
+                raise _fail(key, "an optimizer state dict", opt)
+    if "scalers" in state and not all(isinstance(_dict(state, "scalers").get(k), dict) for k in ("d", "g")):
+        raise _fail("scalers", "{'d': ..., 'g': ...} gradient scaler states", state["scalers"])
+    if "fixed_noise" in state and (not torch.is_tensor(state["fixed_noise"]) or state["fixed_noise"].dim() != 2
+                                   or not state["fixed_noise"].is_floating_point()):
+        raise _fail("fixed_noise", "a float tensor [samples, latent]", state["fixed_noise"])
+    if "history" in state and not _history(state["history"]):
+        raise _fail("history", "a list of rows of figures (epoch, d_real, d_fake, g, ...)", state["history"])
+    if "rng" in state:
+        _rng(state["rng"], "rng")
+    if "rng_ranks" in state:
+        ranks = state["rng_ranks"]
+        if not isinstance(ranks, list) or len(ranks) > MAX_WORLD_SIZE:
+            raise _fail("rng_ranks", "a list of RNG states", ranks)
+        for i, rng in enumerate(ranks):
+            _rng(rng, f"rng_ranks[{i}]")
+    if "partial" in state:
+        _check_partial(_dict(state, "partial"))
+
+
+def _check_partial(at: dict) -> None:
+    """Where inside an epoch the checkpoint stands (resume.position)."""
+    for key, low, high in (("epoch", 1, MAX_EPOCHS), ("pos", 0, MAX_STEP), ("world_size", 1, MAX_WORLD_SIZE)):
+        if key not in at:
+            raise _fail("partial", f"a position with {key}", at)
+        _int(at, key, low, high)
+    perm = at.get("perm")
+    if perm is not None and (not torch.is_tensor(perm) or perm.dim() != 1 or perm.dtype != torch.int64):
+        raise _fail("partial['perm']", "an int64 tensor [samples]", perm)
+    ranks = at.get("sums_ranks", [])
+    if not _scalars(at.get("sums")) or not isinstance(ranks, list) or not all(_scalars(s) for s in ranks):
+        raise _fail("partial['sums']", "the epoch's running sums (scalars)", at.get("sums"))
+
+
+def checked_config(state: dict[str, Any]) -> tuple[Any, Any]:
+    """(variant, config) of a checkpoint, checked as a config file would be: every key and type,
+    every bound, and the size of the models it describes (counted, not built)."""
+    from ganforge.training.config import apply
+    from ganforge.training.variants import check_size, get_variant
+
+    try:
+        variant = get_variant(state["variant"])
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint names {exc}") from None
+    try:
+        cfg = apply(variant.config_cls(), state["config"], where=" in the checkpoint's config")
+        cfg.validate()
+        check_size(variant, cfg)
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint config does not fit variant {variant.name}: {exc}") from None
+    return variant, cfg
 
 
 def sha256(path: str | Path) -> str:
@@ -60,23 +218,15 @@ def build_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, Any, Any]:
 
     When the run kept an exponential moving average of G (``--ema``), those are the weights.
     """
-    from ganforge.training.config import apply
-    from ganforge.training.variants import GeneratorModel, get_variant
+    from ganforge.training.variants import GeneratorModel
 
-    try:
-        variant = get_variant(state["variant"])
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint names {exc}") from None
-    try:
-        cfg = apply(variant.config_cls(), state["config"], where=" in the checkpoint's config")
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint config does not fit variant {variant.name}: {exc}") from None
+    variant, cfg = checked_config(state)
     G = variant.generator(cfg)
     if not isinstance(G, GeneratorModel):  # what export and evaluation rely on
         raise CheckpointError(f"the {variant.name} generator does not honour GeneratorModel "
                               f"(latent_dim, sample_shape, num_classes, class_embedding)")
     try:
         G.load_state_dict(state.get("generator_ema", state["generator"]))
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, AttributeError) as exc:  # a state dict of other shapes or types
         raise CheckpointError(f"checkpoint weights do not fit the {variant.name} generator: {str(exc)[:200]}") from None
     return G.eval(), variant, cfg

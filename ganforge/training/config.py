@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganforge.errors import ConfigError
+from ganforge.limits import MAX_CLASS_NAME
 
 if TYPE_CHECKING:
     from ganforge.training.variants.base import Variant
@@ -29,6 +30,23 @@ if TYPE_CHECKING:
 RUN_KEYS = ("variant", "preset", "device", "precision", "world_size", "ganforge_version", "runs_dir")
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 MAX_SEED = 2**63 - 1
+# Upper bounds of the sizes a config (a file, --set, a checkpoint's) may ask for: generous for
+# real use, far below what would allocate gigabytes before the first step.
+MAX_EPOCHS = 1_000_000  # the sources train 20-300 epochs; more cannot be meant (and never ends)
+MAX_BATCH_SIZE = 65_536  # BigGAN's 2048 thirty times over (a batch is also capped by the data)
+MAX_SAMPLE_COUNT = 256  # the per-epoch grid: 16x16 samples (defaults 16-64), drawn and rendered each epoch
+MAX_LATENT_DIM = 2048  # StyleGAN's 512 four times; x MAX_CLASSES stays within what gan-infer serves
+# (limits.MAX_EMBEDDING_VALUES), as does a class name (limits.MAX_CLASS_NAME)
+MAX_WIDTH = 8192  # a hidden layer or base width (sources: 8-256); MAX_PARAMETERS bounds the whole
+MAX_LAYERS = 64  # hidden layers or conv blocks (sources: 2-5)
+MAX_IMAGE_SIDE = 1024  # pixels a side (StyleGAN's FFHQ); a larger image_size is a typo or an attack
+MAX_SERIES_LEN = 65_536  # points per curve (the sine source: 32)
+MAX_SERIES_VALUES = 2**27  # rows x points of synthetic series, made at once: 512 MiB of float32
+MAX_CLASSES = 1000  # ImageNet's; the sample grid draws a row a class every epoch
+# G and D together: BigGAN-deep at 512x512 has about 150M. Training holds some 20 bytes a
+# parameter (weights, gradients, Adam's two moments, the EMA copy): 4 GB before activations.
+MAX_PARAMETERS = 200_000_000
+MAX_CONFIG_BYTES = 1 << 20  # a config file (a resolved config.json is about 1 KB)
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's, in the order they apply
 # The levers against collapse, each off: what every variant's "source" preset starts from, so
 # that `--preset source` is the source document's recipe whatever the defaults turn on.
@@ -83,9 +101,20 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
 
+    def require_at_most(self, limit: int, *names: str) -> None:
+        """Each named field (an int, or a list of ints; None passes) must be at most ``limit``."""
+        for name in names:
+            value = getattr(self, name)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if any(v is not None and v > limit for v in values):
+                raise ConfigError(f"{name} must be at most {limit:,}, got {value}; pick a smaller value")
+
     def validate(self) -> None:
         """Refuse values no run can use. Variants extend this for their own fields."""
         self.require_positive("epochs", "batch_size", "sample_count", "log_every")
+        self.require_at_most(MAX_EPOCHS, "epochs")
+        self.require_at_most(MAX_BATCH_SIZE, "batch_size")
+        self.require_at_most(MAX_SAMPLE_COUNT, "sample_count")
         if not 0 <= self.seed <= MAX_SEED:  # torch.manual_seed takes 64 bits, numpy's RNGs more
             raise ConfigError(f"seed must be between 0 and {MAX_SEED} (2^63 - 1), got {self.seed}")
         if not 0 <= self.ema < 1:
@@ -99,8 +128,9 @@ class TrainConfig:
         if not self.conditional and (self.num_classes is not None or self.class_names is not None):
             raise ConfigError("num_classes and class_names come from the data with conditional=true; "
                               "set conditional=true or leave them unset")
-        if self.num_classes is not None and self.num_classes < 2:
-            raise ConfigError(f"num_classes must be >= 2, got {self.num_classes}")
+        if self.num_classes is not None and not 2 <= self.num_classes <= MAX_CLASSES:
+            raise ConfigError(f"num_classes must be between 2 and {MAX_CLASSES}, got {self.num_classes}")
+        _check_class_names(self.class_names, self.num_classes)
         for name in ("learning_rate", "learning_rate_d"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -116,6 +146,18 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+def _check_class_names(names: list[str] | None, num_classes: int | None) -> None:
+    if names is None:
+        return
+    if len(names) != num_classes:
+        raise ConfigError(f"class_names has {len(names)} names but num_classes is {num_classes}; leave both unset "
+                          "(they come from the data)")
+    long = next((n for n in names if len(n) > MAX_CLASS_NAME), None)
+    if long is not None:
+        raise ConfigError(f"class name {long[:40]!r}... has {len(long)} characters, more than {MAX_CLASS_NAME}; "
+                          "rename that class's folder")
 
 
 def augment_policy(text: str) -> tuple[str, ...]:
@@ -218,13 +260,18 @@ def parse_set(items: Iterable[str]) -> dict[str, str]:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is larger than a config can be ({MAX_CONFIG_BYTES:,} bytes); "
+                              "is it the right file?")
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, a number of 5000 digits, [[[[...]]]]
+        raise ConfigError(f"config file {path} is not valid JSON ({str(exc)[:100] or 'nested too deeply'})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a JSON object of config keys")
     return data

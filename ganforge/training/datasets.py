@@ -11,15 +11,22 @@
 Everything is decoded once into one uint8 tensor ``[N, C, H, W]`` (a quarter of
 float32's memory) plus int64 labels; the loop turns a batch into float in [-1, 1].
 Corrupt image files are skipped and counted; a folder with nothing usable is an error.
+
+Nothing a file claims sizes memory unchecked: an image's pixel count is read from its
+header and checked before it is decoded (:data:`MAX_IMAGE_PIXELS`), and an IDX file's
+dimensions must fit :data:`MAX_IDX_BYTES` and match what the file holds, read with a bound
+(a small gzip can inflate to gigabytes).
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
-import tempfile
+import struct
 import warnings
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.errors import ConfigError, DataError, GanforgeWarning
+from ganforge.training.config import MAX_IMAGE_SIDE
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 IDX_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -40,6 +48,16 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Ankle boot")
 INSTALL_HINT = ("offline, Fashion-MNIST installs with: apt-get install dataset-fashion-mnist "
                 "(then --data /usr/share/datasets/fashion-mnist)")
+# An image is decoded only when its header says it has at most this many pixels: 64 MP admits
+# every camera and phone photo (sensors of 48-61 MP) and refuses what is tiny on disk and huge
+# decoded (a flat 9000x9000 PNG: 80 KB, 243 MB as RGB). PIL's own refusal is at 179 MP.
+MAX_IMAGE_PIXELS = 8192 * 8192
+DECODE_THREADS = 8  # images decoded at once: each holds one full-size decode (JPEGs are drafted smaller)
+# An IDX file's data: MNIST's and Fashion-MNIST's training images are 47 MB, EMNIST ByClass's
+# 547 MB; 1 GiB admits those and refuses a header (or a gzip) that claims more.
+MAX_IDX_BYTES = 1 << 30
+IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, MNIST's images and labels
+MAX_IDX_DIMS = 4
 
 
 @dataclass
@@ -118,19 +136,58 @@ def check_path(path: str | None, what: str) -> Path:
 
 
 def _read_idx(path: Path) -> torch.Tensor:
-    """Read one IDX file with torchvision's reader (gzip is unpacked to a temp file first)."""
-    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
-
+    """One IDX file (gzipped or not) as a uint8 tensor. Its header's dimensions are checked
+    against MAX_IDX_BYTES before anything is allocated, and exactly that many bytes are read:
+    a short file or one with more data than declared is refused."""
+    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f, tempfile.NamedTemporaryFile(suffix=".idx") as tmp:
-                tmp.write(f.read())
-                tmp.flush()
-                return read_sn3_pascalvincent_tensor(tmp.name, strict=True)
-        return read_sn3_pascalvincent_tensor(str(path), strict=True)
-    except (OSError, EOFError, AssertionError, KeyError, RuntimeError, ValueError) as exc:
+        with opener(path, "rb") as f:
+            shape = _idx_header(path, f)
+            nbytes = math.prod(shape)
+            if path.suffix != ".gz" and os.fstat(f.fileno()).st_size != 4 + 4 * len(shape) + nbytes:
+                raise DataError(f"{path} is not a readable IDX file (its header declares {list(shape)}, "
+                                f"{nbytes:,} bytes, the file holds {os.fstat(f.fileno()).st_size:,}); is it complete?")
+            data = np.empty(nbytes, np.uint8)
+            got = _read_into(f, memoryview(data))
+            if got < nbytes:
+                raise DataError(f"{path} is not a readable IDX file (it holds {got:,} of the {nbytes:,} bytes its "
+                                f"header declares); is it complete?")
+            if f.read(1):
+                raise DataError(f"{path} holds more data than its header declares ({list(shape)}); is it an "
+                                "MNIST-format file?")
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path} is not a readable IDX file ({type(exc).__name__}: {str(exc)[:80]}); "
                         "is it complete?") from None
+    return torch.from_numpy(data).view(shape)
+
+
+def _idx_header(path: Path, f) -> tuple[int, ...]:
+    """The dimensions an IDX header declares (magic: 0, 0, type, number of dimensions)."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[:2] != b"\0\0" or not 1 <= magic[3] <= MAX_IDX_DIMS:
+        raise DataError(f"{path} is not a readable IDX file (no IDX header); is it an MNIST-format file?")
+    if magic[2] != IDX_UBYTE:
+        raise DataError(f"{path} holds IDX type 0x{magic[2]:02x}; MNIST-format images and labels are unsigned "
+                        "bytes (0x08)")
+    raw = f.read(4 * magic[3])
+    if len(raw) < 4 * magic[3]:
+        raise DataError(f"{path} is not a readable IDX file (its header is cut short); is it complete?")
+    shape = struct.unpack(f">{magic[3]}I", raw)
+    if math.prod(shape) > MAX_IDX_BYTES:
+        raise DataError(f"{path} declares {list(shape)}: {math.prod(shape):,} bytes, more than the "
+                        f"{MAX_IDX_BYTES:,} ganforge reads from one IDX file; is it an MNIST-format file?")
+    return shape
+
+
+def _read_into(f, buffer: memoryview) -> int:
+    """Fill ``buffer`` from ``f`` (never more); the bytes read (fewer at the end of the file)."""
+    done = 0
+    while done < len(buffer):
+        n = f.readinto(buffer[done:])
+        if not n:
+            break
+        done += n
+    return done
 
 
 def load_idx(path: str | Path, *, dataset: str | None = None, download: bool = False) -> ImageData:
@@ -238,58 +295,83 @@ def load_cifar(path: str | Path, *, classes: list[str] | tuple[str, ...], downlo
 # ---------------------------------------------------------------- image folders
 
 
-def _load_one(path: Path, size: tuple[int, int], mode: str) -> tuple[np.ndarray | None, bool]:
-    """Decode, convert, resize (shorter side) and center-crop one file; (None, _) if unreadable."""
+def _load_one(path: Path, size: tuple[int, int], mode: str) -> tuple[np.ndarray | None, str]:
+    """Decode, convert, resize (shorter side) and center-crop one file: (pixels, "ok" or
+    "upscaled"), or (None, "unreadable"), or (None, "WxH") for an image larger than
+    MAX_IMAGE_PIXELS, which is never decoded (its header says so)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img = img.convert(mode)
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                return None, f"{img.width}x{img.height}"
             h, w = size
             upscaled = img.width < w or img.height < h
             scale = max(w / img.width, h / img.height)
             new = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
+            if not upscaled:
+                img.draft(mode, new)  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still at least ``new``
+            img = img.convert(mode)
             if new != img.size:
                 img = img.resize(new, Image.Resampling.BICUBIC if upscaled else Image.Resampling.LANCZOS)
             left, top = (img.width - w) // 2, (img.height - h) // 2
             img = img.crop((left, top, left + w, top + h))
             arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-        return None, False
-    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), upscaled
+    except Image.DecompressionBombError:  # over PIL's own limit (179 MP): far over ours
+        return None, "over 179 megapixels"
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None, "unreadable"
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), "upscaled" if upscaled else "ok"
 
 
 def first_image_size(root: Path) -> tuple[int, int]:
-    """(height, width) of the first readable image under ``root``; (64, 64) when none is (the
-    folder's loader then says what is wrong)."""
+    """(height, width) of the first readable image under ``root`` within MAX_IMAGE_PIXELS (from
+    its header alone); (64, 64) when none is (the folder's loader then says what is wrong)."""
     from PIL import Image
 
-    for f in _image_files(root):
-        try:
-            with Image.open(f) as img:
-                return img.height, img.width
-        except OSError:
-            continue
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit is lower
+        for f in _image_files(root):
+            try:
+                with Image.open(f) as img:
+                    if img.width * img.height <= MAX_IMAGE_PIXELS:
+                        return img.height, img.width
+            except (OSError, ValueError, Image.DecompressionBombError):
+                continue
     return 64, 64
 
 
 def load_folder(path: str | Path, *, image_size: int | tuple[int, int], channels: int) -> ImageData:
-    """Every image under ``path`` (flat, or one subfolder per class), resized and center-cropped."""
+    """Every image under ``path`` (flat, or one subfolder per class), resized and center-cropped.
+    Images larger than MAX_IMAGE_PIXELS are skipped, with a warning naming one."""
+    from PIL import Image
+
     root = check_path(str(path), "an image folder")
     files = _image_files(root)
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS[:4])}, ...) in {root}; "
                         "pass a folder of images, flat or one subfolder per class")
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    _check_decoded_size(root, len(files), size, channels)
     mode = "L" if channels == 1 else "RGB"
     class_names = sorted({f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1})
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(DECODE_THREADS, os.cpu_count() or 1)) as pool:
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit is lower, and checked first
         results = list(pool.map(lambda f: _load_one(f, size, mode), files))
     ok = [(f, arr) for f, (arr, _) in zip(files, results) if arr is not None]
-    bad = len(files) - len(ok)
-    upscaled = sum(1 for arr, up in results if arr is not None and up)
+    large = [(f, why) for f, (arr, why) in zip(files, results) if arr is None and why != "unreadable"]
+    bad = len(files) - len(ok) - len(large)
+    upscaled = sum(1 for _, why in results if why == "upscaled")
+    too_large = (f"{len(large)} larger than {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, the limit (e.g. "
+                 f"{large[0][0].name}: {large[0][1]})" if large else "")
     if not ok:
-        raise DataError(f"none of the {len(files)} image files in {root} could be read (all corrupt or unsupported)")
+        unreadable = f"{bad} corrupt or unsupported" if bad else ""
+        raise DataError(f"none of the {len(files)} image files in {root} could be used ("
+                        f"{', '.join(filter(None, [unreadable, too_large]))}); pass a folder of images"
+                        + ("; downscale the large ones" if large else ""))
+    if large:
+        warnings.warn(GanforgeWarning(f"skipped {len(large)} of {len(files)} image files in {root}: {too_large}; "
+                                      "downscale them to use them"), stacklevel=2)
     if bad:
         warnings.warn(GanforgeWarning(f"skipped {bad} of {len(files)} image files in {root} that could not be read"),
                       stacklevel=2)
@@ -301,7 +383,28 @@ def load_folder(path: str | Path, *, image_size: int | tuple[int, int], channels
     labels = torch.tensor([index.get(f.relative_to(root).parts[0], 0) if len(f.relative_to(root).parts) > 1 else 0
                            for f, _ in ok], dtype=torch.int64)
     skipped = f", {bad} unreadable skipped" if bad else ""
+    skipped += f", {len(large)} too large skipped" if large else ""
     return ImageData(images, labels, class_names or ["images"], f"{len(ok)} images from {root}{skipped}")
+
+
+def _check_decoded_size(root: Path, n: int, size: tuple[int, int], channels: int) -> None:
+    """Refuse a training size over MAX_IMAGE_SIDE, and decoded images that cannot fit in memory."""
+    if max(size) > MAX_IMAGE_SIDE:
+        raise DataError(f"images from {root} would train at {size[0]}x{size[1]}, more than {MAX_IMAGE_SIDE} a side; "
+                        f"set a smaller image_size (e.g. --set image_size=64)")
+    need = n * channels * size[0] * size[1]
+    memory = _physical_memory()
+    if memory and need > memory:
+        raise DataError(f"{n:,} images of {size[0]}x{size[1]}x{channels} from {root} need {need / 1e9:,.1f} GB "
+                        f"decoded, more than this machine's {memory / 1e9:,.1f} GB; set a smaller image_size or "
+                        "train on fewer images")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def fit_images(data: ImageData, size: tuple[int, int] | None, channels: int | None) -> ImageData:

@@ -35,12 +35,12 @@ from ganforge.training.distributed import Dist
 from ganforge.training.hooks import EpochEnd, Hook, Hooks, Scorer, default_hooks, running
 from ganforge.training.losses import make_objective
 from ganforge.training.request import TrainRequest, new_config, resumed_config
-from ganforge.training.run import RunDir
+from ganforge.training.run import CHECKPOINT_COPIES, SPACE_MARGIN, RunDir, check_space, writes
 from ganforge.training.runtime import Runtime, conditioned
 from ganforge.training.state import TrainState, ema_decay, ema_update
 from ganforge.training.stop import Interrupted, StopAfterStep, StopRequest, TrainingDiverged
 from ganforge.training.sums import EpochSums
-from ganforge.training.variants import Variant, get_variant
+from ganforge.training.variants import Variant, check_size, get_variant
 
 __all__ = ["Interrupted", "TrainRequest", "TrainResult", "Trainer", "TrainingDiverged", "ema_update", "fit", "train"]
 
@@ -117,16 +117,19 @@ def _start(request: TrainRequest, dist: Dist, device: torch.device, scorer: Scor
         raise ConfigError("the training data is empty")
     if dist.rank:
         torch.manual_seed(cfg.seed + dist.rank)  # each rank draws its own noise (and penalty interpolates)
+    if dist.is_main:
+        check_space(saved.run.path if saved else request.runs_folder(), _checkpoint_estimate(state))
     run = saved.run if saved else dist.from_main(lambda: RunDir.create(request.runs_folder(), variant.name))
     t = Trainer(variant, cfg, run, data, batches, state, rt, make_objective(variant.loss, cfg), hooks,
                 progress=dist.is_main and (sys.stderr.isatty() if request.progress is None else request.progress))
     if saved is not None:
         t.resume_at = resume.restore(t, saved)
     if dist.is_main:
-        run.write_config({"variant": variant.name, "preset": saved.preset if saved else request.preset,
-                          "device": device.type, "precision": rt.precision.name, "world_size": dist.world_size,
-                          "ganforge_version": ganforge.__version__, **to_dict(cfg)})
-        run.mark_latest()
+        with writes(run.path):
+            run.write_config({"variant": variant.name, "preset": saved.preset if saved else request.preset,
+                              "device": device.type, "precision": rt.precision.name, "world_size": dist.world_size,
+                              "ganforge_version": ganforge.__version__, **to_dict(cfg)})
+            run.mark_latest()
     rt.wrap(state, cfg, t.objective, data, variant.name)
     return t
 
@@ -149,13 +152,21 @@ def _config_and_data(request: TrainRequest, saved: resume.Saved | None, dist: Di
         print(f"data: {data.source}", file=sys.stderr)
     if variant.configure is not None:
         cfg = variant.configure(cfg, data)
-    return variant, conditional.configure(cfg, data, variant.name), data  # classes from the data (conditional=true)
+    cfg = conditional.configure(cfg, data, variant.name)  # classes from the data (conditional=true)
+    check_size(variant, cfg)  # with every size known, before any model is built
+    return variant, cfg, data
+
+
+def _checkpoint_estimate(state: TrainState) -> int:
+    """Bytes of one checkpoint, about: G's and D's weights a few times over, and a margin."""
+    weights = sum(t.nelement() * t.element_size() for m in (state.G, state.D) for t in (*m.parameters(), *m.buffers()))
+    return CHECKPOINT_COPIES * weights + SPACE_MARGIN
 
 
 def _epochs(t: Trainer) -> TrainResult:
     state, cfg, dist = t.state, t.cfg, t.rt.dist
     first = state.epoch + 1
-    with running(t) as hooks, StopRequest(quiet=not dist.is_main) as t.stop:
+    with writes(t.run.path), running(t) as hooks, StopRequest(quiet=not dist.is_main) as t.stop:
         how = t.rt.describe(cfg)
         t.log.info(f"{'resuming' if t.resume_at is not None or state.epoch else 'training'} {t.variant.name} in "
                    f"{t.run.path} on {t.rt.device.type}{' (' + ', '.join(how) + ')' if how else ''}: epochs "

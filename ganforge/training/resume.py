@@ -53,10 +53,19 @@ def load_saved(request: TrainRequest) -> Saved:
 
 
 def restore(t: Trainer, saved: Saved) -> dict[str, Any] | None:
-    """Load the checkpoint into the fresh state; returns its position inside an epoch, if any."""
+    """Load the checkpoint into the fresh state; returns its position inside an epoch, if any.
+
+    ``checkpoint.load`` checked the types of what the file holds; here it must also fit this
+    run: the sample grid's noise, the optimizers' moments, the position inside an epoch."""
     dist, device = t.rt.dist, t.rt.device
     try:
+        _check_fits(t, saved.state)
+        hyper = [_hyperparameters(opt) for opt in (t.state.opt_g, t.state.opt_d)]
         t.state.load_state_dict(saved.state)
+        for opt, groups, key in zip((t.state.opt_g, t.state.opt_d), hyper, ("opt_g", "opt_d")):
+            _check_moments(opt, key)
+            for group, fresh in zip(opt.param_groups, groups):  # hyperparameters are the config's (the same
+                group.update(fresh)                              # as a sound file's): a damaged file's would fail mid-step
         ranks = saved.state.get("rng_ranks")
         if dist.enabled and ranks and len(ranks) == dist.world_size:
             set_rng_state(ranks[dist.rank], device)  # the same number of processes: each goes on with its stream
@@ -64,9 +73,46 @@ def restore(t: Trainer, saved: Saved) -> dict[str, Any] | None:
             torch.manual_seed(t.cfg.seed + dist.rank)  # another world size wrote it: a fresh stream of its own
         else:
             set_rng_state(saved.state["rng"], device)
-    except (KeyError, RuntimeError, ValueError) as exc:
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise CheckpointError(f"cannot resume from {saved.path}: {str(exc)[:200]}") from None
     return saved.state.get("partial")
+
+
+def _check_fits(t: Trainer, state: dict[str, Any]) -> None:
+    """Raises ValueError when a part of ``state`` has another shape than this run's."""
+    noise = state["fixed_noise"]
+    if noise.shape != t.state.fixed_noise.shape:
+        raise ValueError(f"its sample grid noise is {list(noise.shape)}, this config's {list(t.state.fixed_noise.shape)}")
+    at = state.get("partial")
+    if at is None:
+        return
+    if at["pos"] > len(t.batches):
+        raise ValueError(f"it stopped after batch {at['pos']} of an epoch, but the data make {len(t.batches)}")
+    data, perm = t.batches.tensor, at.get("perm")
+    if perm is not None and isinstance(data, torch.Tensor) and (
+            len(perm) != len(data) or not torch.equal(perm.sort().values, torch.arange(len(data)))):
+        raise ValueError(f"its epoch order is not an order of the {len(data)} training samples")
+    fresh = EpochSums(torch.device("cpu")).saved()
+    dist = t.rt.dist
+    if dist.enabled and at["world_size"] == dist.world_size and len(at.get("sums_ranks") or []) != dist.world_size:
+        raise ValueError(f"its running sums are not those of {dist.world_size} processes")
+    for sums in [at["sums"], *(at.get("sums_ranks") or [])]:
+        odd = [k for k, v in sums.items() if k not in fresh or torch.is_tensor(v) != torch.is_tensor(fresh[k])]
+        if odd:
+            raise ValueError(f"its running sums hold an unknown or mistyped {odd[0]!r}")
+
+
+def _hyperparameters(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
+    return [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+
+
+def _check_moments(optimizer: torch.optim.Optimizer, key: str) -> None:
+    """Every moment the optimizer loaded has its parameter's shape (else the first step fails)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for name, value in optimizer.state.get(p, {}).items():
+                if not torch.is_tensor(value) or (value.dim() and value.shape != p.shape):
+                    raise ValueError(f"{key}'s {name} does not fit its parameter {list(p.shape)}")
 
 
 def pick_up(t: Trainer, epoch: int, sums: EpochSums) -> tuple[torch.Tensor | None, int]:

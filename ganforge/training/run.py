@@ -4,28 +4,45 @@
       config.json  checkpoints/last.pt  train.log  metrics.csv
       samples/epoch-0001.png ...  losses.png  progress.gif  export/
 
-``runs/latest`` is a relative symlink to the newest run, replaced atomically.
+``runs/latest`` is a relative symlink to the newest run, replaced atomically (a pointer file
+holding the run's name where symlinks are unavailable). It moves when a run starts, so that
+``runs/latest/train.log`` follows the run in progress; until that run's first checkpoint,
+``resolve_run`` falls back to the newest run that has one.
+
+A run's files that cannot be written (a full disk) end the run in one line naming the file
+and the free space (:func:`write_error`); checkpoints are written atomically, so the last
+one stays whole.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import logging
 import os
+import re
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ganforge.errors import CheckpointError, ConfigError
-from ganforge.fsutil import atomic_write_text
+from ganforge.errors import CheckpointError, ConfigError, GanforgeWarning, WriteError
+from ganforge.fsutil import atomic_write_text, free_bytes
 
 DEFAULT_RUNS_DIR = Path("runs")
 LATEST = "latest"
 CHECKPOINT = Path("checkpoints") / "last.pt"
 METRIC_FIELDS = ("epoch", "step", "d_real", "d_fake", "g", "diversity", "seconds", "eval")
+MAX_POINTER_BYTES = 4096  # a pointer file holds one run's name (at most 255 bytes on any file system)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# The disk a run goes to must hold a checkpoint: about four copies of G's and D's weights (the
+# weights, the EMA copy of G, Adam's two moments), and a little for samples, metrics and the log.
+CHECKPOINT_COPIES = 4
+SPACE_MARGIN = 1 << 20
 
 
 class RunDir:
@@ -124,20 +141,17 @@ class RunDir:
 def resolve_run(arg: str | Path | None, runs_dir: str | Path = DEFAULT_RUNS_DIR) -> Path:
     """Find the checkpoint a user means by RUN|CHECKPOINT.
 
-    ``None`` or ``latest`` -> ``<runs_dir>/latest``; a run folder -> its
-    ``checkpoints/last.pt``; a run name -> ``<runs_dir>/<name>``; a file -> itself.
+    ``None`` or ``latest`` -> ``<runs_dir>/latest``, or, when that run has no checkpoint yet
+    (it was stopped before its first epoch ended), the newest run that has one, with a
+    warning; a run folder -> its ``checkpoints/last.pt``; a run name -> ``<runs_dir>/<name>``;
+    a file -> itself.
     """
     runs_dir = Path(runs_dir)
     if arg is None or str(arg) == LATEST:
-        candidate = runs_dir / LATEST
-        if not candidate.exists():
-            raise CheckpointError(f"no runs in {runs_dir} yet: train one with gan-train, or name a run or checkpoint")
-        if candidate.is_file():  # pointer file where symlinks are unavailable
-            candidate = runs_dir / candidate.read_text().strip()
-    else:
-        candidate = Path(arg)
-        if not candidate.exists() and not candidate.is_absolute() and (runs_dir / candidate).exists():
-            candidate = runs_dir / candidate
+        return _latest_checkpoint(runs_dir)
+    candidate = Path(arg)
+    if not candidate.exists() and not candidate.is_absolute() and (runs_dir / candidate).exists():
+        candidate = runs_dir / candidate
     if candidate.is_dir():
         ckpt = candidate / CHECKPOINT
         if not ckpt.exists():
@@ -146,6 +160,59 @@ def resolve_run(arg: str | Path | None, runs_dir: str | Path = DEFAULT_RUNS_DIR)
     if not candidate.exists():
         raise CheckpointError(f"{arg} is neither a run folder nor a checkpoint file")
     return candidate
+
+
+def _latest_checkpoint(runs_dir: Path) -> Path:
+    target = latest_run(runs_dir)
+    if target is not None and (target / CHECKPOINT).is_file():
+        return target / CHECKPOINT
+    newest = newest_checkpoint(runs_dir)
+    if newest is None:
+        if target is None:
+            raise CheckpointError(f"no runs in {runs_dir} yet: train one with gan-train, or name a run or checkpoint")
+        raise CheckpointError(f"{runs_dir / LATEST} is {target.name}, which has no {CHECKPOINT} (stopped before its "
+                              f"first epoch ended?), and no other run in {runs_dir} has one: train one with gan-train")
+    why = (f"{runs_dir / LATEST} is {target.name}, which has no {CHECKPOINT} (stopped before its first epoch ended?)"
+           if target is not None else f"there is no {runs_dir / LATEST}")
+    warnings.warn(GanforgeWarning(f"{why}; using {newest.parent.parent.name}, the newest run with a checkpoint"),
+                  stacklevel=3)
+    return newest
+
+
+def latest_run(runs_dir: Path) -> Path | None:
+    """The run folder ``<runs_dir>/latest`` names (symlink or pointer file), or None when there is
+    no ``latest``. It must name a folder directly inside ``runs_dir``: anything else is refused."""
+    link = runs_dir / LATEST
+    if link.is_symlink():
+        name = os.readlink(link)
+    elif link.is_file():  # a pointer file, where symlinks are unavailable
+        with open(link, "rb") as f:
+            raw = f.read(MAX_POINTER_BYTES + 1)
+        if len(raw) > MAX_POINTER_BYTES:
+            raise CheckpointError(f"{link} is not a pointer to a run (it holds more than a run's name); delete it, "
+                                  "or name the run to use")
+        name = raw.decode("utf-8", "replace").strip()
+    else:
+        return link if link.is_dir() else None
+    if not _plain_name(name):
+        raise CheckpointError(f"{link} points outside {runs_dir} ({name[:80]!r}); it must name a run folder in "
+                              f"{runs_dir}: delete it, or name the run to use")
+    return runs_dir / name
+
+
+def _plain_name(name: str) -> bool:
+    """A folder's own name: no separator, no ``..``, not absolute."""
+    return bool(name) and name not in (".", "..") and not re.search(r"[/\\\0\n]", name)
+
+
+def newest_checkpoint(runs_dir: Path) -> Path | None:
+    """The newest ``<run>/checkpoints/last.pt`` in ``runs_dir`` (by its time of writing), or None."""
+    found = []
+    for ckpt in runs_dir.glob(f"*/{CHECKPOINT.as_posix()}"):
+        with contextlib.suppress(OSError):
+            if ckpt.parent.parent.name != LATEST and ckpt.is_file():
+                found.append((ckpt.stat().st_mtime_ns, ckpt))
+    return max(found)[1] if found else None
 
 
 def run_of_checkpoint(ckpt: Path) -> RunDir | None:
@@ -162,7 +229,7 @@ def open_log(run: RunDir, console_level: int = logging.INFO) -> logging.Logger:
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     close_log(logger)
-    file_handler = logging.FileHandler(run.log, encoding="utf-8")
+    file_handler = _LogFile(run.log, encoding="utf-8")
     file_handler.setLevel(logging.DEBUG)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     console = logging.StreamHandler()
@@ -173,7 +240,74 @@ def open_log(run: RunDir, console_level: int = logging.INFO) -> logging.Logger:
     return logger
 
 
+class _LogFile(logging.FileHandler):
+    """train.log. A line that cannot be written (a full disk) is dropped instead of printed with a
+    traceback: the run's next write of a file that matters says what is wrong, in one line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def close_log(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
         handler.close()
         logger.removeHandler(handler)
+
+
+# ---------------------------------------------------------------- writes that fail
+
+
+def _mb(n: int | None) -> str:
+    return "? MB" if n is None else f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e6:.1f} MB"
+
+
+def write_error(path: Path, exc: BaseException, needed: int | None = None) -> WriteError:
+    """One line for a failed write of ``path``. It is a full disk when the system says so (ENOSPC,
+    EDQUOT), or when a writer that does not say why failed with less free than the ``needed``
+    bytes."""
+    free = free_bytes(path.parent)
+    full = (isinstance(exc, OSError) and exc.errno in DISK_FULL) or \
+        (needed is not None and free is not None and free < needed)
+    if full:
+        return WriteError(f"cannot write {path}: disk full ({_mb(free)} free on {path.parent}); free space or pass "
+                          "--runs-dir on another disk", path, exc)
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[0][:200]
+    return WriteError(f"cannot write {path}: {reason} ({_mb(free)} free on {path.parent}); check that folder, or pass "
+                      "--runs-dir elsewhere", path, exc)
+
+
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.\d+-[^.]+\.tmp(?P<suffix>.*)$")  # fsutil.atomic_path's names
+
+
+def _written(filename: Any, folder: Path) -> Path:
+    """The file a failed write was for: atomic_path's temporary stands for its destination."""
+    if not filename:
+        return folder
+    path = Path(os.fsdecode(filename))
+    match = _TEMPORARY.match(path.name)
+    return path.with_name(match["stem"] + match["suffix"]) if match else path
+
+
+@contextlib.contextmanager
+def writes(folder: Path) -> Iterator[None]:
+    """A full disk while writing a run's files (samples, metrics, plots, config, log) ends the run in
+    one line naming the file, instead of a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        raise write_error(_written(exc.filename, folder), exc) from None
+    except WriteError as exc:  # a writer shared with gan-infer says "--out": a run's fix is --runs-dir
+        cause = exc.cause
+        if not isinstance(cause, OSError) or cause.errno not in DISK_FULL or exc.path is None:
+            raise
+        raise write_error(_written(cause.filename or exc.path, folder), cause) from None
+
+
+def check_space(folder: Path, needed: int) -> None:
+    """Refuse to start a run whose checkpoint clearly cannot fit on the disk of ``folder``."""
+    free = free_bytes(folder)
+    if free is not None and free < needed:
+        raise WriteError(f"not enough space for a checkpoint in {folder}: about {_mb(needed)} needed, {_mb(free)} "
+                         "free; free space or pass --runs-dir on another disk")

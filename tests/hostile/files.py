@@ -3,7 +3,10 @@ files, a model that outputs NaN. Built with onnx.helper, a few hundred bytes eac
 
 from __future__ import annotations
 
+import gzip
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +82,26 @@ def text_file(path: Path) -> Path:
 
 def huge_class_names(classes: int) -> str:
     return json.dumps([f"c{i}" for i in range(classes)])
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png(path: Path, width: int, height: int, *, pixels: bool = True) -> Path:
+    """A flat-colour RGB PNG, streamed (a 9000x9000 one is a few hundred KB); ``pixels=False``
+    writes the header alone, which is all a check before decoding may read."""
+    body = b""
+    if pixels:
+        deflate, row = zlib.compressobj(9), b"\0" + bytes([10, 200, 30]) * width
+        body = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", body) + _chunk(b"IEND", b""))
+    return path
+
+
+def gz(path: Path, *parts: bytes) -> Path:
+    with gzip.open(path, "wb") as f:
+        for part in parts:
+            f.write(part)
+    return path

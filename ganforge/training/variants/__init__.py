@@ -6,7 +6,10 @@ package, so nothing imports a module that is still initialising.
 
 from __future__ import annotations
 
+import torch
+
 from ganforge.errors import ConfigError
+from ganforge.training.config import MAX_PARAMETERS
 from ganforge.training.variants import dcgan, mnist_mlp, sine, wgan, wgan_gp
 from ganforge.training.variants.base import GeneratorBase, GeneratorModel, Variant
 
@@ -16,7 +19,7 @@ VARIANTS: dict[str, Variant] = {
 DEFAULT_VARIANT = "sine"
 
 __all__ = ["DEFAULT_VARIANT", "VARIANTS", "GeneratorBase", "GeneratorModel", "Variant", "check_config",
-           "get_variant"]
+           "check_size", "count_parameters", "get_variant"]
 
 
 def get_variant(name: str) -> Variant:
@@ -39,3 +42,39 @@ def check_config(variant: Variant, cfg) -> None:
                               f"{key} applies to {', '.join(with_d)}")
     if cfg.augment and variant.kind != "image":
         raise ConfigError(f"augment applies to images; {variant.name} makes {variant.kind}")
+    if variant.configure is None:  # sizes that do not wait for the data: refuse huge models before reading it
+        check_size(variant, cfg)
+
+
+def count_parameters(variant: Variant, cfg) -> tuple[int, int]:
+    """(G's, D's) parameter counts for ``cfg``, from models built on the meta device: no memory."""
+    with torch.device("meta"), _NoRandomInit():
+        G, D = variant.generator(cfg), variant.discriminator(cfg)
+    return sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters())
+
+
+class _NoRandomInit(torch.overrides.TorchFunctionMode):
+    """Skip random draws (and their scaling by a number) while counting: on the meta device they
+    go through torch's Python references, which import torch._dynamo (a second), and meta
+    tensors hold no values anyway. Anything else runs as usual."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", None)
+        tensors = [a for a in (*args, *kwargs.values()) if torch.is_tensor(a)]
+        if name == "randn":
+            return torch.empty(*args, **kwargs)
+        if name == "normal_" and tensors:  # the tensor it fills, unchanged
+            return tensors[0]
+        if name in ("mul", "__mul__", "__rmul__") and len(tensors) == 1:  # a tensor times a number
+            return tensors[0]
+        return func(*args, **kwargs)
+
+
+def check_size(variant: Variant, cfg) -> None:
+    """Refuse a complete config whose G and D together exceed MAX_PARAMETERS."""
+    g, d = count_parameters(variant, cfg)
+    if g + d > MAX_PARAMETERS:
+        raise ConfigError(f"{variant.name} with this config has {(g + d) / 1e6:,.0f}M parameters (G {g / 1e6:,.1f}M, "
+                          f"D {d / 1e6:,.1f}M), more than the {MAX_PARAMETERS // 1_000_000}M ganforge trains; lower "
+                          "the widths, latent size or image size")
