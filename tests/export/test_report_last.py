@@ -80,13 +80,14 @@ def test_a_failed_move_keeps_the_old_files_and_leaves_no_temporaries(sine_run, t
     out = tmp_path / "out"
     export(sine_run.run_dir, formats=["onnx"], out_dir=out)
     onnx_bytes = (out / "generator.onnx").read_bytes()
+    other = _other_checkpoint(sine_run, tmp_path)
 
     def full(src, dst):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", full)
     with pytest.raises(OSError):
-        export(_other_checkpoint(sine_run, tmp_path), formats=["onnx"], out_dir=out)
+        export(other, formats=["onnx"], out_dir=out)
     monkeypatch.undo()
     assert (out / "generator.onnx").read_bytes() == onnx_bytes
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
