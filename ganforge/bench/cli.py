@@ -20,13 +20,16 @@ def _ints(ctx, param, value):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", type=click.Path(), default="runs/latest/export/generator.onnx", show_default=True)
+@click.option("--model", type=click.Path(), default="runs/latest/export/generator.onnx", show_default=True,
+              help="Exported ONNX generator; the torch backends use the checkpoint its export.json names.")
 @click.option("--backends", help="Comma-separated: onnxruntime-cpu, onnxruntime-cuda, torch-eager, torchscript "
                                  "(default: all that can run here).")
-@click.option("--batch-sizes", callback=_ints, default="1,8,64,256,1024", show_default=True)
+@click.option("--batch-sizes", callback=_ints, default="1,8,64,256,1024", show_default=True,
+              help="Comma-separated samples per call to time (the biggest must fit the memory budget).")
 @click.option("--budget", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
               help="Seconds of timed calls per backend and batch size.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench", show_default=True,
+              help="Folder for bench.json, bench.md and bench.png (checked before timing starts).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start comparison.")
 def main(model, backends, batch_sizes, budget, out_dir, no_cold_start):
     """Time an exported generator on every backend over a batch sweep; write bench.json/md/png."""

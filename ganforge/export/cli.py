@@ -17,7 +17,8 @@ from ganforge.export.formats import NAMES, OFFERS, PRECISIONS
                    "(MLP generators). " + ", ".join(n for n, (offer, _) in OFFERS.items() if len(offer) > 1)
                    + " only.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: <run>/export).")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+              help="Where runs are found by name and where 'latest' points (gan-train's --runs-dir).")
 def main(source, fmt, precision, out_dir, runs_dir):
     """Export a run's generator (default: runs/latest) and prove the export faithful.
 

@@ -90,7 +90,8 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
               help="grid.png (a tiled grid), samples.npy (raw array) or DIR/ (one PNG per sample); "
                    "with --interpolate also walk.gif (animated).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same output bytes.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where onnxruntime runs: auto takes CUDA when onnxruntime-gpu finds a GPU, else the CPU.")
 @click.option("--nrow", type=click.IntRange(min=1), help="Columns of the grid (default: square).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Samples per onnxruntime call.")
 @click.option("--latent-dim", type=click.IntRange(min=1), help="Foreign models: the noise size, when the graph leaves it open.")
