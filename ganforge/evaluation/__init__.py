@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ganforge.fsutil import atomic_write_text, check_writable
 from ganforge.inference import DEFAULT_MODEL
 from ganforge.limits import check_memory
 
+METRIC_SAMPLES = 2000  # k-NN metrics are O(n^2): scored on at most this many per side (evaluation.images)
 HELD_OUT_SEED = 10_000  # real rows for evaluation are drawn apart from any training seed
 
 
@@ -34,11 +36,13 @@ def resolve_model(source: str | os.PathLike[str] | None) -> Path:
     return path
 
 
-def eval_bytes(n: int, sample_shape: tuple[int, ...]) -> int:
+def eval_bytes(n: int, sample_shape: tuple[int, ...], kind: str) -> int:
     """What scoring ``n`` samples holds at once: the generated samples and twice as many real
-    ones (float32), and the pairwise float64 distance matrices of the scores (evaluation.metrics:
-    the series' MMD pools 3n rows, 9 n^2 values, with a temporary beside)."""
-    return 3 * n * math.prod(sample_shape) * 4 + 12 * 8 * n * n
+    ones (float32), and the pairwise float64 distance matrices of the scores (evaluation.metrics).
+    Series: the MMD pools 3n rows, 9 n^2 values, with a temporary beside; images: the k-NN
+    scores take at most METRIC_SAMPLES a side, up to six k x k matrices alive at once."""
+    pairs = 12 * n * n if kind == "series" else 6 * min(n, METRIC_SAMPLES) ** 2
+    return 3 * n * math.prod(sample_shape) * 4 + 8 * pairs
 
 
 def real_series(variant: str | None, n: int, length: int, seed: int):
@@ -68,10 +72,11 @@ def load_real_images(data: str | os.PathLike[str] | None, sample_shape: tuple[in
 
 def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.PathLike[str] | None = None,
              n: int = 2000, seed: int = 0, out_dir: str | os.PathLike[str] | None = None,
-             evaluator_steps: int = 1500) -> dict[str, Any]:
+             evaluator_steps: int = 1500, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Score ``n`` generated samples against real ones; write eval.json and eval.md to ``out_dir``.
 
-    ``evaluator_steps``: training steps of the image feature network when it is not cached yet.
+    ``evaluator_steps``: training steps of the image feature network when it is not cached yet
+    (minutes on a CPU for a large data set: ``progress`` gets a line as it goes).
     """
     from ganforge.inference import Generator
 
@@ -82,7 +87,7 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
     model = resolve_model(source)
     gen = Generator(model, device="cpu")
     info = gen.info
-    check_memory(f"scoring {n} samples of shape {list(info.sample_shape)}", eval_bytes(n, info.sample_shape),
+    check_memory(f"scoring {n} samples of shape {list(info.sample_shape)}", eval_bytes(n, info.sample_shape, info.kind),
                  "pass a smaller --n (2000 gives stable scores)")
     base = {"model": str(model), "variant": info.variant, "source_checkpoint_sha256": info.source_checkpoint_sha256,
             "seed": seed}
@@ -102,7 +107,7 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         from ganforge.evaluation.images import evaluate_images, train_evaluator
 
         real = load_real_images(data, info.sample_shape)
-        ev = train_evaluator(real, seed=seed, steps=evaluator_steps)
+        ev = train_evaluator(real, seed=seed, steps=evaluator_steps, progress=progress)
         pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[: 2 * n]
         subset = type(real)(real.images[pick], real.labels[pick], real.classes, real.source)
         labels = None

@@ -24,7 +24,8 @@ def main(source, data, n, seed, out_dir):
             import torch  # noqa: F401  (real data comes from the training code)
         except ImportError as exc:
             raise MissingExtraError("gan-eval", "train", exc) from None
-        report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir)
+        report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir,
+                          progress=lambda line: click.echo(line, err=True))
     g, f = report["generated"], report["floor"]
     if report["evaluator"]["kind"] == "image":
         click.echo(f"Fréchet distance {g['frechet_distance']:.3f} (floor {f['frechet_distance']:.3f}), precision "

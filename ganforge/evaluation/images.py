@@ -11,6 +11,8 @@ accuracy, so scores are comparable exactly when fingerprint and accuracy match.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganforge.evaluation import METRIC_SAMPLES
 from ganforge.evaluation.metrics import density_coverage, frechet_distance, precision_recall
 from ganforge.fsutil import atomic_path, cache_dir
 from ganforge.training.datasets import ImageData, to_float
 
 FEATURES = 128
 CACHE = cache_dir() / "evaluators"
-METRIC_SAMPLES = 2000  # k-NN metrics are O(n^2): scored on at most this many per side
 
 
 class FeatureNet(nn.Module):
@@ -90,8 +92,9 @@ def _rotations(x: torch.Tensor, square: bool) -> tuple[torch.Tensor, torch.Tenso
 
 
 def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch: int = 128,
-                    cache: bool = True) -> Evaluator:
-    """Train (or load from the cache) the feature network for ``data``."""
+                    cache: bool = True, progress: Callable[[str], None] | None = None) -> Evaluator:
+    """Train (or load from the cache) the feature network for ``data``. Training takes minutes on
+    a CPU for a large data set: ``progress`` is told when it starts, then every tenth of it."""
     fp = fingerprint(data)
     path = CACHE / f"{fp}-{steps}.pt"
     channels, h, w = data.images.shape[1:]
@@ -107,7 +110,7 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
                          int(state["n_train"]), state.get("class_accuracy"))
     with torch.random.fork_rng(devices=[]):  # its own stream: the caller's (a training run's) is left as it was
         torch.manual_seed(seed)  # the same network from the same data, whoever asks and whenever
-        evaluator = _fit_evaluator(data, task, classes, fp, seed=seed, steps=steps, batch=batch)
+        evaluator = _fit_evaluator(data, task, classes, fp, seed=seed, steps=steps, batch=batch, progress=progress)
     if cache:
         CACHE.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -118,7 +121,7 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
 
 
 def _fit_evaluator(data: ImageData, task: str, classes: list[str], fp: str, *, seed: int, steps: int,
-                   batch: int) -> Evaluator:
+                   batch: int, progress: Callable[[str], None] | None = None) -> Evaluator:
     channels, h, w = data.images.shape[1:]
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data), generator=g)
@@ -126,7 +129,15 @@ def _fit_evaluator(data: ImageData, task: str, classes: list[str], fp: str, *, s
     test_idx, train_idx = order[:held], order[held:]
     net = FeatureNet(channels, len(classes))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    if progress:
+        progress(f"training the evaluator's feature network on {len(train_idx):,} real images ({steps} steps; "
+                 f"once for these data, then cached in {CACHE})")
+    start, tenth = time.perf_counter(), max(1, steps // 10)
     for step in range(steps):
+        if progress and step and step % tenth == 0:
+            spent = time.perf_counter() - start
+            progress(f"  evaluator {100 * step // steps}% ({step}/{steps} steps, {spent:.0f} s, about "
+                     f"{spent * (steps - step) / step:.0f} s left)")
         idx = train_idx[torch.randint(len(train_idx), (min(batch, len(train_idx)),), generator=g)]
         x, y = to_float(data.images[idx]), data.labels[idx]
         if task == "rotation":
@@ -136,11 +147,15 @@ def _fit_evaluator(data: ImageData, task: str, classes: list[str], fp: str, *, s
         loss.backward()
         opt.step()
     net.eval()
-    with torch.no_grad():
-        x, y = to_float(data.images[test_idx]), data.labels[test_idx]
-        if task == "rotation":
-            x, y = _rotations(x, h == w)
-        hit = net(x).argmax(1) == y
+    with torch.no_grad():  # in batches: the held-out tenth of 60,000 images at once took 2 GB of activations
+        hits, ys = [], []
+        for part in test_idx.split(512):
+            x, y = to_float(data.images[part]), data.labels[part]
+            if task == "rotation":
+                x, y = _rotations(x, h == w)
+            hits.append(net(x).argmax(1) == y)
+            ys.append(y)
+        hit, y = torch.cat(hits), torch.cat(ys)
         accuracy = float(hit.float().mean())
         class_accuracy = ([float(hit[y == i].float().mean()) if (y == i).any() else float("nan")
                            for i in range(len(classes))] if task == "classes" else None)
