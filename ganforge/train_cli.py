@@ -67,7 +67,7 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
 
             for name, v in training.VARIANTS.items():
                 keys = ", ".join(valid_keys(v.config_cls))
-                click.echo(f"{name:10s} {v.kind:7s} source: {v.source}\n           keys: {keys}")
+                click.echo(f"{name:10s} {v.kind:7s} {v.source} (docs/variants.md#{name})\n           keys: {keys}")
             return
         request = training.TrainRequest.make(
             variant, config_file=config_file, preset=preset, sets=sets, device=device, runs_dir=runs_dir,

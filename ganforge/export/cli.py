@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ganforge.errors import MissingExtraError, cli_errors
+from ganforge.errors import GanforgeError, MissingExtraError, cli_errors
 from ganforge.export.formats import NAMES, OFFERS, PRECISIONS
+
+# onnxruntime and onnxruntime-gpu install the same module, so the message names both extras.
+RUNTIME_MISSING = ("gan-export checks every export with onnxruntime ({} is missing): "
+                   "pip install 'ganforge[cpu]' (or 'ganforge[gpu]' on a CUDA machine)")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +38,10 @@ def main(source, fmt, precision, out_dir, runs_dir):
             from ganforge.export import export
         except ImportError as exc:
             raise MissingExtraError("gan-export", "train", exc) from None
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:  # [train] alone: neither the cpu nor the gpu extra
+            raise GanforgeError(RUNTIME_MISSING.format(exc.name or "onnxruntime")) from None
         result = export(source, formats=fmt, precision=precision, out_dir=out_dir, runs_dir=runs_dir)
     for key, path in result.artifacts.items():
         diffs = [c.max_abs_diff for c in result.checks[key] if c.max_abs_diff is not None]

@@ -8,6 +8,7 @@ generators) but not ConvTranspose, so conv generators are refused for int8.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import warnings
@@ -120,8 +121,23 @@ def to_precision(model, precision: str, info: ModelInfo):
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(model, str(src))
         # per-channel weights with uint8 gave the smallest error on the MLP generators
-        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QUInt8)
+        with _quiet_root_log():  # "Please consider to run pre-processing before quantization": for CNNs, not ours
+            quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QUInt8)
         return set_metadata(onnx.load(str(dst)), info)
+
+
+@contextlib.contextmanager
+def _quiet_root_log():
+    """onnxruntime.quantization advises through the root logger; keep its warnings off the console."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _sorted(model):

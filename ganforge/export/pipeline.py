@@ -137,17 +137,14 @@ def _size(path: Path) -> int:
 
 
 def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
-    """Warnings raised while exporting, each once; torch.jit's deprecation notices as one line."""
-    notes, jit = [], False
+    """Warnings raised while exporting, each once. torch.jit's deprecation notices are left out:
+    nothing a user can do about them (the TorchScript entry of export.json says so once)."""
+    notes = []
     for w in caught:
         text = str(w.message)
         if "torch.jit" in text and "deprecated" in text:
-            jit = True
             continue
         notes.append(f"{w.category.__name__}: {text.splitlines()[0]}")
-    if jit:
-        notes.append("TorchScript (torch.jit) is deprecated in this PyTorch; generator.ts is kept for "
-                     "libtorch users, generator.onnx is the recommended artifact")
     return list(dict.fromkeys(notes))
 
 

@@ -31,7 +31,9 @@ class TorchScript:
         with torch.no_grad():
             traced = torch.jit.trace(G, spec.example_inputs(2), check_trace=False)
         torch.jit.save(traced, str(path), _extra_files=spec.info.to_metadata())
-        return {"precision": "fp32", "exporter": f"torch.jit.trace {torch.__version__}"}
+        return {"precision": "fp32", "exporter": f"torch.jit.trace {torch.__version__}",
+                "note": "TorchScript (torch.jit) is deprecated in this PyTorch; generator.ts is kept for libtorch "
+                        "users, generator.onnx is the recommended artifact"}
 
     def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
         return torch_artifact_checks(

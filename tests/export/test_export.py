@@ -175,3 +175,13 @@ def test_torch_artifact_checks_fail_on_each_fault(sine_run, sine_export):
 
     checks = torch_artifact_checks(spec, "torch.jit.load", drifted)
     assert checks[0].passed and [(c.name, c.passed) for c in checks[1:]] == [("parity", False)] * 4
+
+
+def test_the_normal_path_prints_nothing_a_user_cannot_act_on(sine_export, sine_run, tmp_path, capfd):
+    assert sine_export.notes == []  # torch.jit's deprecation is not a note on every export ...
+    report = json.loads(sine_export.report.read_text())
+    assert "deprecated" in report["artifacts"]["torchscript"]["note"]  # ... it is said once, in the report
+    capfd.readouterr()
+    export(sine_run.run_dir, formats="onnx", precision="int8", out_dir=tmp_path)
+    err = capfd.readouterr().err
+    assert "pre-processing before quantization" not in err and "WARNING" not in err

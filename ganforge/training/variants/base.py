@@ -24,7 +24,7 @@ class Variant:
     """Everything the shared loop, checkpoints and export need to know of a variant."""
 
     name: str
-    source: str  # the source document it follows (shared/sources/...)
+    source: str  # the source document it follows, in a few words (docs/variants.md tells more)
     config_cls: type  # a TrainConfig subclass; defaults = the chosen hyperparameters
     generator: Callable[[Any], nn.Module]  # config -> a GeneratorModel
     discriminator: Callable[[Any], nn.Module]  # config -> Discriminator / critic

@@ -120,7 +120,7 @@ def load_data(cfg: SineConfig) -> torch.Tensor:
 
 VARIANT = Variant(
     name="sine",
-    source="sine-gan.md",
+    source="a beginner's GAN on synthetic sine curves",  # ../shared/sources/sine-gan.md
     config_cls=SineConfig,
     generator=lambda cfg: Generator(cfg.latent_dim, cfg.sample_len, tuple(cfg.g_hidden)),
     discriminator=lambda cfg: Discriminator(cfg.sample_len, cfg.minibatch_std, tuple(cfg.d_hidden)),

@@ -285,7 +285,7 @@ PRESETS = {"source": {**LEVERS_OFF, "n_critic": 5, "epochs": 20, "learning_rate"
 
 VARIANT = Variant(
     name="wgan",
-    source="adaptive-kernel-wgan.md",
+    source="a WGAN whose kernel sizes are computed from the sizes wanted",  # ../shared/sources/adaptive-kernel-wgan.md
     config_cls=WGANConfig,
     generator=build_generator,
     discriminator=build_critic,
