@@ -1,11 +1,17 @@
 # make demo  — set up .venv, train the sine GAN, export it, generate a grid
 # make test  — set up .venv with the test extras and run the whole suite
 # make bench — run the benchmark scenarios (benchmarks/) and write benchmarks/results/
+#
+# TORCH_INDEX=URL installs torch and torchvision from that index before the extras, e.g. the
+# CPU-only build (0.7 GB installed instead of about 4.4 GB with the CUDA libraries), into a fresh .venv:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (pip keeps a torch that is already installed: run make clean first to switch builds.)
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
+TORCH_INDEX ?=
 
 .PHONY: demo test bench lean-check clean
 
@@ -15,6 +21,7 @@ $(PY):
 
 # One stamp per set of extras; re-installs when the package metadata changes.
 $(VENV)/.installed-%: setup.cfg pyproject.toml | $(PY)
+	$(if $(and $(TORCH_INDEX),$(filter train,$(subst -, ,$*))),$(PY) -m pip install --quiet torch torchvision --index-url '$(TORCH_INDEX)')
 	$(PY) -m pip install --quiet -e '.[$(subst -,$(comma),$*)]'
 	@touch $@
 
@@ -29,6 +36,7 @@ demo: $(VENV)/.installed-train-cpu
 	@echo "  config.json, train.log, metrics.csv, losses.png, progress.gif, samples/, checkpoints/last.pt"
 	@echo "exports:      runs/latest/export/generator.onnx, generator.ts, generator.pt2, triton/, export.json"
 	@echo "generated:    grid.png (64 samples, seed 0)"
+	@echo "commands:     source $(VENV)/bin/activate   (then gan-train --list, gan-infer --help, ...)"
 
 test: $(VENV)/.installed-train-cpu-dev
 	$(PY) -m pytest -q

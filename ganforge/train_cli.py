@@ -39,7 +39,7 @@ def _load_training():
 @click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="STEPS",
               help="Also write checkpoints/last.pt every STEPS steps inside an epoch (resume picks up there).")
 @click.option("--tensorboard", is_flag=True, help="Write TensorBoard events to <run>/tensorboard (tensorboard --logdir runs).")
-@click.option("--deterministic", is_flag=True, help="Deterministic algorithms: bit-reproducible on CPU (see README for CUDA).")
+@click.option("--deterministic", is_flag=True, help="Deterministic algorithms: bit-reproducible on CPU (docs/training.md says what it means on CUDA).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when torch sees it. Under torchrun: one GPU a process (cuda:LOCAL_RANK).")
 @click.option("--amp", type=click.Choice(AMP_CHOICES),
@@ -50,7 +50,7 @@ def _load_training():
 @click.option("--seed", type=int, help="Seed for init, noise, shuffling and synthetic data.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs go (default: runs, or the config file's runs_dir).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
-              help="Continue a run (default: runs/latest) from its last checkpoint.")
+              help="Continue a run (default: the latest one with a checkpoint) from its last checkpoint.")
 @click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")
 def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, tensorboard, deterministic, device, amp, compile_, seed, runs_dir, resume, list_variants):
     """Train a GAN VARIANT (default: sine, which needs no download).

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Proves gan-infer works from `pip install '.[cpu]'` alone: a fresh venv without
-# torch generates from the committed tiny ONNX models, and torch is never imported.
+# Proves that a wheel and an sdist build from the work tree, and that gan-infer works from
+# `python -m pip install 'ganforge-*.whl[cpu]'` alone: a fresh venv without torch generates
+# from the committed tiny ONNX models, and torch is never imported.
 #
 #   bash scripts/check-lean-install.sh      # about a minute; exits non-zero on any failure
 #
 # The package is built from a copy of the work tree's files (tracked and untracked,
 # not ignored), so a stale build/ folder in the repo cannot leak into the wheel and
-# the repo is left untouched.
+# the repo is left untouched (no build/, dist/ or *.egg-info appear in it).
+# Steps: wheel from the tree (pip, PEP 517 with build isolation), sdist from the tree
+# (setuptools' PEP 517 hook), wheel from the sdist (pip again: proves the sdist holds what
+# a build needs), the two wheels hold the same files, then install the first wheel with
+# the cpu extra and run gan-infer, ganforge.inference and gan-train / gan-export from it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "lean install check FAILED: $*" >&2; exit 1; }
+start=$SECONDS; last=$SECONDS
+step() { echo "  [$((SECONDS - last))s] $*"; last=$SECONDS; }
 
 "$python" - "$repo" "$tmp/src" <<'PY'
 import shutil, subprocess, sys
@@ -28,10 +35,66 @@ for name in filter(None, listed):
 PY
 test -f "$tmp/src/setup.cfg" || fail "could not copy the work tree"
 
+step "copied the work tree"
+
+# Build: a venv with setuptools for the sdist hook; pip builds the wheels in isolated
+# environments from pyproject.toml's build-system requirements, as it does for a user.
+"$python" -m venv "$tmp/build-venv"
+build="$tmp/build-venv/bin/python"
+"$build" -m pip install --quiet 'setuptools>=64' wheel
+"$build" -m pip wheel --quiet --no-deps -w "$tmp/dist" "$tmp/src"
+step "built the wheel from the tree"
+(cd "$tmp/src" && "$build" -c 'import sys; from setuptools import build_meta as b; b.build_sdist(sys.argv[1])' \
+  "$tmp/dist" >"$tmp/sdist.log" 2>&1) || { cat "$tmp/sdist.log" >&2; fail "the sdist did not build"; }
+shopt -s nullglob
+wheels=("$tmp"/dist/ganforge-*.whl) sdists=("$tmp"/dist/ganforge-*.tar.gz)
+shopt -u nullglob
+[ ${#wheels[@]} = 1 ] && [ ${#sdists[@]} = 1 ] || fail "expected one wheel and one sdist in dist/: $(ls "$tmp/dist")"
+wheel=${wheels[0]} sdist=${sdists[0]}
+step "built the sdist from the tree"
+"$build" -m pip wheel --quiet --no-deps -w "$tmp/from-sdist" "$sdist"
+step "built a wheel from the sdist"
+
+"$build" - "$tmp/src" "$sdist" "$wheel" "$tmp"/from-sdist/ganforge-*.whl <<'PY'
+import sys, tarfile, zipfile
+from email.parser import Parser
+from pathlib import Path
+
+src, sdist, wheel, wheel2 = Path(sys.argv[1]), *map(Path, sys.argv[2:5])
+fail = lambda msg: sys.exit(f"lean install check FAILED: {msg}")
+package = sorted(p.relative_to(src).as_posix() for p in (src / "ganforge").rglob("*")
+                 if p.is_file() and "__pycache__" not in p.parts)
+with tarfile.open(sdist) as tar:
+    top = sdist.name.removesuffix(".tar.gz")
+    in_sdist = {n.removeprefix(top + "/") for n in tar.getnames()}
+missing = [n for n in ["setup.cfg", "pyproject.toml", "README.md", "PKG-INFO", *package] if n not in in_sdist]
+if missing:
+    fail(f"the sdist lacks {missing[:10]}")
+names = lambda w: sorted(n for n in zipfile.ZipFile(w).namelist() if ".dist-info/" not in n)
+if names(wheel) != package:
+    fail(f"the wheel's files differ from ganforge/: {sorted(set(names(wheel)) ^ set(package))[:10]}")
+if names(wheel2) != names(wheel):
+    fail(f"the wheel built from the sdist differs: {sorted(set(names(wheel2)) ^ set(names(wheel)))[:10]}")
+with zipfile.ZipFile(wheel) as z:
+    meta = Parser().parsestr(z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode())
+extras = set(meta.get_all("Provides-Extra"))
+if not {"cpu", "gpu", "train", "tensorboard", "dev"} <= extras:
+    fail(f"extras are {sorted(extras)}")
+requires = meta.get_all("Requires-Dist")
+train = [r for r in requires if r.endswith('extra == "train"')]
+if any(r.startswith("tensorboard") for r in train) or not any(r.startswith("onnx") for r in train):
+    fail(f"the train extra is {train}")
+if any(r.startswith("torch") for r in requires if "extra ==" not in r):
+    fail("torch is a core requirement")
+kb = lambda p: f"{p.stat().st_size / 1024:.0f} KB"
+print(f"  wheel {wheel.name} ({kb(wheel)}, {len(package)} package files), sdist {sdist.name} ({kb(sdist)})")
+PY
+rm -rf "$tmp/src" "$tmp/from-sdist"
+
 "$python" -m venv "$tmp/venv"
 bin="$tmp/venv/bin"
-"$bin/python" -m pip install --quiet "$tmp/src[cpu]"
-rm -rf "$tmp/src"
+"$bin/python" -m pip install --quiet "$wheel[cpu]"
+step "installed the wheel with the cpu extra in a fresh venv"
 
 if "$bin/python" -c "import torch" 2>/dev/null; then
   fail "torch is importable in the [cpu]-only venv"
@@ -76,4 +139,9 @@ PY
 if out=$("$bin/gan-train" 2>&1); then fail "gan-train ran without torch?"; fi
 case "$out" in *"pip install 'ganforge[train]'"*) ;; *) fail "gan-train without torch said: $out";; esac
 case "$out" in *Traceback*) fail "gan-train without torch printed a traceback";; esac
-echo "lean install check passed: gan-infer runs from '.[cpu]' without torch"
+# gan-export likewise (it needs the train extra and a runtime; this venv has only the runtime).
+if out=$("$bin/gan-export" 2>&1); then fail "gan-export ran without torch?"; fi
+case "$out" in "Error: gan-export needs the 'train' extra"*"pip install 'ganforge[train]'") ;;
+  *) fail "gan-export without torch said: $out";; esac
+step "gan-infer, ganforge.inference and gan-train from the [cpu] install"
+echo "lean install check passed in $((SECONDS - start))s: a wheel and an sdist build, and gan-infer runs from the wheel's [cpu] install without torch"

@@ -20,8 +20,9 @@ def _ints(ctx, param, value):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", type=click.Path(), default="runs/latest/export/generator.onnx", show_default=True,
-              help="Exported ONNX generator; the torch backends use the checkpoint its export.json names.")
+@click.option("--model", type=click.Path(),
+              help="Exported ONNX generator (default: the latest run's export/generator.onnx, else the newest run's "
+                   "that has one); the torch backends use the checkpoint its export.json names.")
 @click.option("--backends", help="Comma-separated: onnxruntime-cpu, onnxruntime-cuda, torch-eager, torchscript "
                                  "(default: all that can run here).")
 @click.option("--batch-sizes", callback=_ints, default="1,8,64,256,1024", show_default=True,

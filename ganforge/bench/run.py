@@ -117,10 +117,15 @@ def cold_start(model: Path, ckpt: Path | None, repeats: int = 3) -> dict[str, An
     return out
 
 
-def run_bench(model: str | os.PathLike[str], *, backends: tuple[str, ...] | None = None,
+def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...] | None = None,
               batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, budget_s: float = 1.0, max_repeats: int = 200,
               out_dir: str | os.PathLike[str] | None = None, cold: bool = True) -> dict[str, Any]:
-    """Time every backend at every batch size; write bench.json, bench.md and bench.png to ``out_dir``."""
+    """Time every backend at every batch size; write bench.json, bench.md and bench.png to ``out_dir``.
+    ``model`` None: the latest run's export (:func:`ganforge.inference.default_model`)."""
+    if model is None:
+        from ganforge.inference import default_model
+
+        model = default_model()
     model = Path(model)
     if not model.is_file():
         raise ModelFileError(f"model file {model} does not exist: export one with gan-export, or pass --model")

@@ -19,7 +19,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError, ModelFileError
 from ganforge.fsutil import atomic_write_text, check_writable
-from ganforge.inference import DEFAULT_MODEL
+from ganforge.inference import default_model
 from ganforge.limits import check_memory
 
 METRIC_SAMPLES = 2000  # k-NN metrics are O(n^2): scored on at most this many per side (evaluation.images)
@@ -27,8 +27,11 @@ HELD_OUT_SEED = 10_000  # real rows for evaluation are drawn apart from any trai
 
 
 def resolve_model(source: str | os.PathLike[str] | None) -> Path:
-    """MODEL.onnx, a run folder (its export/generator.onnx), or None for runs/latest."""
-    path = Path(source if source is not None else DEFAULT_MODEL)
+    """MODEL.onnx, a run folder (its export/generator.onnx), or None for the latest run's export
+    (:func:`ganforge.inference.default_model`)."""
+    if source is None:
+        return default_model()
+    path = Path(source)
     if path.is_dir():
         path = path / "export" / "generator.onnx"
     if not path.is_file():

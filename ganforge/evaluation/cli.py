@@ -10,14 +10,16 @@ from ganforge.errors import MissingExtraError, cli_errors
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source", required=False, metavar="[MODEL.onnx|RUN]")
 @click.option("--data", type=click.Path(), help="Real images for an image model (IDX folder, CIFAR-10, image folder).")
-@click.option("--n", "n", type=click.IntRange(min=10), default=2000, show_default=True, help="Generated samples.")
+@click.option("--n", "n", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="Generated samples to score (the k-NN scores use at most 2000 a side).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the generated samples, the real subset and the evaluator: same seed, same scores.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="eval", show_default=True,
               help="Folder for eval.json and eval.md (checked before the work starts).")
 def main(source, data, n, seed, out_dir):
-    """Score an exported generator (default: runs/latest/export/generator.onnx; a run folder means its
-    export/generator.onnx) against real data, each score beside its real-vs-real floor."""
+    """Score an exported generator (default: the latest run's export/generator.onnx, else the newest run's
+    that has one; a run folder means its export/generator.onnx) against real data, each score beside its
+    real-vs-real floor."""
     with cli_errors():
         try:
             from ganforge.evaluation import evaluate

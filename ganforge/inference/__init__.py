@@ -27,10 +27,10 @@ from ganforge.inference.render import render_grid, save_batches, save_samples
 from ganforge.inference.session import Generator
 from ganforge.inference.walk import interpolate
 
-DEFAULT_MODEL = os.path.join("runs", "latest", "export", "generator.onnx")
+EXPORTED = os.path.join("export", "generator.onnx")  # where gan-export puts a run's model
 TUNE_FROM_N = 10_000  # generate() measures the model's micro-batch first (once, cached) from this many samples
 
-__all__ = ["DEFAULT_MODEL", "GenerateResult", "Generator", "ModelInfo", "generate", "generate_walk", "interpolate",
+__all__ = ["GenerateResult", "Generator", "ModelInfo", "default_model", "generate", "generate_walk", "interpolate",
            "render_grid", "save_samples"]
 
 
@@ -62,14 +62,19 @@ class GenerateResult(Sequence):
         return list(self._paths)
 
 
-def _open(model, device: str, latent_dim: int | None, value_range, layout: str | None) -> Generator:
-    from ganforge.errors import ModelFileError
+def default_model(runs_dir: str | os.PathLike[str] = "runs") -> Path:
+    """The model commands use when none is named: the latest run's ``export/generator.onnx``, or,
+    when that run has none (still training, or never exported), the newest run's that has one,
+    with a warning saying which."""
+    from ganforge.runs import latest_with
 
+    return latest_with(runs_dir, EXPORTED, what="an export",
+                       make="train and export one first (gan-train, then gan-export), or pass --model FILE.onnx")
+
+
+def _open(model, device: str, latent_dim: int | None, value_range, layout: str | None) -> Generator:
     if model is None:
-        model = DEFAULT_MODEL
-        if not os.path.exists(model):
-            raise ModelFileError(f"no model at {model}: train and export one first (gan-train, then gan-export), "
-                                 "or pass --model FILE.onnx")
+        model = default_model()
     return Generator(model, device=device, latent_dim=latent_dim, value_range=value_range, layout=layout)
 
 
@@ -78,7 +83,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
              latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
              layout: str | None = None, labels: Sequence[str | int] | None = None, per_class: int | None = None,
              progress=None) -> GenerateResult:
-    """Sample ``n`` outputs of ``model`` (default :data:`DEFAULT_MODEL`) from ``seed`` and write them to ``out``.
+    """Sample ``n`` outputs of ``model`` (default: :func:`default_model`) from ``seed`` and write them to ``out``.
 
     ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
     ``DIR/`` one PNG per sample; .npy and DIR/ stream batch by batch, so memory

@@ -84,7 +84,9 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", type=click.Path(), help="Exported ONNX generator (default: runs/latest/export/generator.onnx).")
+@click.option("--model", type=click.Path(),
+              help="Exported ONNX generator (default: the latest run's export/generator.onnx, else the newest "
+                   "run's that has one).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="How many samples.")
 @click.option("--out", required=True, type=click.Path(),
               help="grid.png (a tiled grid), samples.npy (raw array) or DIR/ (one PNG per sample); "

@@ -126,9 +126,11 @@ def check_path(path: str | None, what: str) -> Path:
         raise DataError(f"{what} needs --data PATH; {INSTALL_HINT}")
     root = Path(path).expanduser()
     if not root.exists():
-        raise DataError(f"--data {path} does not exist")
+        raise DataError(f"the data path {path} does not exist: pass an existing folder (--data, or the data key of "
+                        "a config file)")
     if not root.is_dir():
-        raise DataError(f"--data {path} is a file; pass the folder that holds the data")
+        raise DataError(f"the data path {path} is a file: pass the folder that holds the data (--data, or the data "
+                        "key of a config file)")
     return root
 
 

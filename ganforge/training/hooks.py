@@ -271,7 +271,7 @@ class TensorBoard(Hook):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
-            raise MissingExtraError("--tensorboard", "train", exc) from None
+            raise MissingExtraError("--tensorboard", "tensorboard", exc) from None
         self.writer_cls, self.writer = SummaryWriter, None
 
     def on_start(self, t: Trainer) -> None:

@@ -25,19 +25,16 @@ import logging
 import os
 import re
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ganforge.errors import CheckpointError, ConfigError, GanforgeWarning, WriteError
+from ganforge.errors import CheckpointError, ConfigError, WriteError
 from ganforge.fsutil import atomic_write_text, free_bytes
+from ganforge.runs import DEFAULT_RUNS_DIR, LATEST, latest_with
 
-DEFAULT_RUNS_DIR = Path("runs")
-LATEST = "latest"
 CHECKPOINT = Path("checkpoints") / "last.pt"
 METRIC_FIELDS = ("epoch", "step", "d_real", "d_fake", "g", "diversity", "seconds", "eval")
-MAX_POINTER_BYTES = 4096  # a pointer file holds one run's name (at most 255 bytes on any file system)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # The disk a run goes to must hold a checkpoint: about four copies of G's and D's weights (the
 # weights, the EMA copy of G, Adam's two moments), and a little for samples, metrics and the log.
@@ -163,56 +160,8 @@ def resolve_run(arg: str | Path | None, runs_dir: str | Path = DEFAULT_RUNS_DIR)
 
 
 def _latest_checkpoint(runs_dir: Path) -> Path:
-    target = latest_run(runs_dir)
-    if target is not None and (target / CHECKPOINT).is_file():
-        return target / CHECKPOINT
-    newest = newest_checkpoint(runs_dir)
-    if newest is None:
-        if target is None:
-            raise CheckpointError(f"no runs in {runs_dir} yet: train one with gan-train, or name a run or checkpoint")
-        raise CheckpointError(f"{runs_dir / LATEST} is {target.name}, which has no {CHECKPOINT} (stopped before its "
-                              f"first epoch ended?), and no other run in {runs_dir} has one: train one with gan-train")
-    why = (f"{runs_dir / LATEST} is {target.name}, which has no {CHECKPOINT} (stopped before its first epoch ended?)"
-           if target is not None else f"there is no {runs_dir / LATEST}")
-    warnings.warn(GanforgeWarning(f"{why}; using {newest.parent.parent.name}, the newest run with a checkpoint"),
-                  stacklevel=3)
-    return newest
-
-
-def latest_run(runs_dir: Path) -> Path | None:
-    """The run folder ``<runs_dir>/latest`` names (symlink or pointer file), or None when there is
-    no ``latest``. It must name a folder directly inside ``runs_dir``: anything else is refused."""
-    link = runs_dir / LATEST
-    if link.is_symlink():
-        name = os.readlink(link)
-    elif link.is_file():  # a pointer file, where symlinks are unavailable
-        with open(link, "rb") as f:
-            raw = f.read(MAX_POINTER_BYTES + 1)
-        if len(raw) > MAX_POINTER_BYTES:
-            raise CheckpointError(f"{link} is not a pointer to a run (it holds more than a run's name); delete it, "
-                                  "or name the run to use")
-        name = raw.decode("utf-8", "replace").strip()
-    else:
-        return link if link.is_dir() else None
-    if not _plain_name(name):
-        raise CheckpointError(f"{link} points outside {runs_dir} ({name[:80]!r}); it must name a run folder in "
-                              f"{runs_dir}: delete it, or name the run to use")
-    return runs_dir / name
-
-
-def _plain_name(name: str) -> bool:
-    """A folder's own name: no separator, no ``..``, not absolute."""
-    return bool(name) and name not in (".", "..") and not re.search(r"[/\\\0\n]", name)
-
-
-def newest_checkpoint(runs_dir: Path) -> Path | None:
-    """The newest ``<run>/checkpoints/last.pt`` in ``runs_dir`` (by its time of writing), or None."""
-    found = []
-    for ckpt in runs_dir.glob(f"*/{CHECKPOINT.as_posix()}"):
-        with contextlib.suppress(OSError):
-            if ckpt.parent.parent.name != LATEST and ckpt.is_file():
-                found.append((ckpt.stat().st_mtime_ns, ckpt))
-    return max(found)[1] if found else None
+    return latest_with(runs_dir, CHECKPOINT, what="a checkpoint",
+                       make="train one with gan-train, or name a run or checkpoint", stacklevel=4)
 
 
 def run_of_checkpoint(ckpt: Path) -> RunDir | None:

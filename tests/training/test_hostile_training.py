@@ -299,7 +299,7 @@ def test_latest_without_a_checkpoint_falls_back_to_the_newest_run_with_one(tmp_p
     good = _copy_run(sine_run.run_dir, runs)
     killed = RunDir.create(runs, "sine")  # a run killed before its first epoch ended
     killed.mark_latest()
-    with pytest.warns(GanforgeWarning, match=f"{killed.name}, which has no checkpoints/last.pt .* using {good.name}"):
+    with pytest.warns(GanforgeWarning, match=f"{killed.name}, which has no checkpoints/last.pt; using {good.name}"):
         assert resolve_run(None, runs) == good / "checkpoints" / "last.pt"
     code, output, exc = _invoke(["--resume", "--epochs", 4, "--runs-dir", runs])
     assert code == 0, (exc, output)
