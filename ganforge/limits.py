@@ -32,6 +32,9 @@ MAX_SAMPLE_VALUES = 3 * 2048 * 2048
 MAX_CLASSES = 100_000
 MAX_CLASS_NAME = 200  # characters of one class name
 MAX_EMBEDDING_VALUES = 1 << 21  # classes x latent of a class embedding (1000 classes of latent 2048)
+# A graph whose batch dimension is fixed (exported with batch 1, or 16, ...) runs in chunks of exactly that
+# many; exporters fix 1 to 64, and 4096 is the most samples gan-infer holds in a grid.
+MAX_FIXED_BATCH = 4096
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

@@ -31,12 +31,13 @@ def bench_labels(n: int, num_classes: int | None) -> np.ndarray | None:
     return None if not num_classes else np.arange(n, dtype=np.int64) % num_classes
 
 
-def onnxruntime_backend(model: Path, device: str, label: str | None = None) -> Backend:
+def onnxruntime_backend(model: Path, device: str, label: str | None = None, foreign: dict | None = None) -> Backend:
+    """``foreign``: Generator arguments for a model without ganforge metadata."""
     from ganforge.inference import Generator
 
     t0 = time.perf_counter()
     try:
-        gen = Generator(model, device=device)
+        gen = Generator(model, device=device, **(foreign or {}))
     except GanforgeError as exc:
         raise Skipped(str(exc)) from None
     load = time.perf_counter() - t0
@@ -44,6 +45,8 @@ def onnxruntime_backend(model: Path, device: str, label: str | None = None) -> B
     if gen.tune_micro_batch() is not None:  # measured afresh: the figures below are with it
         info = {"micro_batch": gen.micro_batch,
                 "micro_batch_samples_per_s": {str(k): round(v) for k, v in gen.micro_batch_speeds.items()}}
+    elif gen.fixed_batch:  # the graph's own batch: every run takes that many
+        info = {"fixed_batch": gen.fixed_batch}
     classes = gen.info.num_classes
     run = gen if not classes else (lambda z: gen(z, bench_labels(len(z), classes)))
     return Backend(label or f"onnxruntime-{device}", load, run, info=info)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ganforge.errors import cli_errors
+from ganforge.inference.options import foreign_options
 
 
 def _ints(ctx, param, value):
@@ -32,7 +33,8 @@ def _ints(ctx, param, value):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench", show_default=True,
               help="Folder for bench.json, bench.md and bench.png (checked before timing starts).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start comparison.")
-def main(model, backends, batch_sizes, budget, out_dir, no_cold_start):
+@foreign_options
+def main(model, backends, batch_sizes, budget, out_dir, no_cold_start, foreign):
     """Time an exported generator on every backend over a batch sweep; write bench.json/md/png."""
     from ganforge.bench import ALL_BACKENDS, run_bench
 
@@ -43,7 +45,7 @@ def main(model, backends, batch_sizes, budget, out_dir, no_cold_start):
 
             raise GanforgeError(f"unknown backend {bad[0]!r}; choose from: {', '.join(ALL_BACKENDS)}")
         report = run_bench(model, backends=names, batch_sizes=batch_sizes, budget_s=budget, out_dir=out_dir,
-                           cold=not no_cold_start)
+                           cold=not no_cold_start, overrides=foreign, note=lambda line: click.echo(line, err=True))
     for b in report["backends"]:
         best = max(b["results"], key=lambda r: r["samples_per_s"])
         click.echo(f"{b['name']:24s} load {b['load_s']:.3f}s  best {best['samples_per_s']:.0f} samples/s (batch {best['batch']})")

@@ -28,6 +28,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"the previous runtime's spinning threads and cache contents do not slow the next.",
         "",
     ]
+    if model.get("foreign"):  # a model without ganforge metadata: how it was read
+        lines[-1:-1] = [f"Read as a {model['foreign']}.", ""]
     eager = {r["batch"]: r["samples_per_s"] for b in report["backends"] if b["name"] == "torch-eager"
              for r in b["results"]}
     lines += ["| backend | batch | p50 ms | p90 ms | p99 ms | samples/s | vs torch-eager | GFLOP/s | peak GFLOP/s | "

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 
 import ganforge
 from ganforge.bench import backends as B
+from ganforge.inference.options import foreign_args
 from ganforge.inference.timing import MatmulPeak, measure, with_roofline
 from ganforge.inference.tuning import cpu_name
 from ganforge.errors import GanforgeError, ModelFileError
@@ -72,15 +74,17 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _build(name: str, model: Path, ckpt: Path | None):
+def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = None):
+    """Backend ``name``; ``foreign``: a model without ganforge metadata, read with these Generator
+    arguments (its torch backends have no checkpoint or TorchScript file of its own)."""
     if name == "onnxruntime-cpu":
-        return B.onnxruntime_backend(model, "cpu")
+        return B.onnxruntime_backend(model, "cpu", foreign=foreign)
     if name == "onnxruntime-cuda":
         import onnxruntime
 
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise B.Skipped("no CUDA provider (install the gpu extra on a CUDA machine)")
-        return B.onnxruntime_backend(model, "cuda")
+        return B.onnxruntime_backend(model, "cuda", foreign=foreign)
     if name == "torch-eager":
         if ckpt is None:
             raise B.Skipped("no checkpoint found beside the model (export.json names none)")
@@ -89,16 +93,19 @@ def _build(name: str, model: Path, ckpt: Path | None):
         ts = model.parent / "generator.ts"
         if not ts.exists():
             raise B.Skipped(f"{ts} not exported (gan-export --format torchscript)")
+        if foreign is not None:
+            raise B.Skipped(f"the model has no ganforge metadata, so {ts} is not known to be its TorchScript")
         return B.torchscript_backend(ts)
     raise GanforgeError(f"unknown backend {name!r}; choose from: {', '.join(ALL_BACKENDS)}")
 
 
-def cold_start(model: Path, ckpt: Path | None, repeats: int = 3) -> dict[str, Any]:
-    """Wall time of a fresh process that writes a 64-sample grid: gan-infer vs torch."""
+def cold_start(model: Path, ckpt: Path | None, repeats: int = 3, foreign: dict | None = None) -> dict[str, Any]:
+    """Wall time of a fresh process that writes a 64-sample grid: gan-infer (given ``foreign``'s
+    flags) vs torch."""
     out: dict[str, Any] = {"n": 64, "repeats": repeats}
     with tempfile.TemporaryDirectory() as tmp:
         cmds = {"gan-infer": [sys.executable, "-m", "ganforge.inference.cli", "--model", str(model), "--n", "64",
-                              "--out", f"{tmp}/grid.png"]}
+                              "--out", f"{tmp}/grid.png", *foreign_args(foreign)]}
         if ckpt is not None:
             cmds["torch"] = [sys.executable, "-m", "ganforge.bench.torch_cold", str(ckpt), f"{tmp}/torch.png"]
         for name, cmd in cmds.items():
@@ -119,9 +126,13 @@ def cold_start(model: Path, ckpt: Path | None, repeats: int = 3) -> dict[str, An
 
 def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...] | None = None,
               batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, budget_s: float = 1.0, max_repeats: int = 200,
-              out_dir: str | os.PathLike[str] | None = None, cold: bool = True) -> dict[str, Any]:
+              out_dir: str | os.PathLike[str] | None = None, cold: bool = True, overrides: dict | None = None,
+              note: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Time every backend at every batch size; write bench.json, bench.md and bench.png to ``out_dir``.
-    ``model`` None: the latest run's export (:func:`ganforge.inference.default_model`)."""
+    ``model`` None: the latest run's export (:func:`ganforge.inference.default_model`). A model
+    without ganforge metadata is read with ``overrides`` (Generator's ``latent_dim``,
+    ``latent_shape``, ``value_range``, ``layout``, ``num_classes``), ``note(line)`` gets its
+    :attr:`~ganforge.inference.Generator.foreign_note`, and its torch backends are skipped."""
     if model is None:
         from ganforge.inference import default_model
 
@@ -135,12 +146,16 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
         check_writable(out_dir)  # before minutes of timing
     from ganforge.inference import Generator
 
-    info = Generator(model, device="cpu").info
+    overrides = dict(overrides or {})
+    gen = Generator(model, device="cpu", **overrides)
+    info, foreign = gen.info, (overrides if gen.foreign_note else None)
+    if gen.foreign_note and note is not None:
+        note(gen.foreign_note)
     biggest = max(batch_sizes)
     check_memory(f"a batch of {biggest} samples of shape {list(info.sample_shape)}",
                  biggest * (info.latent_dim + math.prod(info.sample_shape)) * BATCH_BYTES_PER_VALUE,
                  "time smaller --batch-sizes")
-    ckpt = _checkpoint_of(model)
+    ckpt = None if foreign is not None else _checkpoint_of(model)
     names = list(backends or ALL_BACKENDS)
     report: dict[str, Any] = {
         "machine": _machine(), "versions": _versions(),
@@ -149,16 +164,16 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
                      "peak_n": PEAK_N},
         "model": {"path": str(model), "variant": info.variant, "latent_dim": info.latent_dim,
                   "sample_shape": list(info.sample_shape), "flops_per_sample": info.flops_per_sample,
-                  "checkpoint": str(ckpt) if ckpt else None},
+                  "checkpoint": str(ckpt) if ckpt else None, "foreign": gen.foreign_note},
         "backends": [], "skipped": {}, "notes": [],
     }
     extra = [(f"onnxruntime-cpu-{p}", model.parent / f) for p, f in PRECISION_FILES.items()
-             if (model.parent / f).exists() and "onnxruntime-cpu" in names]
+             if (model.parent / f).exists() and "onnxruntime-cpu" in names and foreign is None]
     rng = np.random.default_rng(0)
     built: dict[str, B.Backend] = {}
     for name, path in [(n, None) for n in names] + extra:
         try:
-            backend = B.onnxruntime_backend(path, "cpu", label=name) if path else _build(name, model, ckpt)
+            backend = B.onnxruntime_backend(path, "cpu", label=name) if path else _build(name, model, ckpt, foreign)
         except B.Skipped as why:
             report["skipped"][name] = str(why)
             continue
@@ -185,7 +200,7 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
                 entries[name]["results"].append(with_roofline(stats[name], info.flops_per_sample, peaks[-1]).to_json())
     report["matmul_peak_gflops"] = round(max(peaks), 2)
     if cold:
-        report["cold_start"] = cold_start(model, ckpt)
+        report["cold_start"] = cold_start(model, ckpt, foreign=foreign)
     if out_dir is not None:
         from ganforge.bench.report import write_report
 

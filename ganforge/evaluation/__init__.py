@@ -48,6 +48,15 @@ def eval_bytes(n: int, sample_shape: tuple[int, ...], kind: str) -> int:
     return 3 * n * math.prod(sample_shape) * 4 + 8 * pairs
 
 
+def to_unit_range(x, value_range):
+    """Samples in ``value_range`` (a foreign model's [0, 1] or [0, 255]) moved to [-1, 1], where the
+    real data and the evaluator are; [-1, 1] ones as they are."""
+    lo, hi = value_range
+    if (lo, hi) == (-1.0, 1.0):
+        return x
+    return ((x - lo) * (2.0 / (hi - lo)) - 1.0).astype(x.dtype, copy=False)
+
+
 def real_series(variant: str | None, n: int, length: int, seed: int):
     if variant != "sine":
         raise GanforgeError(f"no real data source for series variant {variant!r}; gan-eval knows: sine")
@@ -75,11 +84,15 @@ def load_real_images(data: str | os.PathLike[str] | None, sample_shape: tuple[in
 
 def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.PathLike[str] | None = None,
              n: int = 2000, seed: int = 0, out_dir: str | os.PathLike[str] | None = None,
-             evaluator_steps: int = 1500, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+             evaluator_steps: int = 1500, progress: Callable[[str], None] | None = None,
+             overrides: dict | None = None) -> dict[str, Any]:
     """Score ``n`` generated samples against real ones; write eval.json and eval.md to ``out_dir``.
 
     ``evaluator_steps``: training steps of the image feature network when it is not cached yet
-    (minutes on a CPU for a large data set: ``progress`` gets a line as it goes).
+    (minutes on a CPU for a large data set: ``progress`` gets a line as it goes). A model without
+    ganforge metadata is read with ``overrides`` (Generator's ``latent_dim``, ``latent_shape``,
+    ``value_range``, ``layout``, ``num_classes``); ``progress`` gets its foreign-model line first.
+    Samples are scored in [-1, 1], rescaled from the model's value range.
     """
     from ganforge.inference import Generator
 
@@ -88,17 +101,19 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
     if out_dir is not None:
         check_writable(out_dir)  # before the evaluator trains for minutes
     model = resolve_model(source)
-    gen = Generator(model, device="cpu")
+    gen = Generator(model, device="cpu", **(overrides or {}))
     info = gen.info
+    if gen.foreign_note and progress is not None:
+        progress(gen.foreign_note)
     check_memory(f"scoring {n} samples of shape {list(info.sample_shape)}", eval_bytes(n, info.sample_shape, info.kind),
                  "pass a smaller --n (2000 gives stable scores)")
     base = {"model": str(model), "variant": info.variant, "source_checkpoint_sha256": info.source_checkpoint_sha256,
-            "seed": seed}
+            "seed": seed, **({"foreign": gen.foreign_note} if gen.foreign_note else {})}
     if info.kind == "series":
         from ganforge.evaluation.series import evaluate_series
 
         real = real_series(info.variant, 2 * n, info.sample_shape[0], seed)
-        scores = evaluate_series(real, gen.generate(n, seed=seed), seed=seed)
+        scores = evaluate_series(real, to_unit_range(gen.generate(n, seed=seed), info.value_range), seed=seed)
         evaluator = {"kind": "series", "real": f"sine_rows({2 * n}, {info.sample_shape[0]}, seed "
                      f"{HELD_OUT_SEED + seed})", "sine_like_r2": 0.9,
                      "metrics": "single-sinusoid fit; RBF MMD^2 (median bandwidth); random-Fourier-feature "
@@ -117,6 +132,7 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         if info.conditional:  # every class as often: n samples, class i % num_classes
             labels = np.arange(n, dtype=np.int64) % info.num_classes
         fake = gen.generate(n, seed=seed, labels=labels) if labels is not None else gen.generate(n, seed=seed)
+        fake = to_unit_range(fake, info.value_range)
         scores = evaluate_images(ev, subset, fake, seed=seed, fake_labels=labels)
         if labels is not None:
             scores["conditional"] = _conditional_scores(ev, fake, labels, info)
@@ -146,11 +162,17 @@ def _conditional_scores(ev, fake, labels, info) -> dict[str, Any]:
     return out
 
 
+def _heading(report: dict[str, Any]) -> list[str]:
+    """The title (the variant, else the file's name) and, for a foreign model, how it was read."""
+    lines = [f"# gan-eval: {report['variant'] or Path(report['model']).name}", ""]
+    return lines + ([f"Read as a {report['foreign']}.", ""] if report.get("foreign") else [])
+
+
 def markdown(report: dict[str, Any]) -> str:
     g, f = report["generated"], report["floor"]
     if report["evaluator"]["kind"] == "image":
         ev = report["evaluator"]
-        lines = [f"# gan-eval: {report['variant']}", "",
+        lines = [*_heading(report),
                  f"Model: {report['model']}; {report['n_generated']} generated, {report['n_real']} real from "
                  f"{ev['data']}. Evaluator: {ev['task']} network, held-out accuracy {ev['accuracy']:.3f}, "
                  f"fingerprint {ev['fingerprint']}, trained on {ev['n_train']} images.", "",
@@ -179,7 +201,7 @@ def markdown(report: dict[str, Any]) -> str:
         return "\n".join(lines) + "\n"
     rows = [("median sinusoid-fit R^2", "r2_median"), ("sine-like fraction (R^2 >= 0.9)", "sine_like_fraction"),
             ("MMD^2", "mmd"), ("classifier gap (held-out accuracy minus 0.5, absolute)", "classifier_gap")]
-    lines = [f"# gan-eval: {report['variant']}", "", f"Model: {report['model']}; {report['n_generated']} generated, "
+    lines = [*_heading(report), f"Model: {report['model']}; {report['n_generated']} generated, "
              f"{report['n_real']} real ({report['evaluator']['real']}).", "",
              "| score | generated | floor (real vs real) |", "|---|---|---|"]
     lines += [f"| {label} | {g[key]:.4f} | {f[key]:.4f} |" for label, key in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ganforge.errors import MissingExtraError, cli_errors
+from ganforge.inference.options import foreign_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +17,8 @@ from ganforge.errors import MissingExtraError, cli_errors
               help="Seed of the generated samples, the real subset and the evaluator: same seed, same scores.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="eval", show_default=True,
               help="Folder for eval.json and eval.md (checked before the work starts).")
-def main(source, data, n, seed, out_dir):
+@foreign_options
+def main(source, data, n, seed, out_dir, foreign):
     """Score an exported generator (default: the latest run's export/generator.onnx, else the newest run's
     that has one; a run folder means its export/generator.onnx) against real data, each score beside its
     real-vs-real floor."""
@@ -26,7 +28,7 @@ def main(source, data, n, seed, out_dir):
             import torch  # noqa: F401  (real data comes from the training code)
         except ImportError as exc:
             raise MissingExtraError("gan-eval", "train", exc) from None
-        report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir,
+        report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir, overrides=foreign,
                           progress=lambda line: click.echo(line, err=True))
     g, f = report["generated"], report["floor"]
     if report["evaluator"]["kind"] == "image":

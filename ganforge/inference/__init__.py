@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -72,24 +72,31 @@ def default_model(runs_dir: str | os.PathLike[str] = "runs") -> Path:
                        make="train and export one first (gan-train, then gan-export), or pass --model FILE.onnx")
 
 
-def _open(model, device: str, latent_dim: int | None, value_range, layout: str | None) -> Generator:
+def _open(model, device: str, note: Callable[[str], None] | None, **foreign) -> Generator:
+    """The generator, and a foreign model's :attr:`Generator.foreign_note` to ``note``, once."""
     if model is None:
         model = default_model()
-    return Generator(model, device=device, latent_dim=latent_dim, value_range=value_range, layout=layout)
+    gen = Generator(model, device=device, **foreign)
+    if note is not None and gen.foreign_note:
+        note(gen.foreign_note)
+    return gen
 
 
 def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.PathLike[str], *, seed: int = 0,
              device: str = "auto", nrow: int | None = None, batch_size: int | None = None,
              latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
              layout: str | None = None, labels: Sequence[str | int] | None = None, per_class: int | None = None,
-             progress=None) -> GenerateResult:
+             progress=None, latent_shape: Sequence[int] | None = None, num_classes: int | None = None,
+             note: Callable[[str], None] | None = None) -> GenerateResult:
     """Sample ``n`` outputs of ``model`` (default: :func:`default_model`) from ``seed`` and write them to ``out``.
 
     ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
     ``DIR/`` one PNG per sample; .npy and DIR/ stream batch by batch, so memory
     does not grow with ``n``; ``progress(done, n)`` follows them. Same arguments, same bytes. Arguments and the
     form of ``out`` are checked before the model runs; ``latent_dim``,
-    ``value_range`` and ``layout`` are for generators without ganforge metadata.
+    ``latent_shape``, ``value_range``, ``layout`` and ``num_classes`` are for
+    generators without ganforge metadata (:class:`Generator`), and ``note(line)``
+    gets such a model's :attr:`Generator.foreign_note` once, when it opens.
 
     A conditional model draws each sample's class at random (:meth:`Generator.sample_labels`)
     unless ``labels`` (names or indices) are given: then the ``n`` samples go to them in
@@ -128,7 +135,8 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
         check_out_dir(out)
     if n is not None:
         check_grid(n, form)  # before the model opens: a typo costs nothing
-    gen = _open(model, device, latent_dim, value_range, layout)
+    gen = _open(model, device, note, latent_dim=latent_dim, latent_shape=latent_shape, value_range=value_range,
+                layout=layout, num_classes=num_classes)
     if per_class is not None and not gen.info.conditional:
         raise GanforgeError(gen._no_classes("per-class grids"))
     chosen = None if labels is None else gen.parse_labels(labels)
@@ -154,12 +162,13 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
 def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int, out: str | os.PathLike[str], *,
                   steps: int = 16, labels: Sequence[str | int] | None = None, device: str = "auto",
                   latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
-                  layout: str | None = None) -> GenerateResult:
+                  layout: str | None = None, latent_shape: Sequence[int] | None = None,
+                  num_classes: int | None = None, note: Callable[[str], None] | None = None) -> GenerateResult:
     """Walk from seed A's first sample to seed B's in ``steps`` frames (:func:`interpolate`)
     and write them to ``out``: ``*.gif`` animation, ``*.png`` one-row strip, ``*.npy``
     array or ``DIR/`` (:func:`ganforge.inference.walk.save_walk`). ``labels``: one class
     throughout, or two to walk from the first class to the second. Arguments are checked
-    before the model runs.
+    before the model runs. The other arguments are :func:`generate`'s.
     """
     from ganforge.errors import GanforgeError
     from ganforge.inference.render import MAX_GRID, check_out_dir, out_form
@@ -173,7 +182,8 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
     labels = walk_labels(labels)
     if out_form(out, walk=True) == "dir":
         check_out_dir(out)
-    gen = _open(model, device, latent_dim, value_range, layout)
+    gen = _open(model, device, note, latent_dim=latent_dim, latent_shape=latent_shape, value_range=value_range,
+                layout=layout, num_classes=num_classes)
     walk_memory(steps, gen.info.sample_shape, gen.info.kind)
     ends = walk_ends(gen, seed_a, seed_b, labels)
     frames = interpolate(gen, seed_a, seed_b, steps, labels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 
@@ -9,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from ganforge.errors import cli_errors, short_warnings
+from ganforge.inference.options import foreign_options
 
 NOT_WITH_WALK = ("n", "per_class", "seed", "nrow", "batch_size")  # options a walk has no use for
 
@@ -30,18 +32,6 @@ def _terminal_progress():
         sys.stderr.flush()
 
     return show
-
-
-def _value_range(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected LOW,HIGH such as -1,1 or 0,1; got {value!r}") from None
-    if not lo < hi:
-        raise click.BadParameter(f"LOW must be below HIGH; got {value!r}")
-    return lo, hi
 
 
 def _seed_pair(ctx, param, value):
@@ -96,11 +86,7 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
               help="Where onnxruntime runs: auto takes CUDA when onnxruntime-gpu finds a GPU, else the CPU.")
 @click.option("--nrow", type=click.IntRange(min=1), help="Columns of the grid (default: square).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Samples per onnxruntime call.")
-@click.option("--latent-dim", type=click.IntRange(min=1), help="Foreign models: the noise size, when the graph leaves it open.")
-@click.option("--value-range", callback=_value_range, metavar="LOW,HIGH",
-              help="The generator's output range (default: metadata, else -1,1).")
-@click.option("--layout", type=click.Choice(["nchw", "nhwc", "series"]),
-              help="Foreign models: how to read the output (default: nchw for 4-D, series for 2-D).")
+@foreign_options
 @click.option("--label", "labels", multiple=True, metavar="NAME|INDEX",
               help="Conditional models: a class, by name or index; repeat for several (the samples split into even "
                    "blocks, in order). Default: random classes.")
@@ -113,23 +99,22 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
 @click.option("--steps", type=click.IntRange(min=2), default=16, show_default=True,
               help="Frames of an --interpolate walk, both ends included.")
 @click.pass_context
-def main(ctx, model, n, out, seed, device, nrow, batch_size, latent_dim, value_range, layout, labels, per_class,
-         interpolate, steps):
+def main(ctx, model, n, out, seed, device, nrow, batch_size, foreign, labels, per_class, interpolate, steps):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
     from ganforge.inference import generate, generate_walk
 
     _check_combination(ctx, interpolate, per_class)
     short_warnings()
     progress = _terminal_progress() if sys.stderr.isatty() else None
-    foreign = dict(latent_dim=latent_dim, value_range=value_range, layout=layout)
+    note = functools.partial(click.echo, err=True)  # a foreign model's line: what was read and assumed
     with cli_errors():
         if interpolate is not None:
             result = generate_walk(model, *interpolate, out, steps=steps, labels=labels or None, device=device,
-                                   **foreign)
+                                   note=note, **foreign)
         else:
             result = generate(model, None if per_class else n, out, seed=seed, device=device, nrow=nrow,
                               batch_size=batch_size, labels=labels or None, per_class=per_class, progress=progress,
-                              **foreign)
+                              note=note, **foreign)
     where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
     if interpolate is not None:
         what = f"{result.n} frames, seeds {interpolate[0]} -> {interpolate[1]}"

@@ -10,7 +10,7 @@ import math
 import operator
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +19,8 @@ import numpy as np
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError
 from ganforge.inference import tuning
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, NUM_CLASSES, OUTPUT_NAME, PREFIX, ModelInfo
-from ganforge.limits import MAX_LATENT_DIM, MAX_SAMPLE_VALUES, MEMORY_ENV, fmt_bytes, memory_budget
+from ganforge.limits import (MAX_CLASSES, MAX_FIXED_BATCH, MAX_LATENT_DIM, MAX_SAMPLE_VALUES, MEMORY_ENV, check_memory,
+                             fmt_bytes, memory_budget)
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -103,26 +104,104 @@ def label_list(labels) -> list[str | int] | None:
 
 LAYOUTS = ("nchw", "nhwc", "series")
 KNOWN_SHOWN = 20  # class names an unknown-label error lists before "... and N more"
+# What a foreign model (no ganforge metadata) may take and give, by onnxruntime's type names
+FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+LABEL_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+OUTPUT_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float16, np.float64, np.uint8))
+ASSUMED_RANGE = (-1.0, 1.0)  # a float output's range unless --value-range says: the tanh most generators end in
+BYTE_RANGE = (0.0, 255.0)  # a uint8 output's: pixels
+PROBE_SAMPLES = 8  # samples of seed 0 whose values the foreign-model note reports (they never decide the range)
+BYTE_HINT = 1.5  # probe values never below 0 and above this look like [0, 255] pixels, not [-1, 1]
+RANGE_SLACK = 0.01  # of the range: probe values this far past it are noted (a fast tanh overshoots 1 by an ulp)
+
+
+def _check_range(value_range) -> tuple[float, float]:
+    """``value_range`` as two finite floats LOW < HIGH, else a GanforgeError."""
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise GanforgeError(f"value range must be LOW,HIGH with LOW < HIGH, got {value_range!r}")
+    return lo, hi
+
+
+def shape_text(batch: int | None, dims: Sequence | None) -> str:
+    """``[N,100,1,1]``: a batch (N when open) and the dimensions after it, as notes and errors show
+    them (``?`` an open one, ``...`` when the graph does not say the rank)."""
+    rest = ["..."] if dims is None else ["?" if not isinstance(d, int) else str(d) for d in dims]
+    return "[" + ",".join(["N" if batch is None else str(batch), *rest]) + "]"
+
+
+def resolve_latent_shape(dims: list | None, latent_dim: int | None, latent_shape: Sequence[int] | None,
+                         where: str) -> tuple[int, ...]:
+    """The latent input's shape after the batch: the graph's ``dims`` where they are numbers, and
+    where they are not ``latent_shape`` (the whole shape) or ``latent_dim`` (the one open dimension).
+    ``dims`` None: the graph does not say the rank. A flag the graph contradicts is an error;
+    ``where`` names the input."""
+    fixed = None if dims is None else [d if isinstance(d, int) else None for d in dims]
+    if latent_shape is not None:
+        latent_shape = tuple(latent_shape)
+        if fixed is not None and (len(latent_shape) != len(fixed)
+                                  or any(f is not None and f != d for f, d in zip(fixed, latent_shape))):
+            raise ModelFileError(f"{where}: --latent-shape {','.join(map(str, latent_shape))} contradicts it; drop "
+                                 "the flag, or give the shape after the batch that the graph takes")
+        shape = latent_shape
+    elif fixed is None:
+        if latent_dim is None:
+            raise ModelFileError(f"{where}: the graph does not say the latent's rank; pass --latent-shape "
+                                 "(e.g. 100 or 100,1,1)")
+        shape = (latent_dim,)
+    else:
+        open_dims = [i for i, d in enumerate(fixed) if d is None]
+        rest = math.prod(d for d in fixed if d is not None)
+        if len(open_dims) > 1:
+            raise ModelFileError(f"{where}: {len(open_dims)} of the latent's dimensions are open in the graph; pass "
+                                 "--latent-shape (e.g. 100,1,1)")
+        if open_dims and latent_dim is None:
+            raise ModelFileError(f"{where}: the latent size is not fixed in the graph; pass --latent-dim N"
+                                 + (" (or --latent-shape)" if len(fixed) > 1 else ""))
+        if open_dims and (rest < 1 or latent_dim % rest):
+            raise ModelFileError(f"{where}: --latent-dim {latent_dim} does not fill it (its fixed dimensions hold "
+                                 f"{rest}); pass --latent-shape")
+        shape = tuple(latent_dim // rest if d is None else d for d in fixed)
+    if not shape or min(shape) < 1:
+        raise ModelFileError(f"{where}: a latent of shape {list(shape)} cannot take noise")
+    values = math.prod(shape)
+    if latent_dim is not None and values != latent_dim:
+        raise ModelFileError(f"{where}: --latent-dim {latent_dim} contradicts it ({values} values); drop the flag or "
+                             f"pass {values}")
+    if values > MAX_LATENT_DIM:
+        raise ModelFileError(f"{where}: a latent of {values} values is more than the {MAX_LATENT_DIM} ganforge serves")
+    return shape
 
 
 class Generator:
     """An ONNX generator: ``Generator("generator.onnx").generate(64, seed=0)``.
 
     A ganforge export carries everything in its metadata. A foreign generator
-    (no ganforge metadata) is read from its graph: one float input ``[batch,
-    latent]``, the first output taken as NCHW images in [-1, 1] (or ``[batch, L]``
-    as series); ``latent_dim``, ``value_range`` and ``layout`` override what is
-    read or assumed.
+    (no ganforge metadata) is read from its graph and a probe run: one float input
+    ``[batch, *latent_shape]`` (fed the flat noise, reshaped), perhaps an integer
+    labels input ``[batch]`` or ``[batch, 1]`` (``num_classes`` required), a fixed
+    batch run in chunks of that many, and the first output as NCHW or NHWC images
+    (or ``[batch, L]`` series) in [-1, 1], or [0, 255] when uint8. ``latent_dim``,
+    ``latent_shape``, ``value_range`` and ``layout`` override what is read or
+    assumed; :attr:`foreign_note` says it in one line.
     """
 
     def __init__(self, model_path: str | os.PathLike[str], device: str = "auto", *, latent_dim: int | None = None,
-                 value_range: tuple[float, float] | None = None, layout: str | None = None):
+                 value_range: tuple[float, float] | None = None, layout: str | None = None,
+                 latent_shape: Sequence[int] | None = None, num_classes: int | None = None):
         if layout is not None and layout not in LAYOUTS:
             raise GanforgeError(f"unknown layout {layout!r}; use one of: {', '.join(LAYOUTS)}")
-        if value_range is not None and not value_range[0] < value_range[1]:
-            raise GanforgeError(f"value range must be LOW,HIGH with LOW < HIGH, got {value_range}")
+        if value_range is not None:
+            value_range = _check_range(value_range)
         if device not in DEVICES:
             raise GanforgeError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
+        if latent_shape is not None:
+            latent_shape = tuple(check_count(d, "a latent shape dimension") for d in latent_shape) or None
+        latent_dim = None if latent_dim is None else check_count(latent_dim, "latent_dim")
+        num_classes = None if num_classes is None else check_count(num_classes, "num_classes")
         self.path = Path(model_path)
         if self.path.is_dir():
             raise ModelFileError(f"{self.path} is a folder; pass the .onnx file (e.g. {self.path / 'generator.onnx'})")
@@ -158,21 +237,28 @@ class Generator:
                               "libraries missing); use --device cpu")
         self.device = "cuda" if got_cuda else "cpu"
         props = self.session.get_modelmeta().custom_metadata_map
-        self.layout = "nchw"
+        self.layout = "nchw"  # of the output: "nhwc" outputs are transposed to NCHW samples
         self.input_dtype = np.float32  # what z is fed as (a foreign model may take float16)
+        self.fixed_batch: int | None = None  # the batch a graph fixes: it runs in chunks of exactly that many
+        self.labels_name, self.labels_dtype = LABELS_NAME, np.int64  # a conditional model's labels input
+        self.labels_tail: tuple[int, ...] = ()  # labels fed [batch, *labels_tail]: (1,) for [batch, 1]
+        self.output_dtype = np.dtype(np.float32)  # what the graph gives; samples are float32 whatever it is
+        self.foreign_note: str | None = None  # one line on how a foreign model is read; None for ganforge's
         if any(k.startswith(PREFIX) for k in props):
             self.info = ModelInfo.from_metadata(props, source=str(self.path))
             self.input_name, self.output_name = INPUT_NAME, OUTPUT_NAME
             self._check_ganforge_graph()
+            self.latent_shape = (self.info.latent_dim,)  # what the graph takes after the batch
             if value_range is not None:
-                self.info = replace(self.info, value_range=tuple(value_range))
+                self.info = replace(self.info, value_range=value_range)
         else:
-            self.info = self._read_foreign(latent_dim, value_range, layout)
+            self.info = self._read_foreign(latent_dim, latent_shape, value_range, layout, num_classes)
         if device == "auto" and want_cuda and not got_cuda:
             _note_fallback("the CUDA provider is installed but could not start (no GPU, or CUDA/cuDNN missing)")
         # samples per onnxruntime run when a call asks for more (CPU only; see tuning.py); None: whole batches
         self._tuning_key = tuning.cache_key(self.path, self.providers, getattr(ort, "__version__", "?"))
-        self.micro_batch: int | None = tuning.cached(self._tuning_key) if self.device == "cpu" else None
+        tuned = self.device == "cpu" and not self.fixed_batch  # a fixed batch is the run size
+        self.micro_batch: int | None = tuning.cached(self._tuning_key) if tuned else None
         self.micro_batch_speeds: dict[int, float] = {}  # samples/s per candidate, once tune_micro_batch() ran
 
     def _open(self, ort, options, providers: list[str]):
@@ -208,6 +294,11 @@ class Generator:
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != self.info.latent_dim):
             raise ModelFileError(f"{self.path}: input '{INPUT_NAME}' has shape {shape}, but its metadata says "
                                  f"latent_dim {self.info.latent_dim}")
+        if isinstance(shape[0], int):  # an adopted graph whose batch was fixed (ganforge.export.adopt)
+            if not 1 <= shape[0] <= MAX_FIXED_BATCH:
+                raise ModelFileError(f"{self.path}: its graph fixes a batch of {shape[0]}; ganforge runs fixed batches "
+                                     f"of 1 to {MAX_FIXED_BATCH}")
+            self.fixed_batch = shape[0]
         out = next((o for o in outputs if o.name == OUTPUT_NAME), None)
         if out is None:
             names = ", ".join(o.name for o in outputs)
@@ -224,56 +315,153 @@ class Generator:
             raise ModelFileError(f"{self.path}: output '{OUTPUT_NAME}' has shape {out.shape}, but its metadata says "
                                  f"samples of shape {list(info.sample_shape)}")
 
-    def _read_foreign(self, latent_dim: int | None, value_range, layout: str | None) -> ModelInfo:
-        """What a generator without ganforge metadata must be, read from its graph."""
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or inputs[0].type not in ("tensor(float)", "tensor(float16)") or len(inputs[0].shape) != 2:
-            raise ModelFileError(f"cannot use {self.path} as a generator: expected one float input [batch, latent], "
-                                 f"found inputs: {self._inputs_found()}")
-        self.input_name, self.output_name = inputs[0].name, outputs[0].name
-        graph_latent = inputs[0].shape[1] if isinstance(inputs[0].shape[1], int) else None
-        if latent_dim is None and graph_latent is None:
-            raise ModelFileError(f"{self.path}: the latent size of input '{self.input_name}' is not fixed in the "
-                                 f"graph ({inputs[0].shape}); pass --latent-dim N")
-        if latent_dim is not None and graph_latent is not None and latent_dim != graph_latent:
-            raise ModelFileError(f"{self.path}: --latent-dim {latent_dim} but input '{self.input_name}' takes "
-                                 f"{graph_latent}")
-        latent = latent_dim or graph_latent
-        if latent > MAX_LATENT_DIM:
-            raise ModelFileError(f"{self.path}: a latent of {latent} values is more than the {MAX_LATENT_DIM} "
-                                 "ganforge serves")
-        self.input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
-        probe = np.zeros((1, latent), self.input_dtype)
-        try:
-            shape = self.session.run([self.output_name], {self.input_name: probe})[0].shape[1:]
-        except Exception as exc:  # onnxruntime's own types
-            if "Available memory of" in str(exc):  # the capped arena
-                raise ModelFileError(_run_failed(self.path, 1, exc)) from None
-            raise ModelFileError(f"{self.path}: running it on a [1, {latent}] input failed "
-                                 f"({str(exc).splitlines()[0][:160]}); check --latent-dim") from None
+    def _read_foreign(self, latent_dim: int | None, latent_shape: tuple[int, ...] | None, value_range,
+                      layout: str | None, num_classes: int | None) -> ModelInfo:
+        """What a generator without ganforge metadata must be, read from its graph and one probe run."""
+        latent, labels = self._foreign_inputs()
+        self.input_name, self.output_name = latent.name, self.session.get_outputs()[0].name
+        self.input_dtype = FLOAT_TYPES[latent.type]
+        self.fixed_batch = self._foreign_batch(latent, labels)
+        dims = list(latent.shape[1:]) if latent.shape else None
+        where = f"{self.path}: input '{latent.name}' {shape_text(self.fixed_batch, dims)}"
+        self.latent_shape = resolve_latent_shape(dims, latent_dim, latent_shape, where)
+        classes = self._foreign_labels(labels, num_classes)
+        shape = self._probe_shape(classes is not None)
         if math.prod(shape) > MAX_SAMPLE_VALUES:
             raise ModelFileError(f"{self.path}: one sample of shape {list(shape)} holds {math.prod(shape):,} values, "
                                  f"more than the {MAX_SAMPLE_VALUES:,} ganforge serves")
+        sample_shape, kind, self.layout = self._foreign_layout(shape, layout)
+        if value_range is not None:
+            rng, why = value_range, "--value-range"
+        elif self.output_dtype == np.uint8:
+            rng, why = BYTE_RANGE, "uint8 output"
+        else:
+            rng, why = ASSUMED_RANGE, None
+        self.info = ModelInfo(latent_dim=math.prod(self.latent_shape), sample_shape=sample_shape, kind=kind,
+                              value_range=rng, num_classes=classes,
+                              class_names=None if classes is None else tuple(str(i) for i in range(classes)))
+        self.foreign_note = self._describe_foreign(why, "" if why else self._range_hint())
+        return self.info
+
+    def _foreign_inputs(self):
+        """The latent input (one float input, ``[batch, ...]``) and the labels input (an integer
+        ``[batch]`` or ``[batch, 1]``, else None); any other inputs are refused, naming them."""
+        inputs = self.session.get_inputs()
+        floats = [i for i in inputs if i.type in FLOAT_TYPES and len(i.shape) != 1]
+        ints = [i for i in inputs if i.type in LABEL_TYPES and (len(i.shape) <= 1 or (
+            len(i.shape) == 2 and (i.shape[1] == 1 or not isinstance(i.shape[1], int))))]
+        if len(floats) != 1 or len(ints) > 1 or len(inputs) != len(floats) + len(ints):
+            raise ModelFileError(f"cannot use {self.path} as a generator: expected one float input [batch, *latent] "
+                                 "and at most one integer input of labels [batch], found inputs: "
+                                 f"{self._inputs_found()}")
+        return floats[0], (ints[0] if ints else None)
+
+    def _foreign_batch(self, latent, labels) -> int | None:
+        """The batch the graph fixes (its inputs' first dimension a number), else None."""
+        fixed = {i.shape[0] for i in (latent, labels) if i is not None and i.shape and isinstance(i.shape[0], int)}
+        if len(fixed) > 1:
+            raise ModelFileError(f"{self.path}: its inputs fix different batches ({self._inputs_found()})")
+        batch = fixed.pop() if fixed else None
+        if batch is not None and not 1 <= batch <= MAX_FIXED_BATCH:
+            raise ModelFileError(f"{self.path}: its graph fixes a batch of {batch}; ganforge runs fixed batches of 1 "
+                                 f"to {MAX_FIXED_BATCH} (re-export it with a dynamic batch)")
+        return batch
+
+    def _foreign_labels(self, labels, num_classes: int | None) -> int | None:
+        """The classes of a foreign model with a labels input (``num_classes``, which it needs)."""
+        if labels is None:
+            if num_classes is not None:
+                raise GanforgeError(f"--num-classes {num_classes}, but {self.path} takes no labels (inputs: "
+                                    f"{self._inputs_found()}); drop --num-classes")
+            return None
+        if num_classes is None:
+            raise ModelFileError(f"{self.path} takes class labels (input '{labels.name}' {labels.type} "
+                                 f"{labels.shape}): pass --num-classes K, the number of classes it was trained on")
+        if not 1 <= num_classes <= MAX_CLASSES:
+            raise GanforgeError(f"--num-classes must be 1 to {MAX_CLASSES:,}, got {num_classes}")
+        self.labels_name, self.labels_dtype = labels.name, LABEL_TYPES[labels.type]
+        self.labels_tail = (1,) if len(labels.shape) == 2 else ()
+        return num_classes
+
+    def _probe_shape(self, conditional: bool) -> tuple[int, ...]:
+        """One run on zero noise (a batch of 1, or the graph's fixed batch): the shape of one sample."""
+        batch, latent = self.fixed_batch or 1, math.prod(self.latent_shape)
+        check_memory(f"the fixed batch of {batch} latents of {latent} values of {self.path}", batch * latent * 12,
+                     "re-export it with a smaller or dynamic batch")
+        z = np.zeros((batch, latent), np.float32)
+        try:
+            labels = np.zeros(batch, np.int64) if conditional else None
+            out = self.session.run([self.output_name], self._feed(z, labels))[0]
+        except Exception as exc:  # onnxruntime's own types
+            if "Available memory of" in str(exc):  # the capped arena
+                raise ModelFileError(_run_failed(self.path, batch, exc)) from None
+            raise ModelFileError(f"{self.path}: running it on a {shape_text(batch, self.latent_shape)} input failed "
+                                 f"({_first_line(exc, 160)}); check --latent-shape and --latent-dim") from None
+        if out.ndim < 2 or len(out) != batch:
+            raise ModelFileError(f"{self.path}: output '{self.output_name}' has shape {list(out.shape)} for a batch of "
+                                 f"{batch}; a generator gives [batch, *sample]")
+        if out.dtype not in OUTPUT_DTYPES:
+            raise ModelFileError(f"{self.path}: output '{self.output_name}' is {out.dtype}; ganforge serves float or "
+                                 "uint8 outputs")
+        self.output_dtype = out.dtype
+        return tuple(out.shape[1:])
+
+    def _foreign_layout(self, shape: tuple[int, ...], layout: str | None) -> tuple[tuple[int, ...], str, str]:
+        """``(sample_shape, kind, layout)`` of a foreign output whose samples have ``shape``: [L] is a
+        series; [H, W, 1 or 3] NHWC when its first dimension is not 1 or 3; else NCHW."""
         if layout is None:
-            layout = "series" if len(shape) == 1 else "nchw"
+            nhwc = len(shape) == 3 and shape[2] in (1, 3) and shape[0] not in (1, 3)
+            layout = "series" if len(shape) == 1 else "nhwc" if nhwc else "nchw"
         if layout == "series":
             if len(shape) != 1:
                 raise ModelFileError(f"{self.path}: output '{self.output_name}' has sample shape {list(shape)}, "
                                      "not a series [L]; use --layout nchw or nhwc")
-            sample_shape, kind = tuple(shape), "series"
-        else:
-            if len(shape) != 3:
-                raise ModelFileError(f"{self.path}: output '{self.output_name}' has sample shape {list(shape)}; "
-                                     "expected images [C, H, W] (--layout nchw) or [H, W, C] (--layout nhwc)")
-            c, h, w = shape if layout == "nchw" else (shape[2], shape[0], shape[1])
-            if c not in (1, 3):
-                hint = " (channels last? try --layout nhwc)" if layout == "nchw" and shape[2] in (1, 3) else ""
-                raise ModelFileError(f"{self.path}: {c} channels in output '{self.output_name}' "
-                                     f"{list(shape)}; images need 1 or 3{hint}")
-            sample_shape, kind = (c, h, w), "image"
-        self.layout = layout
-        return ModelInfo(latent_dim=latent, sample_shape=sample_shape, kind=kind,
-                         value_range=tuple(value_range) if value_range else (-1.0, 1.0))
+            return shape, "series", layout
+        if len(shape) != 3:
+            raise ModelFileError(f"{self.path}: output '{self.output_name}' has sample shape {list(shape)}; "
+                                 "expected images [C, H, W] (--layout nchw) or [H, W, C] (--layout nhwc)")
+        c, h, w = shape if layout == "nchw" else (shape[2], shape[0], shape[1])
+        if c not in (1, 3):
+            hint = " (channels last? try --layout nhwc)" if layout == "nchw" and shape[2] in (1, 3) else ""
+            raise ModelFileError(f"{self.path}: {c} channels in output '{self.output_name}' "
+                                 f"{list(shape)}; images need 1 or 3{hint}")
+        return (c, h, w), "image", layout
+
+    def _range_hint(self) -> str:
+        """What :data:`PROBE_SAMPLES` samples of seed 0 suggest about an assumed value range, for the
+        foreign-model note; "" when they fit it. It never decides the range: one probe is no proof."""
+        n = max(1, min(PROBE_SAMPLES, BATCH_BYTES // (4 * math.prod(self.info.sample_shape))))
+        x = self._run(self.sample_noise(n, 0), np.zeros(n, np.int64) if self.info.conditional else None)
+        x = x[np.isfinite(x)]
+        if not x.size:
+            return ""
+        lo, hi = float(x.min()), float(x.max())
+        seen = f" ({n} probe samples span {lo:.3g} to {hi:.3g}"
+        if lo >= 0 and hi > BYTE_HINT:
+            return seen + "; if it is [0, 255], pass --value-range 0,255)"
+        if lo >= 0 and hi <= 1:
+            return seen + "; if it is [0, 1], pass --value-range 0,1)"
+        low, high = self.info.value_range
+        slack = RANGE_SLACK * (high - low)
+        return seen + ", outside it; pass --value-range LOW,HIGH)" if lo < low - slack or hi > high + slack else ""
+
+    def _describe_foreign(self, why: str | None, hint: str) -> str:
+        """The one line the CLIs print about a foreign model: what was read, what was assumed."""
+        info = self.info
+        dtype = "" if self.input_dtype == np.float32 else f" {np.dtype(self.input_dtype).name}"
+        parts = [f"latent {shape_text(self.fixed_batch, self.latent_shape)}{dtype}"]
+        if self.fixed_batch:
+            parts[0] += f" (fixed batch: runs of {self.fixed_batch})"
+        if info.conditional:
+            parts.append(f"labels {np.dtype(self.labels_dtype).name} {shape_text(self.fixed_batch, self.labels_tail)} "
+                         f"({info.num_classes} classes)")
+        c, *rest = info.sample_shape
+        out = {"series": f"series of {c}", "nchw": "NCHW " + "x".join(map(str, info.sample_shape)),
+               "nhwc": "NHWC " + "x".join(map(str, (*rest, c)))}[self.layout]
+        parts.append(out + ("" if self.output_dtype == np.float32 else f" {self.output_dtype.name}"))
+        lo, hi = info.value_range
+        parts.append(f"range [{lo:g}, {hi:g}] ({why})" if why else f"assumed range [{lo:g}, {hi:g}]{hint}")
+        return "foreign model: " + ", ".join(parts) + "; override with --latent-shape/--layout/--value-range"
 
     def __repr__(self) -> str:
         return f"Generator({str(self.path)!r}, {self.info.kind} {list(self.info.sample_shape)}, {self.device})"
@@ -371,7 +559,7 @@ class Generator:
             raise GanforgeError(f"z must have shape [batch, {self.info.latent_dim}], got {list(z.shape)}")
         if not np.issubdtype(z.dtype, np.floating):
             raise GanforgeError(f"z must be floating point, got {z.dtype}")
-        return np.ascontiguousarray(z, dtype=self.input_dtype)
+        return np.ascontiguousarray(z, dtype=np.float32)  # _feed casts it to what the graph takes
 
     def __call__(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """Run the generator on noise ``z`` ``[batch, latent_dim]`` (and, for a conditional
@@ -389,14 +577,38 @@ class Generator:
             out[i : i + step] = self._run(z[i : i + step], None if labels is None else labels[i : i + step])
         return out
 
+    def _feed(self, z: np.ndarray, labels: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Flat noise ``[b, latent_dim]`` (and labels ``[b]``) as the graph takes them: reshaped to
+        its latent shape, in its dtypes."""
+        feed = {self.input_name: z.reshape(len(z), *self.latent_shape).astype(self.input_dtype, copy=False)}
+        if labels is not None:
+            feed[self.labels_name] = labels.reshape(len(labels), *self.labels_tail).astype(self.labels_dtype,
+                                                                                           copy=False)
+        return feed
+
     def _run(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """One onnxruntime run on checked, contiguous noise (and labels, for a conditional model)."""
-        feed = {self.input_name: z} if labels is None else {self.input_name: z, LABELS_NAME: labels}
+        """One onnxruntime run on checked, contiguous noise (and labels, for a conditional model);
+        a graph with a fixed batch runs chunks of exactly that many, the last one padded with zeros
+        whose samples are dropped."""
+        step = self.fixed_batch
+        if step is None or len(z) == step:
+            return self._run_once(z, labels)
+        out = np.empty((len(z), *self.info.sample_shape), np.float32)
+        for i in range(0, len(z), step):
+            zc, lc = z[i : i + step], None if labels is None else labels[i : i + step]
+            k = len(zc)
+            if k < step:
+                zc = np.concatenate([zc, np.zeros((step - k, *zc.shape[1:]), zc.dtype)])
+                lc = None if lc is None else np.concatenate([lc, np.zeros(step - k, lc.dtype)])
+            out[i : i + k] = self._run_once(zc, lc)[:k]
+        return out
+
+    def _run_once(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         try:
-            out = self.session.run([self.output_name], feed)[0]
+            out = self.session.run([self.output_name], self._feed(z, labels))[0]
         except Exception as exc:  # onnxruntime's own types (out of memory, a kernel failing)
             raise GanforgeError(_run_failed(self.path, len(z), exc)) from None
-        if self.layout == "nhwc":
+        if self.layout == "nhwc" and out.ndim == 4:
             out = out.transpose(0, 3, 1, 2)
         if out.shape != (len(z), *self.info.sample_shape):
             raise ModelFileError(f"{self.path} returned shape {list(out.shape)} for a batch of {len(z)}; expected "
@@ -405,8 +617,9 @@ class Generator:
 
     def tune_micro_batch(self, budget_s: float = 0.1) -> int | None:
         """Measure the fastest run size on this machine (about a second), use it, and cache it
-        for this model file. On CUDA nothing is measured: runs take whole batches."""
-        if self.device != "cpu":
+        for this model file. On CUDA nothing is measured: runs take whole batches; nor for a graph
+        with a fixed batch: its runs take that many."""
+        if self.device != "cpu" or self.fixed_batch:
             return None
         self.micro_batch, self.micro_batch_speeds = tuning.tune(self._run_noise, self.info.latent_dim,
                                                                          budget_s=budget_s)
@@ -470,7 +683,7 @@ class Generator:
     def _run_noise(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         if labels is None and self.info.conditional:  # tuning times noise alone: any class runs alike
             labels = np.zeros(len(z), np.int64)
-        return self._run(z.astype(self.input_dtype, copy=False), labels)
+        return self._run(z.astype(np.float32, copy=False), labels)
 
     def _batches(self, n: int, chunk, batch_size: int | None) -> Iterator[np.ndarray]:
         """``chunk(start, b)`` gives the noise and labels of samples ``start:start + b``.
@@ -481,7 +694,7 @@ class Generator:
         while done < n:
             b = min(step, n - done)
             z, labels = chunk(done, b)
-            yield run(np.ascontiguousarray(z, dtype=self.input_dtype), labels)
+            yield run(np.ascontiguousarray(z, dtype=np.float32), labels)
             done += b
 
     def generate(self, n: int, seed: int = 0, batch_size: int | None = None,

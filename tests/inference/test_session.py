@@ -49,9 +49,11 @@ def test_foreign_series_generator_is_read_from_its_graph():
     np.testing.assert_allclose(gen.generate(6, seed=2), expected("no-metadata.onnx", gen.sample_noise(6, 2)), atol=1e-5)
 
 
-def test_foreign_nhwc_needs_the_layout_and_is_transposed():
+def test_foreign_nhwc_is_inferred_and_transposed():
     with pytest.raises(ModelFileError, match="try --layout nhwc"):
-        Generator(DATA / "foreign-nhwc.onnx", device="cpu")
+        Generator(DATA / "foreign-nhwc.onnx", device="cpu", layout="nchw")
+    gen = Generator(DATA / "foreign-nhwc.onnx", device="cpu")
+    assert gen.layout == "nhwc" and "NHWC 8x8x3" in gen.foreign_note
     gen = Generator(DATA / "foreign-nhwc.onnx", device="cpu", layout="nhwc")
     assert gen.info.sample_shape == (3, 8, 8) and gen.info.kind == "image"
     z = gen.sample_noise(2, 0)
@@ -63,10 +65,11 @@ def test_foreign_open_latent_and_bad_inputs():
         Generator(DATA / "foreign-open-latent.onnx", device="cpu")
     gen = Generator(DATA / "foreign-open-latent.onnx", device="cpu", latent_dim=5, value_range=(0.0, 1.0))
     assert gen.info.sample_shape == (1, 4, 4) and gen.info.value_range == (0.0, 1.0)
-    with pytest.raises(ModelFileError, match=r"expected one float input \[batch, latent\], found inputs: "
+    with pytest.raises(ModelFileError, match=r"expected one float input \[batch, \*latent\] and at most one integer "
+                                             r"input of labels \[batch\], found inputs: "
                                              r"a tensor\(float\) \['batch', 4\], b tensor\(float\)"):
         Generator(DATA / "foreign-two-inputs.onnx", device="cpu")
-    with pytest.raises(ModelFileError, match="--latent-dim 7 but input 'z' takes 4"):
+    with pytest.raises(ModelFileError, match=r"input 'z' \[N,4\]: --latent-dim 7 contradicts it \(4 values\)"):
         Generator(DATA / "no-metadata.onnx", device="cpu", latent_dim=7)
 
 
