@@ -132,7 +132,8 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
     ``model`` None: the latest run's export (:func:`ganforge.inference.default_model`). A model
     without ganforge metadata is read with ``overrides`` (Generator's ``latent_dim``,
     ``latent_shape``, ``value_range``, ``layout``, ``num_classes``), ``note(line)`` gets its
-    :attr:`~ganforge.inference.Generator.foreign_note`, and its torch backends are skipped."""
+    :attr:`~ganforge.inference.Generator.foreign_note`, and its torch backends are skipped; ``note``
+    also hears the progress, a line a batch size."""
     if model is None:
         from ganforge.inference import default_model
 
@@ -190,7 +191,9 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
     entries = {e["name"]: e for e in report["backends"]}
     peaks = []
     with MatmulPeak(PEAK_N) as peak:
-        for b in batch_sizes:
+        for i, b in enumerate(batch_sizes):
+            if note:  # about ROUNDS x budget_s a batch size: say where it is
+                note(f"timing {', '.join(built)} at batch {b} ({i + 1}/{len(batch_sizes)})")
             z = rng.standard_normal((b, info.latent_dim), dtype=np.float32)
             calls = {PEAK: peak, **{name: functools.partial(backend.run, z) for name, backend in built.items()}}
             stats = measure(calls, b, budget_s=budget_s, max_repeats=max_repeats, warmup=WARMUP, rounds=ROUNDS,
@@ -200,6 +203,8 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
                 entries[name]["results"].append(with_roofline(stats[name], info.flops_per_sample, peaks[-1]).to_json())
     report["matmul_peak_gflops"] = round(max(peaks), 2)
     if cold:
+        if note:
+            note("timing cold starts: fresh gan-infer and torch processes writing a 64-sample grid")
         report["cold_start"] = cold_start(model, ckpt, foreign=foreign)
     if out_dir is not None:
         from ganforge.bench.report import write_report
