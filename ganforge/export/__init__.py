@@ -17,6 +17,7 @@ _LAZY = {
     "FORMATS": "ganforge.export.pipeline",
     "ExportFormat": "ganforge.export.formats",
     "ExportSpec": "ganforge.export.spec",
+    "UserSource": "ganforge.export.spec",
     "Check": "ganforge.export.validate",
     "ExportCheckError": "ganforge.export.validate",
 }

@@ -89,18 +89,18 @@ def export_model(spec: ExportSpec):
             dim0.dim_param = BATCH_DIM
     model.producer_name = "ganforge"
     model, rewrites = rewrite_conv_transpose(model)
-    return set_metadata(model, spec.info), rewrites
+    return set_metadata(model, spec.metadata()), rewrites
 
 
-def set_metadata(model, info: ModelInfo):
+def set_metadata(model, metadata: dict[str, str]):
     del model.metadata_props[:]
-    for key, val in info.to_metadata().items():
+    for key, val in metadata.items():
         model.metadata_props.add(key=key, value=val)
     return model
 
 
-def to_precision(model, precision: str, info: ModelInfo):
-    """Convert an fp32 ModelProto to ``precision`` (metadata kept)."""
+def to_precision(model, precision: str, metadata: dict[str, str]):
+    """Convert an fp32 ModelProto to ``precision`` (``metadata`` kept)."""
     import onnx
 
     if precision == "fp32":
@@ -108,7 +108,7 @@ def to_precision(model, precision: str, info: ModelInfo):
     if precision == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        return set_metadata(_sorted(convert_float_to_float16(model, keep_io_types=True)), info)
+        return set_metadata(_sorted(convert_float_to_float16(model, keep_io_types=True)), metadata)
     ops = {n.op_type for n in model.graph.node}
     if ops & UNQUANTIZABLE_OPS or not ops & INT8_OPS:
         raise UnsupportedExport(
@@ -123,7 +123,7 @@ def to_precision(model, precision: str, info: ModelInfo):
         # per-channel weights with uint8 gave the smallest error on the MLP generators
         with _quiet_root_log():  # "Please consider to run pre-processing before quantization": for CNNs, not ours
             quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QUInt8)
-        return set_metadata(onnx.load(str(dst)), info)
+        return set_metadata(onnx.load(str(dst)), metadata)
 
 
 @contextlib.contextmanager
@@ -155,7 +155,7 @@ def model_at_precision(spec: ExportSpec, cache: CallCache):
     ``export()`` call: onnx and triton save the same model."""
     def make():
         model, rewrites = export_model(spec)
-        return to_precision(model, spec.precision, spec.info), rewrites
+        return to_precision(model, spec.precision, spec.metadata()), rewrites
 
     return cache.once(("onnx_model", spec.precision), make)
 
@@ -202,7 +202,8 @@ def _checks(spec: ExportSpec, path: Path) -> list[Check]:
                         else f"{len(external)} tensors stored outside the file"))
     props = {p.key: p.value for p in model.metadata_props}
     try:
-        meta_ok = ModelInfo.from_metadata(props) == spec.info
+        extra_ok = all(props.get(k) == v for k, v in spec.extra_metadata.items())
+        meta_ok = ModelInfo.from_metadata(props) == spec.info and extra_ok
         checks.append(Check("metadata", meta_ok, "ganforge metadata round-trips" if meta_ok else f"metadata differs: {props}"))
     except GanforgeError as exc:
         checks.append(Check("metadata", False, str(exc)))

@@ -2,6 +2,7 @@
 
     from ganforge.export import export
     result = export("runs/latest", formats=["onnx", "torchscript"])
+    result = export(UserSource((100, 1, 1), module="dcgan.py:Generator", weights="netG.pth"), out_dir="out")
 
 Each artifact is written under a temporary name, checked, and only when every
 requested artifact passed every check are they moved into place, ``export.json``
@@ -24,7 +25,7 @@ import ganforge
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.export import onnx_format, torch_export, torchscript, triton
 from ganforge.export.formats import NAMES, PRECISIONS, CallCache, ExportFormat
-from ganforge.export.spec import ExportSpec, spec_from_checkpoint
+from ganforge.export.spec import ExportSpec, UserSource, spec_from_checkpoint, spec_from_module
 from ganforge.export.validate import Check, ExportCheckError, raise_failures
 from ganforge.fsutil import atomic_dir, atomic_path, atomic_write_text
 from ganforge.training.run import DEFAULT_RUNS_DIR, resolve_run, run_of_checkpoint
@@ -35,7 +36,7 @@ IMPLEMENTED: dict[str, ExportFormat] = {f.name: f for f in (onnx_format.FORMAT, 
 FORMATS: dict[str, ExportFormat] = {name: IMPLEMENTED[name] for name in NAMES}
 REPORT = "export.json"
 
-__all__ = ["FORMATS", "Check", "ExportCheckError", "ExportResult", "ExportSpec", "export"]
+__all__ = ["FORMATS", "Check", "ExportCheckError", "ExportResult", "ExportSpec", "UserSource", "export"]
 
 
 @dataclass
@@ -70,18 +71,20 @@ def parse_formats(value: str | list[str] | tuple[str, ...], precision: str = "fp
 
 
 def export(
-    source: str | Path | None = None,
+    source: str | Path | UserSource | None = None,
     *,
     formats: str | list[str] | tuple[str, ...] = ("onnx",),
     precision: str = "fp32",
     out_dir: str | Path | None = None,
     runs_dir: str | Path = DEFAULT_RUNS_DIR,
 ) -> ExportResult:
-    """Export the generator of ``source`` (run folder, run name, checkpoint or None = latest)."""
+    """Export the generator of ``source`` (run folder, run name, checkpoint or None = latest; or a
+    user's own generator, :class:`UserSource`, which needs ``out_dir``)."""
     names = parse_formats(formats, precision)
-    ckpt = resolve_run(source, runs_dir)
-    spec = spec_from_checkpoint(ckpt, precision)
-    out = Path(out_dir) if out_dir is not None else _default_out(ckpt)
+    with warnings.catch_warnings(record=True) as caught_source:  # the user's code may warn as it loads
+        warnings.simplefilter("always")
+        spec = _spec(source, precision, out_dir, runs_dir)
+    out = Path(out_dir) if out_dir is not None else _default_out(spec.checkpoint)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -109,7 +112,7 @@ def export(
                 raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0][:300]}") from exc
             seconds = time.perf_counter() - t0
-            checks[key] = [_eval_mode_check(spec), *fmt.validate(spec, tmp, cache)]
+            checks[key] = [_eval_mode_check(spec), *spec.source_checks, *fmt.validate(spec, tmp, cache)]
             raise_failures(f"{name} ({precision})", checks[key])
             diffs = [c.max_abs_diff for c in checks[key] if c.max_abs_diff is not None]
             entries[key] = {
@@ -122,7 +125,7 @@ def export(
                 "deviation_from_fp32": max(diffs) if diffs else None,
                 "checks": [c.to_json() for c in checks[key]],
             }
-        notes = _notes(caught)
+        notes = list(dict.fromkeys([*spec.notes, *_notes([*caught_source, *caught])]))
         report = _report(spec, out, entries, notes)
         # every artifact passed: they move into place as the stack closes, and the report that
         # describes them comes last; the old one goes first, so that a crash in between leaves
@@ -130,6 +133,14 @@ def export(
         (out / REPORT).unlink(missing_ok=True)
     atomic_write_text(out / REPORT, json.dumps(report, indent=2) + "\n")
     return ExportResult(out, paths, out / REPORT, checks, notes)
+
+
+def _spec(source, precision: str, out_dir, runs_dir) -> ExportSpec:
+    if not isinstance(source, UserSource):
+        return spec_from_checkpoint(resolve_run(source, runs_dir), precision)
+    if out_dir is None:  # checked before the user's code runs
+        raise ConfigError("a generator of your own has no run folder to export into: pass --out DIR")
+    return spec_from_module(source, precision)
 
 
 def _size(path: Path) -> int:
@@ -180,6 +191,7 @@ def _report(spec: ExportSpec, out: Path, entries: dict[str, dict[str, Any]], not
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source_checkpoint": str(spec.checkpoint),
         "source_checkpoint_sha256": spec.info.source_checkpoint_sha256,
+        **({"source": spec.source} if spec.source else {}),  # a user's generator: module, init args, weights
         "variant": spec.info.variant,
         "epoch": spec.epoch,
         "weights": spec.weights,  # "ema" when the run kept a moving average of G (--ema)

@@ -29,7 +29,7 @@ class Exported:
         batch = torch.export.Dim("batch", min=1)
         with torch.no_grad():
             program = torch.export.export(G, spec.example_inputs(2), dynamic_shapes=spec.dynamic_shapes(batch))
-        torch.export.save(program, str(path), extra_files=spec.info.to_metadata())
+        torch.export.save(program, str(path), extra_files=spec.metadata())
         return {"precision": "fp32", "exporter": f"torch.export {torch.__version__}"}
 
     def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:

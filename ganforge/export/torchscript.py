@@ -30,7 +30,7 @@ class TorchScript:
         G = spec.generator.eval()
         with torch.no_grad():
             traced = torch.jit.trace(G, spec.example_inputs(2), check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files=spec.info.to_metadata())
+        torch.jit.save(traced, str(path), _extra_files=spec.metadata())
         return {"precision": "fp32", "exporter": f"torch.jit.trace {torch.__version__}",
                 "note": "TorchScript (torch.jit) is deprecated in this PyTorch; generator.ts is kept for libtorch "
                         "users, generator.onnx is the recommended artifact"}

@@ -60,7 +60,7 @@ def torch_artifact_checks(spec: ExportSpec, loader: str, load: Callable[[dict], 
     """The checks of a torch artifact (TorchScript, ``.pt2``): ``load(extra)`` reads it back with
     its extra files into ``extra``, which must hold exactly the ganforge metadata, and what it
     returns must match eager at every checked batch size. ``loader`` names the load in a failure."""
-    extra = dict.fromkeys(spec.info.to_metadata(), "")
+    extra = dict.fromkeys(spec.metadata(), "")
     try:
         run = load(extra)
     except Exception as exc:  # torch raises RuntimeError or its own types
