@@ -52,8 +52,21 @@ def _load_training():
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
               help="Continue a run (default: the latest one with a checkpoint) from its last checkpoint.")
 @click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")
-def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, tensorboard, deterministic, device, amp, compile_, seed, runs_dir, resume, list_variants):
-    """Train a GAN VARIANT (default: sine, which needs no download).
+@click.option("--generator", metavar="FILE.py:CLASS",
+              help="Train your own generator class (or package.module:CLASS) instead of a VARIANT; needs "
+                   "--discriminator and --latent-shape (docs/training.md#your-own-architecture).")
+@click.option("--discriminator", metavar="FILE.py:CLASS",
+              help="Your discriminator (or critic) class, trained with --generator: one score a sample.")
+@click.option("--latent-shape", metavar="N[,H,W]",
+              help="The noise one sample of --generator's class takes, e.g. 100 or 100,1,1 (z is reshaped to it).")
+@click.option("--init-args", metavar="JSON", help="Keyword arguments of --generator's class, a JSON object.")
+@click.option("--d-init-args", metavar="JSON", help="Keyword arguments of --discriminator's class, a JSON object.")
+@click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]),
+              help="bce (non-saturating) or hinge for a variant with a discriminator; with --generator also "
+                   "wgan-gp (Wasserstein + gradient penalty). Default: the variant's; bce with --generator.")
+def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, tensorboard, deterministic, device, amp, compile_, seed, runs_dir, resume, list_variants, generator, discriminator, latent_shape, init_args, d_init_args, loss):
+    """Train a GAN VARIANT (default: sine, which needs no download), or your own
+    modules: --generator FILE.py:G --discriminator FILE.py:D --latent-shape N --data PATH.
 
     Everything goes to RUNS_DIR/<variant>-<time>/ and RUNS_DIR/latest points there.
     Under torchrun (torchrun --nproc_per_node=N -m ganforge.training ...) the processes
@@ -65,15 +78,19 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
         if list_variants:
             from ganforge.training.config import valid_keys
 
-            for name, v in training.VARIANTS.items():
+            for name, v in [*training.VARIANTS.items(), ("custom", training.get_variant("custom"))]:
                 keys = ", ".join(valid_keys(v.config_cls))
-                click.echo(f"{name:10s} {v.kind:7s} {v.source} (docs/variants.md#{name})\n           keys: {keys}")
+                where = "training.md#your-own-architecture" if name == "custom" else f"variants.md#{name}"
+                click.echo(f"{name:10s} {v.kind:7s} {v.source} (docs/{where})\n           keys: {keys}")
             return
+        own = _own_modules(variant, resume, generator=generator, discriminator=discriminator,
+                           latent_shape=latent_shape, init_args=init_args, d_init_args=d_init_args)
         request = training.TrainRequest.make(
-            variant, config_file=config_file, preset=preset, sets=sets, device=device, runs_dir=runs_dir,
-            resume=resume, data=data, download=download or None, epochs=epochs, seed=seed, eval_every=eval_every,
-            ema=ema, checkpoint_every=checkpoint_every, tensorboard=tensorboard or None,
-            deterministic=deterministic or None, amp=amp, compile=compile_ or None)
+            "custom" if generator and not resume else variant, config_file=config_file, preset=preset, sets=sets,
+            device=device, runs_dir=runs_dir, resume=resume, data=data, download=download or None, epochs=epochs,
+            seed=seed, eval_every=eval_every, ema=ema, checkpoint_every=checkpoint_every,
+            tensorboard=tensorboard or None, deterministic=deterministic or None, amp=amp, compile=compile_ or None,
+            loss=loss, **own)
         result = training.fit(request, scorer=_make_scorer)
     if result.rank != 0:
         return  # rank 0 reports for the job
@@ -83,6 +100,55 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
     total = f" ({result.epochs} in all)" if result.epochs_run != result.epochs else ""
     click.echo(f"trained {result.epochs_run} epochs{total} of {result.variant}{on} ({result.seconds:.1f}s); "
                f"next: gan-export {result.run_dir}")
+
+
+def _own_modules(variant, resume, **given):
+    """The config keys of --generator and its companions, checked for what goes together."""
+    from ganforge.errors import ConfigError
+
+    options = {k: v for k, v in given.items() if v is not None}
+    if resume is not None or not options:
+        return options  # (a resume refuses them itself: it keeps the run's modules)
+    if not given["generator"]:
+        raise ConfigError(f"--{next(iter(options)).replace('_', '-')} goes with --generator FILE.py:G "
+                          "(your own modules); drop it, or add --generator")
+    if variant:
+        raise ConfigError(f"--generator trains your own modules instead of a variant: drop {variant!r} "
+                          "(or drop --generator)")
+    missing = [f for f, key in (("--discriminator FILE.py:D", "discriminator"), ("--latent-shape N", "latent_shape"))
+               if not given[key]]
+    if missing:
+        raise ConfigError(f"--generator needs {' and '.join(missing)} too (docs/training.md#your-own-architecture)")
+    for key in ("init_args", "d_init_args"):
+        if key in options:
+            options[key] = _json_object(options[key], f"--{key.replace('_', '-')}")
+    options["latent_shape"] = _shape(latent_shape=options["latent_shape"])
+    return options
+
+
+def _shape(latent_shape: str) -> list[int]:
+    from ganforge.errors import ConfigError
+
+    parts = [p.strip() for p in latent_shape.split(",")]
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise ConfigError(f"--latent-shape {latent_shape}: give sizes separated by commas, e.g. 100 or 100,1,1")
+    return [int(p) for p in parts]
+
+
+def _json_object(text: str, option: str) -> dict:
+    import json
+
+    from ganforge.errors import ConfigError
+
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{option} is not valid JSON ({str(exc)[:80] or 'nested too deeply'}): pass an object, "
+                          f"e.g. {option} '{{\"width\": 64}}'") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option} must be a JSON object of keyword arguments, e.g. {option} '{{\"width\": 64}}'; "
+                          f"got {text[:60]}")
+    return value
 
 
 def _make_scorer(kind, data, seed=0):

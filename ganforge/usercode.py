@@ -29,6 +29,7 @@ import sys
 import warnings
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,26 +73,53 @@ def _shown(names: list[str]) -> str:
 # ---------------------------------------------------------------- the class
 
 
-def load_class(spec: str) -> type:
+@dataclass(frozen=True)
+class Naming:
+    """What one-line errors call the class's options: gan-export's by default (``--module``),
+    gan-train's for each of its two modules."""
+
+    option: str = "--module"
+    args: str = "--init-args"
+    role: str = "generator"
+
+
+MODULE = Naming()
+
+
+class UserCodeError(ConfigError):
+    """A class that cannot be loaded or built; ``reason`` is the message without the option."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _fail(naming: Naming, spec: str, reason: str) -> UserCodeError:
+    where = reason if reason.startswith(repr(spec)) else f"{spec}: {reason}"
+    return UserCodeError(f"{naming.option} {where}", reason)
+
+
+
+def load_class(spec: str, naming: Naming = MODULE) -> type:
     """The class named by ``spec``: ``path/to/file.py:Name`` (the file is imported by path, its
     folder on ``sys.path`` meanwhile, as when it runs as a script) or ``package.module:Name``."""
     where, sep, name = str(spec).rpartition(":")
     if not sep or not where or not name:
-        raise ConfigError(f"--module {spec!r} should be PATH.py:Class or package.module:Class "
+        raise _fail(naming, spec, f"{spec!r} should be PATH.py:Class or package.module:Class "
                           "(e.g. models/dcgan.py:Generator)")
-    module = _import_file(spec, Path(where)) if _is_path(where) else _import_module(spec, where)
+    module = _import_file(spec, Path(where), naming) if _is_path(where) else _import_module(spec, where, naming)
     obj: Any = module
     for part in name.split("."):
         if not hasattr(obj, part):
             found = [n for n, v in vars(module).items() if inspect.isclass(v) and issubclass(v, nn.Module)
                      and v.__module__ == module.__name__]
             source = Path(where).name if _is_path(where) else where
-            raise ConfigError(f"--module {spec}: {source} has no {name!r}; its nn.Module classes: "
+            raise _fail(naming, spec, f"{source} has no {name!r}; its nn.Module classes: "
                               f"{_shown(found) or 'none'}")
         obj = getattr(obj, part)
     if not inspect.isclass(obj):
-        raise ConfigError(f"--module {spec}: {name} is not a class ({type(obj).__name__} object); name the class "
-                          "that builds the generator (PATH.py:Class)")
+        raise _fail(naming, spec, f"{name} is not a class ({type(obj).__name__} object); name the class "
+                          f"that builds the {naming.role} (PATH.py:Class)")
     return obj
 
 
@@ -99,10 +127,10 @@ def _is_path(where: str) -> bool:
     return where.endswith(".py") or "/" in where or "\\" in where
 
 
-def _import_file(spec: str, path: Path):
+def _import_file(spec: str, path: Path, naming: Naming):
     path = path.expanduser().resolve()
     if not path.is_file():
-        raise ConfigError(f"--module {spec}: {path} is not a file; give the .py file that defines the class")
+        raise _fail(naming, spec, f"{path} is not a file; give the .py file that defines the class")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     name = f"ganforge_user_{re.sub(r'[^0-9a-zA-Z_]', '_', path.stem)}_{digest}"  # unique per file
     stamp = (path.stat().st_mtime_ns, path.stat().st_size)
@@ -111,7 +139,7 @@ def _import_file(spec: str, path: Path):
         return loaded  # imported once a process while the file is unchanged: one class, not one per call
     module_spec = importlib.util.spec_from_file_location(name, path)
     if module_spec is None or module_spec.loader is None:
-        raise ConfigError(f"--module {spec}: {path} cannot be imported as Python; give a .py file")
+        raise _fail(naming, spec, f"{path} cannot be imported as Python; give a .py file")
     module = importlib.util.module_from_spec(module_spec)
     module.__ganforge_stamp__ = stamp
     sys.modules[name] = module  # dataclasses and pickling look the module up while it runs
@@ -121,13 +149,13 @@ def _import_file(spec: str, path: Path):
             module_spec.loader.exec_module(module)
     except SyntaxError as exc:
         sys.modules.pop(name, None)
-        raise ConfigError(f"--module {spec}: syntax error in {path.name} line {exc.lineno}: {exc.msg}; "
+        raise _fail(naming, spec, f"syntax error in {path.name} line {exc.lineno}: {exc.msg}; "
                           "fix the file") from None
     except (Exception, SystemExit) as exc:  # noqa: BLE001  (SystemExit: a script that parses its arguments at import)
         sys.modules.pop(name, None)
         last = said.getvalue().strip().splitlines()[-1:]
         printed = f" after printing {last[0][:ERROR_CHARS]!r}" if last else ""
-        raise ConfigError(f"--module {spec}: importing {path.name} raised {_first_line(exc)}{printed}; the file must "
+        raise _fail(naming, spec, f"importing {path.name} raised {_first_line(exc)}{printed}; the file must "
                           "import without running (move training code under `if __name__ == '__main__':`)") from None
     sys.stderr.write(said.getvalue())  # a file that prints as it imports keeps its say
     return module
@@ -144,25 +172,25 @@ def _on_path(folder: Path) -> Iterator[None]:
             sys.path.remove(str(folder))
 
 
-def _import_module(spec: str, dotted: str):
+def _import_module(spec: str, dotted: str, naming: Naming):
     try:
         return importlib.import_module(dotted)
     except ModuleNotFoundError as exc:
         if exc.name and (dotted == exc.name or dotted.startswith(exc.name + ".")):
-            raise ConfigError(f"--module {spec}: no module named {exc.name!r}; put its folder on PYTHONPATH, or give "
+            raise _fail(naming, spec, f"no module named {exc.name!r}; put its folder on PYTHONPATH, or give "
                               "the file (path/to/file.py:Class)") from None
-        raise ConfigError(f"--module {spec}: importing {dotted} raised {_first_line(exc)}") from None
+        raise _fail(naming, spec, f"importing {dotted} raised {_first_line(exc)}") from None
     except (Exception, SystemExit) as exc:  # noqa: BLE001  (the user's module, whatever it raises)
-        raise ConfigError(f"--module {spec}: importing {dotted} raised {_first_line(exc)}; the module must import "
+        raise _fail(naming, spec, f"importing {dotted} raised {_first_line(exc)}; the module must import "
                           "without running") from None
 
 
-def build_module(spec: str, init_args: dict | None = None) -> nn.Module:
+def build_module(spec: str, init_args: dict | None = None, naming: Naming = MODULE) -> nn.Module:
     """``Class(**init_args)`` of :func:`load_class` ``(spec)``, which must be a ``torch.nn.Module``."""
-    cls = load_class(spec)
+    cls = load_class(spec, naming)
     init_args = dict(init_args or {})
     if not issubclass(cls, nn.Module):
-        raise ConfigError(f"--module {spec}: {cls.__name__} is not a torch.nn.Module; name the generator's class")
+        raise _fail(naming, spec, f"{cls.__name__} is not a torch.nn.Module; name the {naming.role}'s class")
     try:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):  # a builtin or C-implemented __init__: let the call tell
@@ -171,19 +199,19 @@ def build_module(spec: str, init_args: dict | None = None) -> nn.Module:
         try:
             signature.bind(**init_args)
         except TypeError as exc:
-            fix = (f"pass its arguments with --init-args '{_example(signature)}'" if signature.parameters
-                   else "drop --init-args")
-            raise ConfigError(f"--module {spec}: {cls.__name__}{_params(signature)} {exc}; {fix}") from None
+            fix = (f"pass its arguments with {naming.args} '{_example(signature)}'" if signature.parameters
+                   else f"drop {naming.args}")
+            raise _fail(naming, spec, f"{cls.__name__}{_params(signature)} {exc}; {fix}") from None
     try:
         module = cls(**init_args)
     except TypeError as exc:
-        raise ConfigError(f"--module {spec}: {cls.__name__}({_kwargs(init_args)}) failed: {_first_line(exc)}; "
-                          f"check --init-args against {cls.__name__}{_params(signature)}") from None
+        raise _fail(naming, spec, f"{cls.__name__}({_kwargs(init_args)}) failed: {_first_line(exc)}; "
+                          f"check {naming.args} against {cls.__name__}{_params(signature)}") from None
     except Exception as exc:  # noqa: BLE001  (the user's constructor, whatever it raises)
-        raise ConfigError(f"--module {spec}: {cls.__name__}({_kwargs(init_args)}) failed: {_first_line(exc)}; "
-                          "check --init-args") from None
+        raise _fail(naming, spec, f"{cls.__name__}({_kwargs(init_args)}) failed: {_first_line(exc)}; "
+                          f"check {naming.args}") from None
     if not isinstance(module, nn.Module):
-        raise ConfigError(f"--module {spec}: {cls.__name__}(...) returned a {type(module).__name__}, not a "
+        raise _fail(naming, spec, f"{cls.__name__}(...) returned a {type(module).__name__}, not a "
                           "torch.nn.Module")
     return module
 

@@ -95,8 +95,11 @@ def has_conv(module: nn.Module) -> bool:
 
 
 def use_channels_last(device: torch.device, *modules: nn.Module) -> bool:
-    """channels_last (NHWC) pays off for convolutions on CUDA (tensor cores); on CPU it is left off."""
-    return device.type == "cuda" and any(has_conv(m) for m in modules)
+    """channels_last (NHWC) pays off for convolutions on CUDA (tensor cores); on CPU it is left off,
+    and so it is for a module whose class sets ``keeps_layout`` (the user's own, whose code may
+    ``.view()`` a conv output as if it were NCHW, which fails on an NHWC one)."""
+    return device.type == "cuda" and any(has_conv(m) for m in modules) and \
+        not any(getattr(type(m), "keeps_layout", False) for m in modules)
 
 
 def compile_or_eager(modules: dict[str, nn.Module], probe, what: str) -> tuple[dict[str, nn.Module], list[str]]:

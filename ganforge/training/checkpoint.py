@@ -8,6 +8,7 @@ never runs code when loaded.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -199,10 +200,51 @@ def checked_config(state: dict[str, Any]) -> tuple[Any, Any]:
     try:
         cfg = apply(variant.config_cls(), state["config"], where=" in the checkpoint's config")
         cfg.validate()
-        check_size(variant, cfg)
+        if variant.user_code is None:  # the user's own modules are counted when imported (import_recorded)
+            check_size(variant, cfg)
+        else:
+            _check_recorded_paths(variant.user_code(cfg))
     except ConfigError as exc:
         raise CheckpointError(f"checkpoint config does not fit variant {variant.name}: {exc}") from None
     return variant, cfg
+
+
+def _check_recorded_paths(code: dict[str, str]) -> None:
+    """Training records a file by its absolute path: a relative one would import whatever file
+    of that name sits in the folder gan-export or --resume runs from."""
+    for spec in code.values():
+        where = spec.rpartition(":")[0]
+        if where.endswith(".py") and not Path(where).is_absolute():
+            raise ConfigError(f"it names code by a relative path ({spec[:80]!r}); a run records its files by "
+                              "absolute path")
+
+
+def import_recorded(variant: Any, cfg: Any, where: str = "the checkpoint", *, say: bool = True) -> None:
+    """A run of the user's own modules names their code in its config: to resume or export it,
+    say so in one line (``say``), import it (which runs it) and count the models it builds.
+    Nothing else imports the code a checkpoint names. Code that cannot be imported now (a moved
+    file, a renamed class) is a CheckpointError naming it."""
+    if variant.user_code is None:
+        return
+    from ganforge.training.variants import check_size
+    from ganforge.usercode import UserCodeError, load_class
+
+    specs = list(variant.user_code(cfg).values())
+    if say:
+        print(f"note: {where} names code of its own: importing {' and '.join(dict.fromkeys(specs))} "
+              f"(this runs it)", file=sys.stderr)
+    for spec in specs:
+        try:
+            load_class(spec)
+        except UserCodeError as exc:
+            reason = exc.reason.split("; ")[0]
+            raise CheckpointError(f"{where} was trained with {spec}, which cannot be imported now ({reason}): "
+                                  f"restore it there, or train a new run") from None
+    try:
+        check_size(variant, cfg)  # builds the modules on the meta device, probing their shapes
+    except ConfigError as exc:
+        raise CheckpointError(f"{where} was trained with {' and '.join(dict.fromkeys(specs))}, which no longer "
+                              f"fit its config: {exc}") from None
 
 
 def sha256(path: str | Path) -> str:
@@ -221,6 +263,7 @@ def build_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, Any, Any]:
     from ganforge.training.variants import GeneratorModel
 
     variant, cfg = checked_config(state)
+    import_recorded(variant, cfg)
     G = variant.generator(cfg)
     if not isinstance(G, GeneratorModel):  # what export and evaluation rely on
         raise CheckpointError(f"the {variant.name} generator does not honour GeneratorModel "

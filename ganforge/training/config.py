@@ -65,6 +65,7 @@ class TrainConfig:
 
     ALIASES: ClassVar[dict[str, str]] = {}
     SUPPORTS_CONDITIONAL: ClassVar[bool] = False  # the variant's models take class labels (conditional=true)
+    LOSSES: ClassVar[tuple[str, ...]] = ("bce", "hinge")  # what `loss` may name (losses.OBJECTIVE_OF maps it)
 
     epochs: int = 10  # passes over the training data
     batch_size: int = 64  # samples per optimisation step
@@ -134,8 +135,8 @@ class TrainConfig:
         for name in ("learning_rate", "learning_rate_d"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.loss is not None and self.loss not in ("bce", "hinge"):
-            raise ConfigError(f"loss must be bce or hinge, got {self.loss!r}")
+        if self.loss is not None and self.loss not in self.LOSSES:
+            raise ConfigError(f"loss must be {', '.join(self.LOSSES[:-1])} or {self.LOSSES[-1]}, got {self.loss!r}")
         if not self.lr_half_life >= 0:
             raise ConfigError(f"lr_half_life must be >= 0 epochs (0: constant rates), got {self.lr_half_life}")
         if not 0 <= self.class_embedding_std < float("inf"):
@@ -219,6 +220,8 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"{key} expects {_type_name(tp)}, got {value!r}")
         items = [coerce(key, v, item_tp) for v in value]
         return tuple(items) if origin is tuple else items
+    if inner is dict or origin is dict:
+        return _json_object(key, value)
     if inner is bool:
         if isinstance(value, bool):
             return value
@@ -244,6 +247,19 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
         if isinstance(value, str):
             return value
     raise ConfigError(f"{key} expects {_type_name(tp)}, got {value!r}")
+
+
+def _json_object(key: str, value: Any) -> dict[str, Any]:
+    """A dict field's value: a mapping with string keys, or its JSON text (from ``--set``)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError) as exc:
+            why = str(exc)[:80] or "nested too deeply"
+            raise ConfigError(f"{key} expects a JSON object, got {value[:60]!r} ({why})") from None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"{key} expects a JSON object (names -> values), got {str(value)[:60]!r}")
+    return dict(value)
 
 
 def parse_set(items: Iterable[str]) -> dict[str, str]:

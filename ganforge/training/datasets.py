@@ -424,6 +424,22 @@ def fit_images(data: ImageData, size: tuple[int, int] | None, channels: int | No
     return ImageData(images, data.labels, data.classes, data.source)
 
 
+def load_images(path: str | None, *, what: str, size: tuple[int, int] | None = None, channels: int | None = None,
+                classes: list[str] | None = None) -> ImageData:
+    """Any image source ``path`` is (MNIST-format, CIFAR-10 or a folder), at its own size and
+    channels unless ``size`` ([height, width]) or ``channels`` say otherwise. ``what`` names the
+    run in a missing-path error; ``classes``: CIFAR-10's to keep (None: all)."""
+    root = check_path(path, what)
+    kind = detect(root)
+    if kind == "idx":
+        data = load_idx(root)
+    elif kind == "cifar":
+        data = load_cifar(root, classes=classes or list(CIFAR_CLASSES))
+    else:
+        data = load_folder(root, image_size=size or first_image_size(root), channels=channels or 3)
+    return fit_images(data, size, channels)
+
+
 # ---------------------------------------------------------------- downloads
 
 

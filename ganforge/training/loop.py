@@ -143,6 +143,7 @@ def _config_and_data(request: TrainRequest, saved: resume.Saved | None, dist: Di
         if saved.state["epoch"] >= cfg.epochs:
             raise ConfigError(f"run {saved.run.name} has already trained {saved.state['epoch']} of {cfg.epochs} "
                               f"epochs; pass --epochs N with N > {saved.state['epoch']} to train further")
+        checkpoint.import_recorded(variant, cfg, str(saved.path), say=dist.is_main)  # the user's own modules
         return variant, cfg, variant.load_data(cfg)
     variant = get_variant(request.variant_name())
     cfg = new_config(variant, request)

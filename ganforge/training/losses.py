@@ -162,11 +162,20 @@ class WassersteinObjective:
 OBJECTIVES = {"bce": BCEObjective, "hinge": HingeObjective, "wasserstein": WassersteinObjective}
 PENALTIES = ("gp", "clip")
 DISCRIMINATOR_LOSSES = ("bce", "hinge")  # what `loss` may choose for a variant with a discriminator
+# A config's ``loss`` that names an objective with its penalty (--loss wgan-gp of your own modules)
+OBJECTIVE_OF = {"wgan-gp": "wasserstein"}
+
+
+def objective_name(name: str, cfg: object) -> str:
+    """The objective a run trains with: its config's ``loss`` when set, else the variant's."""
+    loss = getattr(cfg, "loss", None)
+    return OBJECTIVE_OF.get(loss, loss) or name
 
 
 def make_objective(name: str, cfg: object):
     """Build the objective a variant names (or its config's ``loss``); knobs come from ``cfg``."""
+    name = objective_name(name, cfg)
     if name == "wasserstein":
         return WassersteinObjective(n_critic=cfg.n_critic, penalty=getattr(cfg, "penalty", "gp"),
                                     gp_weight=cfg.gp_weight, clip_value=getattr(cfg, "clip_value", 0.01))
-    return OBJECTIVES[cfg.loss or name](r1_weight=cfg.r1_weight)
+    return OBJECTIVES[name](r1_weight=cfg.r1_weight)

@@ -35,7 +35,8 @@ RESUMABLE: Mapping[str, str] = MappingProxyType({
 })
 # Config keys with an option of their own in gan-train (the rest are --set KEY=VALUE).
 FLAGS = ("data", "download", "epochs", "seed", "eval_every", "ema", "checkpoint_every", "tensorboard",
-         "deterministic", "amp", "compile")
+         "deterministic", "amp", "compile", "loss", "generator", "discriminator", "latent_shape", "init_args",
+         "d_init_args")
 
 
 def flag(key: str) -> str:

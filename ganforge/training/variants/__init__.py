@@ -10,23 +10,29 @@ import torch
 
 from ganforge.errors import ConfigError
 from ganforge.training.config import MAX_PARAMETERS
-from ganforge.training.variants import dcgan, mnist_mlp, sine, wgan, wgan_gp
+from ganforge.training.variants import custom, dcgan, mnist_mlp, sine, wgan, wgan_gp
 from ganforge.training.variants.base import GeneratorBase, GeneratorModel, Variant
 
 VARIANTS: dict[str, Variant] = {
     v.name: v for v in (sine.VARIANT, mnist_mlp.VARIANT, dcgan.VARIANT, wgan.VARIANT, wgan_gp.VARIANT)
 }
 DEFAULT_VARIANT = "sine"
+# The user's own modules (gan-train --generator ...): a variant for the loop, checkpoints and
+# export, but not one of VARIANTS, which lists ganforge's own models (each with its tiny test config).
+CUSTOM = custom.VARIANT
 
-__all__ = ["DEFAULT_VARIANT", "VARIANTS", "GeneratorBase", "GeneratorModel", "Variant", "check_config",
+__all__ = ["CUSTOM", "DEFAULT_VARIANT", "VARIANTS", "GeneratorBase", "GeneratorModel", "Variant", "check_config",
            "check_size", "count_parameters", "get_variant"]
 
 
 def get_variant(name: str) -> Variant:
+    if name == CUSTOM.name:
+        return CUSTOM
     try:
         return VARIANTS[name]
     except KeyError:
-        raise ConfigError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}") from None
+        raise ConfigError(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)} (or train your own "
+                          f"modules: {custom.USAGE})") from None
 
 
 def check_config(variant: Variant, cfg) -> None:
@@ -42,6 +48,9 @@ def check_config(variant: Variant, cfg) -> None:
                               f"{key} applies to {', '.join(with_d)}")
     if cfg.augment and variant.kind != "image":
         raise ConfigError(f"augment applies to images; {variant.name} makes {variant.kind}")
+    if variant.user_code is not None:  # the user's classes import and build, before any data is read
+        with torch.device("meta"), _NoRandomInit():
+            custom.check_classes(cfg)
     if variant.configure is None:  # sizes that do not wait for the data: refuse huge models before reading it
         check_size(variant, cfg)
 

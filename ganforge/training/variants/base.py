@@ -33,6 +33,9 @@ class Variant:
     load_data: Callable[[Any], Any]  # config -> torch.Tensor (in memory), ImageData or a torch Dataset
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # named config presets
     configure: Callable[[Any, Any], Any] | None = None  # (config, data) -> config with data-derived fields
+    # config -> the user's code its models import, option -> "file.py:Name": a checkpoint of such
+    # a run names code, imported only to resume or export it (checkpoint.import_recorded)
+    user_code: Callable[[Any], Mapping[str, str]] | None = None
 
 
 @runtime_checkable

@@ -34,8 +34,7 @@ from ganforge.errors import ConfigError
 from ganforge.training.augment import MinibatchStd
 from ganforge.training.conditional import discriminate, projection_for
 from ganforge.training.config import LEVERS_OFF, MAX_IMAGE_SIDE, MAX_LATENT_DIM, MAX_LAYERS, MAX_WIDTH, TrainConfig
-from ganforge.training.datasets import (ImageData, check_path, detect, first_image_size, fit_images, load_cifar,
-                                       load_folder, load_idx)
+from ganforge.training.datasets import ImageData, load_images
 from ganforge.training.losses import PENALTIES
 from ganforge.training.variants.base import GeneratorBase, Variant
 
@@ -254,18 +253,9 @@ def build_critic(cfg: WGANConfig) -> Critic:
 
 def load_data(cfg: WGANConfig) -> ImageData:
     """Any image source the project reads, at its own size unless image_size says otherwise."""
-    root = check_path(cfg.data, "wgan (MNIST-format, CIFAR-10 or an image folder)")
-    kind = detect(root)
-    size = tuple(cfg.image_size) if cfg.image_size else None
-    if kind == "idx":
-        data = load_idx(root)
-    elif kind == "cifar":
-        from ganforge.training.datasets import CIFAR_CLASSES
-
-        data = load_cifar(root, classes=cfg.classes or list(CIFAR_CLASSES))
-    else:
-        data = load_folder(root, image_size=size or first_image_size(root), channels=cfg.channels or 3)
-    return fit_images(data, size, cfg.channels)
+    return load_images(cfg.data, what="wgan (MNIST-format, CIFAR-10 or an image folder)",
+                       size=tuple(cfg.image_size) if cfg.image_size else None, channels=cfg.channels,
+                       classes=cfg.classes)
 
 
 def configure(cfg: WGANConfig, data: ImageData) -> WGANConfig:
