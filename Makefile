@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 TORCH_INDEX ?=
 
-.PHONY: demo test bench lean-check clean
+.PHONY: demo test bench lean-check gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,13 @@ lean-check:
 
 clean:
 	rm -rf $(VENV) runs grid.png *.egg-info
+
+# The CUDA paths on a GPU machine (training with AMP, torchrun over NCCL, onnxruntime's CUDA
+# provider with and without IO binding, torch on the GPU): writes benchmarks/results/gpu.md.
+# It uses .venv-gpu, with onnxruntime-gpu (never beside onnxruntime in one venv). Without a GPU
+# it says so and exits 0; `python benchmarks/gpu_check.py --rehearse` runs the steps on the CPU.
+gpu-check:
+	@if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then \
+	  echo "gpu-check: no NVIDIA GPU on this machine (nvidia-smi finds none); nothing to check"; exit 0; fi; \
+	$(MAKE) --no-print-directory VENV=.venv-gpu .venv-gpu/.installed-train-gpu && \
+	  .venv-gpu/bin/python benchmarks/gpu_check.py
