@@ -72,6 +72,21 @@ class GanforgeWarning(UserWarning):
     """Something the user should know that does not stop the work (skipped files, upscaling)."""
 
 
+@contextlib.contextmanager
+def quiet_log(name: str = "") -> Iterator[None]:
+    """Keep the logger ``name``'s warnings (the root logger's by default) off the console meanwhile:
+    libraries that advise through logging what the user cannot act on."""
+    import logging
+
+    log = logging.getLogger(name or None)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def short_warnings() -> None:
     """Show GanforgeWarnings as one ``warning: ...`` line, without file and line numbers.
 

@@ -22,7 +22,6 @@ import importlib.util
 import inspect
 import io
 import json
-import logging
 import math
 import re
 import sys
@@ -36,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, quiet_log
 from ganforge.limits import MAX_CLASSES, MAX_LATENT_DIM, MAX_SAMPLE_VALUES
 
 # Where common training scripts keep the generator's state_dict inside a checkpoint dict, in the
@@ -425,24 +424,12 @@ def load_program(path: str | Path, expect: str | None = None) -> tuple[nn.Module
         raise ConfigError(f"{path} could not be loaded ({_first_line(exc)}); is the file complete?") from None
 
 
-@contextlib.contextmanager
-def _quiet(logger: str) -> Iterator[None]:
-    """Keep ``logger``'s warnings off the console meanwhile (torch.export's notes on specialized sizes)."""
-    log = logging.getLogger(logger)
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
 def _from_torchscript(module: torch.jit.ScriptModule, inputs: tuple) -> nn.Module:
     """A TorchScript module as a torch.export graph module (what ONNX and .pt2 export take): the
     ScriptModule itself cannot be traced by torch.export."""
     from torch._export.converter import TS2EPConverter
 
-    with _quiet("torch._export"), warnings.catch_warnings():
+    with quiet_log("torch._export"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return TS2EPConverter(module, inputs).convert().module()
 

@@ -8,39 +8,14 @@ import click
 
 from ganforge.errors import ConfigError, GanforgeError, MissingExtraError, cli_errors
 from ganforge.export.formats import NAMES, OFFERS, PRECISIONS
+from ganforge.inference.options import parse_latent_shape, parse_value_range
 
 # onnxruntime and onnxruntime-gpu install the same module, so the message names both extras.
 RUNTIME_MISSING = ("gan-export checks every export with onnxruntime ({} is missing): "
                    "pip install 'ganforge[cpu]' (or 'ganforge[gpu]' on a CUDA machine)")
 MAX_INIT_ARGS = 64 << 10  # characters of --init-args: keyword arguments of a constructor, not data
-MAX_LATENT_AXES = 4  # --latent-shape: [C, H, W] of a conv generator's input is the most seen, one spare
 # the options that describe a user's own generator, checked against the source they come with
 USER_OPTIONS = ("init_args", "latent_shape", "value_range", "kind", "num_classes", "trust_pickle")
-
-
-def _latent_shape(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        shape = tuple(int(v) for v in value.replace("x", ",").split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected sizes such as 100 or 100,1,1; got {value!r}") from None
-    if not 1 <= len(shape) <= MAX_LATENT_AXES or any(d < 1 for d in shape):
-        raise click.BadParameter(f"expected 1 to {MAX_LATENT_AXES} positive sizes such as 100 or 100,1,1; "
-                                 f"got {value!r}")
-    return shape
-
-
-def _value_range(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected LOW,HIGH such as -1,1 or 0,1; got {value!r}") from None
-    if not lo < hi:
-        raise click.BadParameter(f"LOW must be below HIGH; got {value!r}")
-    return lo, hi
 
 
 def _init_args(ctx, param, value):
@@ -76,10 +51,10 @@ def _init_args(ctx, param, value):
               help="Its weights: a state_dict, or a checkpoint dict holding one (netG, generator, G, state_dict...).")
 @click.option("--init-args", callback=_init_args, metavar="JSON",
               help="Keyword arguments of the class, as a JSON object, e.g. '{\"ngpu\": 1}'.")
-@click.option("--latent-shape", callback=_latent_shape, metavar="N[,N...]",
+@click.option("--latent-shape", callback=parse_latent_shape, metavar="N[,N...]",
               help="The noise shape its forward takes without the batch: 100, or 100,1,1 for a DCGAN. "
                    "The export takes z [batch, N*...] and reshapes it.")
-@click.option("--value-range", callback=_value_range, metavar="LOW,HIGH",
+@click.option("--value-range", callback=parse_value_range, metavar="LOW,HIGH",
               help="The range of its output, recorded as is for gan-infer (default -1,1; 0,1 for Sigmoid).")
 @click.option("--kind", type=click.Choice(["image", "series"]),
               help="image or series (default: from its output, [B,C,H,W] or [B,L]); image turns [B,784] into 1x28x28.")

@@ -8,7 +8,6 @@ generators) but not ConvTranspose, so conv generators are refused for int8.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import tempfile
 import warnings
@@ -18,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, quiet_log
 from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
@@ -121,23 +120,9 @@ def to_precision(model, precision: str, metadata: dict[str, str]):
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(model, str(src))
         # per-channel weights with uint8 gave the smallest error on the MLP generators
-        with _quiet_root_log():  # "Please consider to run pre-processing before quantization": for CNNs, not ours
+        with quiet_log():  # "Please consider to run pre-processing before quantization": for CNNs, not ours
             quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QUInt8)
         return set_metadata(onnx.load(str(dst)), metadata)
-
-
-@contextlib.contextmanager
-def _quiet_root_log():
-    """onnxruntime.quantization advises through the root logger; keep its warnings off the console."""
-    import logging
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def _sorted(model):

@@ -25,16 +25,20 @@ def parse_value_range(ctx, param, value):
     return lo, hi
 
 
+MAX_LATENT_AXES = 4  # a latent's dimensions after the batch: [C, H, W] of a conv generator is the most seen
+
+
 def parse_latent_shape(ctx, param, value):
-    """``100,1,1`` as a tuple of positive ints."""
+    """``100,1,1`` (or ``100x1x1``) as a tuple of 1 to MAX_LATENT_AXES positive ints."""
     if value is None:
         return None
     try:
-        shape = tuple(int(v) for v in value.split(","))
+        shape = tuple(int(v) for v in value.replace("x", ",").split(","))
     except ValueError:
         raise click.BadParameter(f"expected sizes after the batch such as 100,1,1 or 128; got {value!r}") from None
-    if min(shape) < 1:
-        raise click.BadParameter(f"sizes must be >= 1; got {value!r}")
+    if not 1 <= len(shape) <= MAX_LATENT_AXES or min(shape) < 1:
+        raise click.BadParameter(f"expected 1 to {MAX_LATENT_AXES} sizes, each >= 1, such as 100 or 100,1,1; "
+                                 f"got {value!r}")
     return shape
 
 

@@ -198,7 +198,7 @@ def test_refusals_are_one_line_and_write_nothing(models, name, flags, fragment, 
 
 def test_flag_values_are_checked_by_the_cli(models, tmp_path):
     for flag, value, message in [("--latent-shape", "100,x", "expected sizes after the batch"),
-                                 ("--latent-shape", "100,0,1", "sizes must be >= 1"),
+                                 ("--latent-shape", "100,0,1", "each >= 1"),
                                  ("--num-classes", "0", "0 is not in the range"),
                                  ("--value-range", "1,0", "LOW must be below HIGH")]:
         result = run("--model", models["dcgan.onnx"], "--n", 2, "--out", tmp_path / "x.npy", flag, value)
