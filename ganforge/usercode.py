@@ -243,7 +243,7 @@ def _kwargs(init_args: dict) -> str:
 
 def _check_file(path: Path, what: str) -> None:
     # the largest file a ganforge run could write
-    from ganforge.training.checkpoint import MAX_BYTES
+    from ganforge.training.config import MAX_CHECKPOINT_BYTES as MAX_BYTES
 
     if not path.is_file():
         raise ConfigError(f"{what} {path} " + ("is a folder; give the file" if path.is_dir() else "does not exist"))

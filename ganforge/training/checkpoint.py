@@ -16,14 +16,12 @@ import torch
 
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.fsutil import atomic_path
-from ganforge.training.config import MAX_EPOCHS, MAX_PARAMETERS
+from ganforge.training.config import MAX_CHECKPOINT_BYTES, MAX_EPOCHS
 from ganforge.training.run import write_error
 
 FORMAT = 1
 REQUIRED = ("format", "variant", "config", "generator", "discriminator", "epoch")
-# MAX_PARAMETERS in float32 four times over (weights, the EMA copy, Adam's two moments), and a GiB
-# for the rest (noise, history, RNG states): a larger file is not one ganforge wrote.
-MAX_BYTES = MAX_PARAMETERS * 4 * 4 + 2**30
+MAX_BYTES = MAX_CHECKPOINT_BYTES  # a larger file is not one ganforge wrote
 MAX_STEP = 2**62  # optimizer steps: int64 with room; the loop does arithmetic on it
 MAX_WORLD_SIZE = 1 << 16  # processes of one torchrun job
 

@@ -46,6 +46,9 @@ MAX_CLASSES = 1000  # ImageNet's; the sample grid draws a row a class every epoc
 # G and D together: BigGAN-deep at 512x512 has about 150M. Training holds some 20 bytes a
 # parameter (weights, gradients, Adam's two moments, the EMA copy): 4 GB before activations.
 MAX_PARAMETERS = 200_000_000
+# A checkpoint (or a user's weights file): MAX_PARAMETERS in float32 four times over (weights, the
+# EMA copy, Adam's two moments), and a GiB for the rest (noise, history, RNG states).
+MAX_CHECKPOINT_BYTES = MAX_PARAMETERS * 4 * 4 + 2**30
 MAX_CONFIG_BYTES = 1 << 20  # a config file (a resolved config.json is about 1 KB)
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's, in the order they apply
 # The levers against collapse, each off: what every variant's "source" preset starts from, so
