@@ -60,7 +60,9 @@ def _torch():
     return torch
 
 
-def torch_eager_backend(checkpoint_path: Path) -> Backend:
+def torch_eager_backend(checkpoint_path: Path, *, compiled: bool = False) -> Backend:
+    """G of the checkpoint in PyTorch; ``compiled``: through ``torch.compile`` (inductor), which
+    compiles again for each batch size on its first call (the warm-up calls absorb it)."""
     torch = _torch()
     from ganforge.training import checkpoint
 
@@ -70,6 +72,9 @@ def torch_eager_backend(checkpoint_path: Path) -> Backend:
     except GanforgeError as exc:  # the checkpoint beside the model is not usable: time the rest
         raise Skipped(str(exc)) from None
     load = time.perf_counter() - t0
+    classes = getattr(G, "num_classes", None)
+    if compiled:
+        G = torch.compile(G, dynamic=False)
 
     classes = getattr(G, "num_classes", None)
 
@@ -79,7 +84,7 @@ def torch_eager_backend(checkpoint_path: Path) -> Backend:
                 return G(torch.from_numpy(z), torch.from_numpy(bench_labels(len(z), classes)))
             return G(torch.from_numpy(z))
 
-    return Backend("torch-eager", load, run)
+    return Backend("torch-compile" if compiled else "torch-eager", load, run)
 
 
 def torchscript_backend(path: Path) -> Backend:
@@ -106,3 +111,39 @@ def torchscript_backend(path: Path) -> Backend:
             return module(torch.from_numpy(z))
 
     return Backend("torchscript", load, run)
+
+
+OPENVINO_HINTS = {"openvino-fp32": "f32", "openvino-default": None}  # None: OpenVINO's own (bf16 where the CPU has it)
+
+
+def openvino_backend(model: Path, name: str) -> Backend:
+    """The same ONNX file compiled by OpenVINO's CPU runtime (the ``openvino`` extra): a peer a
+    user who wants speed would try. ``name``: a key of OPENVINO_HINTS, the precision it runs."""
+    try:
+        import openvino
+    except ImportError:
+        raise Skipped("openvino is not installed (pip install 'ganforge[openvino]')") from None
+    hint = OPENVINO_HINTS[name]
+    t0 = time.perf_counter()
+    try:
+        compiled = openvino.Core().compile_model(str(model), "CPU", {"INFERENCE_PRECISION_HINT": hint} if hint else {})
+    except Exception as exc:  # OpenVINO's own error types
+        raise Skipped(f"OpenVINO cannot compile {model.name} ({str(exc).strip().splitlines()[0][:160]})") from None
+    request = compiled.create_infer_request()
+    load = time.perf_counter() - t0
+    names = {port.get_any_name() for port in compiled.inputs}
+    labelled = "labels" in names
+
+    def run(z):
+        feed = {"z": z, "labels": bench_labels(len(z), classes)} if labelled else {"z": z}
+        request.infer(feed)
+        return request.get_output_tensor(0).data
+
+    classes = None
+    if labelled:
+        from ganforge.inference import Generator
+
+        classes = Generator(model, device="cpu").info.num_classes
+    hinted = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino Type: f32, bf16, f16
+    precision = hinted.get_type_name() if hasattr(hinted, "get_type_name") else str(hinted)
+    return Backend(name, load, run, info={"inference_precision": precision})

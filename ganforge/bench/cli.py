@@ -24,8 +24,9 @@ def _ints(ctx, param, value):
 @click.option("--model", type=click.Path(),
               help="Exported ONNX generator (default: the latest run's export/generator.onnx, else the newest run's "
                    "that has one); the torch backends use the checkpoint its export.json names.")
-@click.option("--backends", help="Comma-separated: onnxruntime-cpu, onnxruntime-cuda, torch-eager, torchscript "
-                                 "(default: all that can run here).")
+@click.option("--backends", help="Comma-separated: onnxruntime-cpu, onnxruntime-cuda, torch-eager, torchscript, "
+                                 "torch-compile, openvino-fp32, openvino-default (default: all that can run here "
+                                 "but torch-compile, which compiles for each batch size).")
 @click.option("--batch-sizes", callback=_ints, default="1,8,64,256,1024", show_default=True,
               help="Comma-separated samples per call to time (the biggest must fit the memory budget).")
 @click.option("--budget", type=click.FloatRange(min=0.01), default=1.0, show_default=True,

@@ -41,6 +41,12 @@ def markdown(report: dict[str, Any]) -> str:
             pk = f"{100 * r['peak_fraction']:.1f}%" if r.get("peak_fraction") is not None else "-"
             lines.append(f"| {b['name']} | {r['batch']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | "
                          f"{r['samples_per_s']:.0f} | {ratio} | {gf} | {r.get('peak_gflops') or 0:.0f} | {pk} |")
+    if report.get("vs_best_peer"):
+        lines += ["", "ganforge (onnxruntime-cpu, as gan-infer opens it) against the fastest fp32 peer timed in the same "
+                  "turns:", "", "| batch | ganforge samples/s | best peer | its samples/s | ganforge / peer |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['batch']} | {r['ours']} | {r['peer']} | {r['peer_samples_per_s']} | {r['ratio']:.2f}x |"
+                  for r in report["vs_best_peer"]]
     lines += ["", "| backend | load s | first call s | micro-batch (samples/s by run size) |", "|---|---|---|---|"]
     lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} | "
               + (f"{b['micro_batch']} ({', '.join(f'{k}: {v}' for k, v in b['micro_batch_samples_per_s'].items())})"

@@ -32,7 +32,14 @@ from ganforge.limits import check_memory
 
 
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256, 1024)
-ALL_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "torch-eager", "torchscript")
+# gan-bench's backends: ganforge's own (onnxruntime, as gan-infer opens it) and the peers a user
+# might pick instead. torch-compile is timed only when named: inductor compiles for each batch size,
+# about half a minute each on a small CPU.
+ALL_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "torch-eager", "torchscript", "torch-compile",
+                "openvino-fp32", "openvino-default")
+DEFAULT_BACKENDS = tuple(b for b in ALL_BACKENDS if b != "torch-compile")
+OURS = "onnxruntime-cpu"  # what the "vs best peer" column compares
+PEERS = ("torch-eager", "torchscript", "torch-compile", "openvino-fp32")  # fp32 peers of OURS
 PRECISION_FILES = {"fp16": "generator.fp16.onnx", "int8": "generator.int8.onnx"}
 WARMUP = 2  # untimed calls per backend and batch size
 ROUNDS = 5  # turns the backends take at each batch size (see timing.measure) ...
@@ -85,10 +92,15 @@ def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = Non
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise B.Skipped("no CUDA provider (install the gpu extra on a CUDA machine)")
         return B.onnxruntime_backend(model, "cuda", foreign=foreign)
-    if name == "torch-eager":
+    if name in ("torch-eager", "torch-compile"):
         if ckpt is None:
             raise B.Skipped("no checkpoint found beside the model (export.json names none)")
-        return B.torch_eager_backend(ckpt)
+        return B.torch_eager_backend(ckpt, compiled=name == "torch-compile")
+    if name in B.OPENVINO_HINTS:
+        if foreign is not None:
+            raise B.Skipped("the model has no ganforge metadata: OpenVINO is timed on ganforge's contract "
+                            "(gan-export --onnx writes a copy that follows it)")
+        return B.openvino_backend(model, name)
     if name == "torchscript":
         ts = model.parent / "generator.ts"
         if not ts.exists():
@@ -97,6 +109,19 @@ def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = Non
             raise B.Skipped(f"the model has no ganforge metadata, so {ts} is not known to be its TorchScript")
         return B.torchscript_backend(ts)
     raise GanforgeError(f"unknown backend {name!r}; choose from: {', '.join(ALL_BACKENDS)}")
+
+
+def best_peers(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """At each batch size, ganforge's samples/s against the fastest fp32 peer timed in the same turns."""
+    by = {b["name"]: {r["batch"]: r["samples_per_s"] for r in b["results"]} for b in report["backends"]}
+    rows = []
+    for batch, ours in by.get(OURS, {}).items():
+        peers = {name: by[name][batch] for name in PEERS if batch in by.get(name, {})}
+        if peers:
+            best = max(peers, key=peers.get)
+            rows.append({"batch": batch, "ours": round(ours), "peer": best, "peer_samples_per_s": round(peers[best]),
+                         "ratio": round(ours / peers[best], 3)})
+    return rows
 
 
 def cold_start(model: Path, ckpt: Path | None, repeats: int = 3, foreign: dict | None = None) -> dict[str, Any]:
@@ -157,7 +182,7 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
                  biggest * (info.latent_dim + math.prod(info.sample_shape)) * BATCH_BYTES_PER_VALUE,
                  "time smaller --batch-sizes")
     ckpt = None if foreign is not None else _checkpoint_of(model)
-    names = list(backends or ALL_BACKENDS)
+    names = list(backends or DEFAULT_BACKENDS)
     report: dict[str, Any] = {
         "machine": _machine(), "versions": _versions(),
         "settings": {"batch_sizes": list(batch_sizes), "budget_s_per_batch": budget_s, "max_repeats": max_repeats,
@@ -202,6 +227,7 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
             for name in built:
                 entries[name]["results"].append(with_roofline(stats[name], info.flops_per_sample, peaks[-1]).to_json())
     report["matmul_peak_gflops"] = round(max(peaks), 2)
+    report["vs_best_peer"] = best_peers(report)
     if cold:
         if note:
             note("timing cold starts: fresh gan-infer and torch processes writing a 64-sample grid")

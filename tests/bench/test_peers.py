@@ -1,0 +1,61 @@
+"""gan-bench's peers: OpenVINO (the openvino extra) and torch.compile, and the "vs best peer" column."""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganforge.bench import backends as B
+from ganforge.bench.run import DEFAULT_BACKENDS, best_peers, run_bench
+from ganforge.inference import Generator
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_without_the_extra_the_openvino_peers_are_skipped_with_the_install_line(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino now fails, as when it is not installed
+    report = run_bench(DATA / "tiny-image.onnx", backends=("onnxruntime-cpu", "openvino-fp32", "openvino-default"),
+                       batch_sizes=(1, 4), budget_s=0.01, max_repeats=3, cold=False)
+    assert report["skipped"] == {name: "openvino is not installed (pip install 'ganforge[openvino]')"
+                                 for name in ("openvino-fp32", "openvino-default")}
+    assert report["vs_best_peer"] == []  # no peer ran: nothing to compare
+
+
+@pytest.mark.parametrize("model", ["tiny-image.onnx", "tiny-cond.onnx"])
+def test_openvino_runs_the_same_file_to_the_same_samples(model):
+    pytest.importorskip("openvino")
+    gen = Generator(DATA / model, device="cpu")
+    backend = B.openvino_backend(DATA / model, "openvino-fp32")
+    z = gen.sample_noise(5, seed=3)
+    labels = B.bench_labels(5, gen.info.num_classes)
+    expected = gen(z) if labels is None else gen(z, labels)
+    assert np.abs(np.asarray(backend.run(z)) - expected).max() < 1e-5
+    assert backend.info["inference_precision"] == "f32"
+
+
+def test_torch_compile_is_timed_only_when_named():
+    assert "torch-compile" not in DEFAULT_BACKENDS and "openvino-fp32" in DEFAULT_BACKENDS
+
+
+@pytest.mark.skipif(not os.environ.get("GANFORGE_SLOW_TESTS"), reason="inductor's first C++ build takes ~25 s here; "
+                    "GANFORGE_SLOW_TESTS=1 runs it")
+def test_torch_compile_matches_eager(sine_run):
+    eager = B.torch_eager_backend(sine_run.checkpoint)
+    compiled = B.torch_eager_backend(sine_run.checkpoint, compiled=True)
+    z = np.random.default_rng(0).standard_normal((8, 4), dtype=np.float32)
+    assert compiled.name == "torch-compile"
+    assert np.abs(compiled.run(z).numpy() - eager.run(z).numpy()).max() < 1e-5
+
+
+def test_best_peer_is_the_fastest_fp32_peer_at_each_batch():
+    report = {"backends": [
+        {"name": "onnxruntime-cpu", "results": [{"batch": 1, "samples_per_s": 100.0}, {"batch": 8, "samples_per_s": 400.0}]},
+        {"name": "torch-eager", "results": [{"batch": 1, "samples_per_s": 50.0}, {"batch": 8, "samples_per_s": 500.0}]},
+        {"name": "openvino-fp32", "results": [{"batch": 1, "samples_per_s": 80.0}]},
+        {"name": "openvino-default", "results": [{"batch": 1, "samples_per_s": 1000.0}]},  # bf16: not an fp32 peer
+    ]}
+    assert best_peers(report) == [
+        {"batch": 1, "ours": 100, "peer": "openvino-fp32", "peer_samples_per_s": 80, "ratio": 1.25},
+        {"batch": 8, "ours": 400, "peer": "torch-eager", "peer_samples_per_s": 500, "ratio": 0.8}]
