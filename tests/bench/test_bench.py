@@ -46,8 +46,11 @@ def test_measure_interleaves_backends():
 
 def test_report_is_complete(sine_export, tmp_path):
     out = tmp_path / "bench"
+    # OpenVINO stays out of this process (tests/bench/test_peers.py runs it in a child): loaded beside
+    # torch, its bundled libraries are not what the later in-process torch and onnx tests should share
     report = run_bench(sine_export.artifacts["onnx"], batch_sizes=(1, 3), budget_s=0.01, max_repeats=5,
-                       out_dir=out, cold=True)
+                       out_dir=out, cold=True, backends=("onnxruntime-cpu", "onnxruntime-cuda", "torch-eager",
+                                                         "torchscript"))
     names = [b["name"] for b in report["backends"]]
     assert {"onnxruntime-cpu", "torch-eager", "torchscript"} <= set(names)
     for b in report["backends"]:
