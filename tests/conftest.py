@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 # the micro-batch cache of gan-infer/gan-bench: never the user's ~/.cache (subprocesses inherit it)
 os.environ.setdefault("GANFORGE_CACHE_DIR", tempfile.mkdtemp(prefix="ganforge-test-cache-"))
+# onnxruntime alone unless a test asks for more: OpenVINO's threads beside torch's in the pytest process
+# made the in-process SIGINT test segfault; tests of the auto choice with OpenVINO run it in a child
+os.environ["GANFORGE_PROVIDER"] = "onnxruntime"
 
 from tests.fakedata import write_cifar, write_idx, write_images
 

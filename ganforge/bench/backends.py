@@ -31,25 +31,29 @@ def bench_labels(n: int, num_classes: int | None) -> np.ndarray | None:
     return None if not num_classes else np.arange(n, dtype=np.int64) % num_classes
 
 
-def onnxruntime_backend(model: Path, device: str, label: str | None = None, foreign: dict | None = None) -> Backend:
-    """``foreign``: Generator arguments for a model without ganforge metadata."""
+def ganforge_backend(model: Path, device: str, label: str, foreign: dict | None = None, *, provider: str | None = None,
+                     precision: str = "fp32") -> Backend:
+    """The model as gan-infer opens it (``provider``/``precision``: its --provider and --precision), with
+    its plan (runtime per run size, micro-batch) measured afresh: the figures below are with it.
+    ``foreign``: Generator arguments for a model without ganforge metadata."""
     from ganforge.inference import Generator
 
     t0 = time.perf_counter()
     try:
-        gen = Generator(model, device=device, **(foreign or {}))
+        gen = Generator(model, device=device, provider=provider, precision=precision, **(foreign or {}))
     except GanforgeError as exc:
         raise Skipped(str(exc)) from None
     load = time.perf_counter() - t0
-    info = {}
-    if gen.tune_micro_batch() is not None:  # measured afresh: the figures below are with it
-        info = {"micro_batch": gen.micro_batch,
-                "micro_batch_samples_per_s": {str(k): round(v) for k, v in gen.micro_batch_speeds.items()}}
+    info: dict = {"precision": precision}
+    if gen.tune_micro_batch() is not None:
+        info |= {"micro_batch": gen.micro_batch, "plan": gen.plan.describe(), "routes": [list(r) for r in gen.plan.routes],
+                 "micro_batch_samples_per_s": {str(k): round(v) for k, v in gen.micro_batch_speeds.items()},
+                 "plan_samples_per_s": gen.plan.to_json()["samples_per_s"]}
     elif gen.fixed_batch:  # the graph's own batch: every run takes that many
-        info = {"fixed_batch": gen.fixed_batch}
+        info["fixed_batch"] = gen.fixed_batch
     classes = gen.info.num_classes
     run = gen if not classes else (lambda z: gen(z, bench_labels(len(z), classes)))
-    return Backend(label or f"onnxruntime-{device}", load, run, info=info)
+    return Backend(label, load, run, info=info)
 
 
 def _torch():

@@ -24,9 +24,11 @@ def _ints(ctx, param, value):
 @click.option("--model", type=click.Path(),
               help="Exported ONNX generator (default: the latest run's export/generator.onnx, else the newest run's "
                    "that has one); the torch backends use the checkpoint its export.json names.")
-@click.option("--backends", help="Comma-separated: onnxruntime-cpu, onnxruntime-cuda, torch-eager, torchscript, "
-                                 "torch-compile, openvino-fp32, openvino-default (default: all that can run here "
-                                 "but torch-compile, which compiles for each batch size).")
+@click.option("--backends", help="Comma-separated: ganforge (as gan-infer runs it), onnxruntime-cpu (ganforge on "
+                                 "onnxruntime alone), onnxruntime-cuda, torch-eager, torchscript, torch-compile, "
+                                 "openvino-fp32, openvino-default, ganforge-bf16, ganforge-int8 (default: all that can "
+                                 "run here but torch-compile, which compiles for each batch size, and ganforge-int8 "
+                                 "unless generator.int8.onnx is exported).")
 @click.option("--batch-sizes", callback=_ints, default="1,8,64,256,1024", show_default=True,
               help="Comma-separated samples per call to time (the biggest must fit the memory budget).")
 @click.option("--budget", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
@@ -34,8 +36,11 @@ def _ints(ctx, param, value):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench", show_default=True,
               help="Folder for bench.json, bench.md and bench.png (checked before timing starts).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start comparison.")
+@click.option("--provider", type=click.Choice(["auto", "onnxruntime", "openvino"]),
+              help="What the ganforge backends may run on (gan-infer --provider; default auto: measured per run "
+                   "size).")
 @foreign_options
-def main(model, backends, batch_sizes, budget, out_dir, no_cold_start, foreign):
+def main(model, backends, batch_sizes, budget, out_dir, no_cold_start, provider, foreign):
     """Time an exported generator on every backend over a batch sweep; write bench.json/md/png."""
     from ganforge.bench import ALL_BACKENDS, run_bench
 
@@ -46,10 +51,12 @@ def main(model, backends, batch_sizes, budget, out_dir, no_cold_start, foreign):
 
             raise GanforgeError(f"unknown backend {bad[0]!r}; choose from: {', '.join(ALL_BACKENDS)}")
         report = run_bench(model, backends=names, batch_sizes=batch_sizes, budget_s=budget, out_dir=out_dir,
-                           cold=not no_cold_start, overrides=foreign, note=lambda line: click.echo(line, err=True))
+                           cold=not no_cold_start, overrides=foreign, note=lambda line: click.echo(line, err=True),
+                           provider=provider)
     for b in report["backends"]:
         best = max(b["results"], key=lambda r: r["samples_per_s"])
-        click.echo(f"{b['name']:24s} load {b['load_s']:.3f}s  best {best['samples_per_s']:.0f} samples/s (batch {best['batch']})")
+        click.echo(f"{b['name']:24s} load {b['load_s']:.3f}s  best {best['samples_per_s']:.0f} samples/s (batch "
+                   f"{best['batch']})" + (f"  plan: {b['plan']}" if b.get("plan") else ""))
     for name, why in report["skipped"].items():
         click.echo(f"{name:24s} skipped: {why}")
     click.echo(f"report: {out_dir}/bench.md")

@@ -42,14 +42,23 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {b['name']} | {r['batch']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | "
                          f"{r['samples_per_s']:.0f} | {ratio} | {gf} | {r.get('peak_gflops') or 0:.0f} | {pk} |")
     if report.get("vs_best_peer"):
-        lines += ["", "ganforge (onnxruntime-cpu, as gan-infer opens it) against the fastest fp32 peer timed in the same "
-                  "turns:", "", "| batch | ganforge samples/s | best peer | its samples/s | ganforge / peer |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "ganforge (as gan-infer opens it: the runtime per run size and the micro-batch it measured) "
+                  "against the fastest fp32 peer timed in the same turns:", "",
+                  "| batch | ganforge samples/s | best peer | its samples/s | ganforge / peer |", "|---|---|---|---|---|"]
         lines += [f"| {r['batch']} | {r['ours']} | {r['peer']} | {r['peer_samples_per_s']} | {r['ratio']:.2f}x |"
                   for r in report["vs_best_peer"]]
-    lines += ["", "| backend | load s | first call s | micro-batch (samples/s by run size) |", "|---|---|---|---|"]
-    lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} | "
-              + (f"{b['micro_batch']} ({', '.join(f'{k}: {v}' for k, v in b['micro_batch_samples_per_s'].items())})"
+    if report.get("reduced_vs_peer"):
+        lines += ["", "ganforge's reduced precisions against OpenVINO at its own precision (bf16 where the CPU has it):",
+                  "", "| backend | batch | samples/s | openvino-default | ratio |", "|---|---|---|---|---|"]
+        lines += [f"| {r['backend']} | {r['batch']} | {r['ours']} | {r['peer_samples_per_s']} | {r['ratio']:.2f}x |"
+                  for r in report["reduced_vs_peer"]]
+    if report.get("max_abs_diff_vs_ganforge"):
+        lines += ["", "Largest difference from ganforge fp32 on one batch of 64 (output range [-1, 1]): "
+                  + ", ".join(f"{k} {v:.2g}" for k, v in report["max_abs_diff_vs_ganforge"].items()) + "."]
+    lines += ["", "| backend | load s | first call s | plan: runtime per run size; micro-batch | "
+              "samples/s by run size (the micro-batch's runtime) |", "|---|---|---|---|---|"]
+    lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} | {b.get('plan') or '-'} | "
+              + (', '.join(f'{k}: {v}' for k, v in b['micro_batch_samples_per_s'].items())
                  if b.get("micro_batch") else "-") + " |" for b in report["backends"]]
     cold = report.get("cold_start")
     if cold:

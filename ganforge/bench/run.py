@@ -32,15 +32,19 @@ from ganforge.limits import check_memory
 
 
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256, 1024)
-# gan-bench's backends: ganforge's own (onnxruntime, as gan-infer opens it) and the peers a user
-# might pick instead. torch-compile is timed only when named: inductor compiles for each batch size,
-# about half a minute each on a small CPU.
-ALL_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "torch-eager", "torchscript", "torch-compile",
-                "openvino-fp32", "openvino-default")
+# gan-bench's backends: ganforge's own (as gan-infer opens it: the fastest runtime per run size, measured;
+# the same forced to onnxruntime; its reduced precisions) and the peers a user might pick instead.
+# torch-compile is timed only when named: inductor compiles for each batch size, about half a minute
+# each on a small CPU.
+OURS = "ganforge"  # what the "vs best peer" column compares
+REDUCED = {"ganforge-bf16": "bf16", "ganforge-int8": "int8"}  # ganforge's reduced precisions, where they run
+ALL_BACKENDS = (OURS, "onnxruntime-cpu", "onnxruntime-cuda", "torch-eager", "torchscript", "torch-compile",
+                "openvino-fp32", "openvino-default", *REDUCED)
 DEFAULT_BACKENDS = tuple(b for b in ALL_BACKENDS if b != "torch-compile")
-OURS = "onnxruntime-cpu"  # what the "vs best peer" column compares
 PEERS = ("torch-eager", "torchscript", "torch-compile", "openvino-fp32")  # fp32 peers of OURS
-PRECISION_FILES = {"fp16": "generator.fp16.onnx", "int8": "generator.int8.onnx"}
+REDUCED_PEER = "openvino-default"  # what a reduced precision is compared with (OpenVINO's own precision)
+PRECISION_FILES = {"fp16": "generator.fp16.onnx"}  # timed beside onnxruntime-cpu when exported
+PARITY_BATCH = 64  # reduced precisions' max abs diff from ganforge fp32 is on a batch this size
 WARMUP = 2  # untimed calls per backend and batch size
 ROUNDS = 5  # turns the backends take at each batch size (see timing.measure) ...
 SETTLE_S = 0.05  # ... each after 50 ms idle and one untimed call
@@ -81,17 +85,22 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = None):
+def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = None, provider: str | None = None):
     """Backend ``name``; ``foreign``: a model without ganforge metadata, read with these Generator
-    arguments (its torch backends have no checkpoint or TorchScript file of its own)."""
+    arguments (its torch backends have no checkpoint or TorchScript file of its own); ``provider``:
+    gan-bench --provider, for ganforge's own backends."""
+    if name == OURS:
+        return B.ganforge_backend(model, "cpu", name, foreign, provider=provider)
+    if name in REDUCED:
+        return B.ganforge_backend(model, "cpu", name, foreign, provider=provider, precision=REDUCED[name])
     if name == "onnxruntime-cpu":
-        return B.onnxruntime_backend(model, "cpu", foreign=foreign)
+        return B.ganforge_backend(model, "cpu", name, foreign, provider="onnxruntime")
     if name == "onnxruntime-cuda":
         import onnxruntime
 
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise B.Skipped("no CUDA provider (install the gpu extra on a CUDA machine)")
-        return B.onnxruntime_backend(model, "cuda", foreign=foreign)
+        return B.ganforge_backend(model, "cuda", name, foreign, provider="onnxruntime")
     if name in ("torch-eager", "torch-compile"):
         if ckpt is None:
             raise B.Skipped("no checkpoint found beside the model (export.json names none)")
@@ -124,13 +133,40 @@ def best_peers(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def cold_start(model: Path, ckpt: Path | None, repeats: int = 3, foreign: dict | None = None) -> dict[str, Any]:
+def reduced_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """At each batch size, each reduced precision of ganforge against OpenVINO's own precision."""
+    by = {b["name"]: {r["batch"]: r["samples_per_s"] for r in b["results"]} for b in report["backends"]}
+    peer = by.get(REDUCED_PEER, {})
+    return [{"backend": name, "batch": batch, "ours": round(v), "peer": REDUCED_PEER,
+             "peer_samples_per_s": round(peer[batch]), "ratio": round(v / peer[batch], 3)}
+            for name in REDUCED for batch, v in by.get(name, {}).items() if batch in peer]
+
+
+def max_abs_diffs(built: dict[str, B.Backend], latent_dim: int) -> dict[str, float]:
+    """Each backend's largest difference from ganforge fp32 on one noise batch (the reduced precisions'
+    price; OpenVINO's, torch's: how close the peers are)."""
+    if OURS not in built:
+        return {}
+    z = np.random.default_rng(1).standard_normal((PARITY_BATCH, latent_dim), dtype=np.float32)
+    ref = np.asarray(built[OURS].run(z), np.float32)
+    out = {}
+    for name, backend in built.items():
+        if name != OURS:
+            got = backend.run(z)
+            got = got.detach().numpy() if hasattr(got, "detach") else np.asarray(got)
+            out[name] = float(np.abs(got.reshape(ref.shape).astype(np.float32) - ref).max())
+    return out
+
+
+def cold_start(model: Path, ckpt: Path | None, repeats: int = 3, foreign: dict | None = None,
+               provider: str | None = None) -> dict[str, Any]:
     """Wall time of a fresh process that writes a 64-sample grid: gan-infer (given ``foreign``'s
-    flags) vs torch."""
+    flags and ``provider``; its plan is in the cache by now) vs torch."""
     out: dict[str, Any] = {"n": 64, "repeats": repeats}
     with tempfile.TemporaryDirectory() as tmp:
         cmds = {"gan-infer": [sys.executable, "-m", "ganforge.inference.cli", "--model", str(model), "--n", "64",
-                              "--out", f"{tmp}/grid.png", *foreign_args(foreign)]}
+                              "--out", f"{tmp}/grid.png", *foreign_args(foreign),
+                              *(["--provider", provider] if provider else [])]}
         if ckpt is not None:
             cmds["torch"] = [sys.executable, "-m", "ganforge.bench.torch_cold", str(ckpt), f"{tmp}/torch.png"]
         for name, cmd in cmds.items():
@@ -152,13 +188,14 @@ def cold_start(model: Path, ckpt: Path | None, repeats: int = 3, foreign: dict |
 def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...] | None = None,
               batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, budget_s: float = 1.0, max_repeats: int = 200,
               out_dir: str | os.PathLike[str] | None = None, cold: bool = True, overrides: dict | None = None,
-              note: Callable[[str], None] | None = None) -> dict[str, Any]:
+              note: Callable[[str], None] | None = None, provider: str | None = None) -> dict[str, Any]:
     """Time every backend at every batch size; write bench.json, bench.md and bench.png to ``out_dir``.
     ``model`` None: the latest run's export (:func:`ganforge.inference.default_model`). A model
     without ganforge metadata is read with ``overrides`` (Generator's ``latent_dim``,
     ``latent_shape``, ``value_range``, ``layout``, ``num_classes``), ``note(line)`` gets its
     :attr:`~ganforge.inference.Generator.foreign_note`, and its torch backends are skipped; ``note``
-    also hears the progress, a line a batch size."""
+    also hears the progress, a line a batch size. ``provider``: ganforge's (gan-infer --provider;
+    default auto)."""
     if model is None:
         from ganforge.inference import default_model
 
@@ -173,7 +210,7 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
     from ganforge.inference import Generator
 
     overrides = dict(overrides or {})
-    gen = Generator(model, device="cpu", **overrides)
+    gen = Generator(model, device="cpu", provider="onnxruntime", **overrides)
     info, foreign = gen.info, (overrides if gen.foreign_note else None)
     if gen.foreign_note and note is not None:
         note(gen.foreign_note)
@@ -195,11 +232,14 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
     }
     extra = [(f"onnxruntime-cpu-{p}", model.parent / f) for p, f in PRECISION_FILES.items()
              if (model.parent / f).exists() and "onnxruntime-cpu" in names and foreign is None]
+    if backends is None and not (model.parent / "generator.int8.onnx").exists():
+        names.remove("ganforge-int8")  # not exported: nothing to say of it unless asked
     rng = np.random.default_rng(0)
     built: dict[str, B.Backend] = {}
     for name, path in [(n, None) for n in names] + extra:
         try:
-            backend = B.onnxruntime_backend(path, "cpu", label=name) if path else _build(name, model, ckpt, foreign)
+            backend = (B.ganforge_backend(path, "cpu", name, provider="onnxruntime") if path
+                       else _build(name, model, ckpt, foreign, provider))
         except B.Skipped as why:
             report["skipped"][name] = str(why)
             continue
@@ -228,10 +268,12 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
                 entries[name]["results"].append(with_roofline(stats[name], info.flops_per_sample, peaks[-1]).to_json())
     report["matmul_peak_gflops"] = round(max(peaks), 2)
     report["vs_best_peer"] = best_peers(report)
+    report["reduced_vs_peer"] = reduced_rows(report)
+    report["max_abs_diff_vs_ganforge"] = {k: float(f"{v:.3g}") for k, v in max_abs_diffs(built, info.latent_dim).items()}
     if cold:
         if note:
             note("timing cold starts: fresh gan-infer and torch processes writing a 64-sample grid")
-        report["cold_start"] = cold_start(model, ckpt, foreign=foreign)
+        report["cold_start"] = cold_start(model, ckpt, foreign=foreign, provider=provider)
     if out_dir is not None:
         from ganforge.bench.report import write_report
 

@@ -85,14 +85,17 @@ def load_real_images(data: str | os.PathLike[str] | None, sample_shape: tuple[in
 def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.PathLike[str] | None = None,
              n: int = 2000, seed: int = 0, out_dir: str | os.PathLike[str] | None = None,
              evaluator_steps: int = 1500, progress: Callable[[str], None] | None = None,
-             overrides: dict | None = None) -> dict[str, Any]:
+             overrides: dict | None = None, provider: str | None = None, precision: str = "fp32") -> dict[str, Any]:
     """Score ``n`` generated samples against real ones; write eval.json and eval.md to ``out_dir``.
 
     ``evaluator_steps``: training steps of the image feature network when it is not cached yet
     (minutes on a CPU for a large data set: ``progress`` gets a line as it goes). A model without
     ganforge metadata is read with ``overrides`` (Generator's ``latent_dim``, ``latent_shape``,
     ``value_range``, ``layout``, ``num_classes``); ``progress`` gets its foreign-model line first.
-    Samples are scored in [-1, 1], rescaled from the model's value range.
+    Samples are scored in [-1, 1], rescaled from the model's value range. ``provider`` and
+    ``precision`` run the model as gan-infer's --provider and --precision do; a reduced precision
+    is also scored at fp32 on the same noise, and the report says what it costs (``reduced``: the
+    largest difference of a sample value, and each score at both precisions).
     """
     from ganforge.inference import Generator
 
@@ -101,19 +104,27 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
     if out_dir is not None:
         check_writable(out_dir)  # before the evaluator trains for minutes
     model = resolve_model(source)
-    gen = Generator(model, device="cpu", **(overrides or {}))
+    gen = Generator(model, device="cpu", provider=provider, precision=precision, **(overrides or {}))
+    # a reduced precision is scored beside fp32 on onnxruntime (exact to 1e-4 of torch), same noise
+    exact = None if precision == "fp32" else Generator(model, device="cpu", provider="onnxruntime",
+                                                       **(overrides or {}))
     info = gen.info
     if gen.foreign_note and progress is not None:
         progress(gen.foreign_note)
     check_memory(f"scoring {n} samples of shape {list(info.sample_shape)}", eval_bytes(n, info.sample_shape, info.kind),
                  "pass a smaller --n (2000 gives stable scores)")
     base = {"model": str(model), "variant": info.variant, "source_checkpoint_sha256": info.source_checkpoint_sha256,
-            "seed": seed, **({"foreign": gen.foreign_note} if gen.foreign_note else {})}
+            "seed": seed, **({"foreign": gen.foreign_note} if gen.foreign_note else {}), "precision": precision}
     if info.kind == "series":
         from ganforge.evaluation.series import evaluate_series
 
         real = real_series(info.variant, 2 * n, info.sample_shape[0], seed)
-        scores = evaluate_series(real, to_unit_range(gen.generate(n, seed=seed), info.value_range), seed=seed)
+        fake = gen.generate(n, seed=seed)
+        scores = evaluate_series(real, to_unit_range(fake, info.value_range), seed=seed)
+        if exact is not None:
+            ref = exact.generate(n, seed=seed)
+            base["reduced"] = _reduced(fake, ref, scores, evaluate_series(real, to_unit_range(ref, info.value_range),
+                                                                          seed=seed), gen, ("mmd", "sine_like_fraction"))
         evaluator = {"kind": "series", "real": f"sine_rows({2 * n}, {info.sample_shape[0]}, seed "
                      f"{HELD_OUT_SEED + seed})", "sine_like_r2": 0.9,
                      "metrics": "single-sinusoid fit; RBF MMD^2 (median bandwidth); random-Fourier-feature "
@@ -131,9 +142,14 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         labels = None
         if info.conditional:  # every class as often: n samples, class i % num_classes
             labels = np.arange(n, dtype=np.int64) % info.num_classes
-        fake = gen.generate(n, seed=seed, labels=labels) if labels is not None else gen.generate(n, seed=seed)
+        fake = gen.generate(n, seed=seed, labels=labels)
+        scores = evaluate_images(ev, subset, to_unit_range(fake, info.value_range), seed=seed, fake_labels=labels)
+        if exact is not None:
+            ref = exact.generate(n, seed=seed, labels=labels)
+            ref_scores = evaluate_images(ev, subset, to_unit_range(ref, info.value_range), seed=seed, fake_labels=labels)
+            base["reduced"] = _reduced(fake, ref, scores, ref_scores, gen, ("frechet_distance", "precision", "recall",
+                                                                          "coverage"))
         fake = to_unit_range(fake, info.value_range)
-        scores = evaluate_images(ev, subset, fake, seed=seed, fake_labels=labels)
         if labels is not None:
             scores["conditional"] = _conditional_scores(ev, fake, labels, info)
         evaluator = {"kind": "image", "data": str(data), **ev.identity(),
@@ -146,6 +162,33 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         atomic_write_text(out / "eval.json", json.dumps(report, indent=2) + "\n")
         atomic_write_text(out / "eval.md", markdown(report))
     return report
+
+
+def _reduced(fake, ref, scores: dict, ref_scores: dict, gen, keys: tuple[str, ...]) -> dict[str, Any]:
+    """What a reduced precision costs: its largest difference from fp32 on the same noise, and each
+    score at both precisions (the relative change of the first)."""
+    import numpy as np
+
+    out: dict[str, Any] = {"runtime": gen.runtime_text(), "max_abs_diff": float(np.abs(fake - ref).max()),
+                           "mean_abs_diff": float(np.abs(fake - ref).mean()),
+                           "scores": {k: {"reduced": scores["generated"][k], "fp32": ref_scores["generated"][k]}
+                                      for k in keys}}
+    first = out["scores"][keys[0]]
+    out["change"] = {"score": keys[0], "relative": (first["reduced"] - first["fp32"]) / abs(first["fp32"])
+                     if first["fp32"] else 0.0}
+    return out
+
+
+def reduced_line(report: dict[str, Any]) -> str | None:
+    """One line on a reduced precision's price (gan-eval's output and eval.md); None at fp32."""
+    r = report.get("reduced")
+    if not r:
+        return None
+    key = r["change"]["score"]
+    s = r["scores"][key]
+    return (f"{report['precision']} ({r['runtime']}): max abs diff {r['max_abs_diff']:.2g} from fp32 on the same "
+            f"noise (mean {r['mean_abs_diff']:.2g}); {key.replace('_', ' ')} {s['reduced']:.4f} against "
+            f"{s['fp32']:.4f} at fp32 ({100 * r['change']['relative']:+.2f}%)")
 
 
 def _conditional_scores(ev, fake, labels, info) -> dict[str, Any]:
@@ -169,6 +212,12 @@ def _heading(report: dict[str, Any]) -> list[str]:
 
 
 def markdown(report: dict[str, Any]) -> str:
+    text = _markdown(report)
+    line = reduced_line(report)
+    return text + (f"\nPrecision {line}.\n" if line else "")
+
+
+def _markdown(report: dict[str, Any]) -> str:
     g, f = report["generated"], report["floor"]
     if report["evaluator"]["kind"] == "image":
         ev = report["evaluator"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ganforge.errors import MissingExtraError, cli_errors
-from ganforge.inference.options import foreign_options
+from ganforge.inference.options import foreign_options, runtime_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,19 +17,20 @@ from ganforge.inference.options import foreign_options
               help="Seed of the generated samples, the real subset and the evaluator: same seed, same scores.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="eval", show_default=True,
               help="Folder for eval.json and eval.md (checked before the work starts).")
+@runtime_options
 @foreign_options
-def main(source, data, n, seed, out_dir, foreign):
+def main(source, data, n, seed, out_dir, runtime, foreign):
     """Score an exported generator (default: the latest run's export/generator.onnx, else the newest run's
     that has one; a run folder means its export/generator.onnx) against real data, each score beside its
     real-vs-real floor."""
     with cli_errors():
         try:
-            from ganforge.evaluation import evaluate
+            from ganforge.evaluation import evaluate, reduced_line
             import torch  # noqa: F401  (real data comes from the training code)
         except ImportError as exc:
             raise MissingExtraError("gan-eval", "train", exc) from None
         report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir, overrides=foreign,
-                          progress=lambda line: click.echo(line, err=True))
+                          progress=lambda line: click.echo(line, err=True), **runtime)
     g, f = report["generated"], report["floor"]
     if report["evaluator"]["kind"] == "image":
         click.echo(f"Fréchet distance {g['frechet_distance']:.3f} (floor {f['frechet_distance']:.3f}), precision "
@@ -45,6 +46,8 @@ def main(source, data, n, seed, out_dir, foreign):
         click.echo(f"sine-like {g['sine_like_fraction']:.1%} (floor {f['sine_like_fraction']:.1%}), "
                    f"MMD^2 {g['mmd']:.4f} (floor {f['mmd']:.4f}), classifier gap {g['classifier_gap']:.3f} "
                    f"(floor {f['classifier_gap']:.3f})")
+    if line := reduced_line(report):
+        click.echo(line)
     click.echo(f"report: {out_dir}/eval.md")
 
 

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ganforge.inference import tuning
 from ganforge.inference.metadata import ModelInfo
 from ganforge.inference.render import render_grid, save_batches, save_samples
 from ganforge.inference.session import Generator
 from ganforge.inference.walk import interpolate
 
 EXPORTED = os.path.join("export", "generator.onnx")  # where gan-export puts a run's model
-TUNE_FROM_N = 10_000  # generate() measures the model's micro-batch first (once, cached) from this many samples
+TUNE_FROM_N = tuning.TUNE_FROM_N  # generate() measures the plan first (once, cached) from this many samples
 
 __all__ = ["GenerateResult", "Generator", "ModelInfo", "default_model", "generate", "generate_walk", "interpolate",
            "render_grid", "save_samples"]
@@ -39,7 +40,8 @@ class GenerateResult(Sequence):
     on demand), and how it made them."""
 
     def __init__(self, paths: Sequence[Path], *, n: int, model: Path, device: str, providers: list[str],
-                 seconds: float, labels: tuple[str, ...] | None = None, conditional: bool = False):
+                 seconds: float, labels: tuple[str, ...] | None = None, conditional: bool = False,
+                 runtime: str | None = None, runtime_details: Sequence[str] = ()):
         self._paths = paths
         self.n = n  # samples generated (frames, for a walk)
         # conditional models: the classes asked for, by name, in order (a walk's: where it starts and
@@ -50,6 +52,8 @@ class GenerateResult(Sequence):
         self.device = device  # "cpu" or "cuda": where onnxruntime really ran
         self.providers = providers  # what the session really got, e.g. ["CPUExecutionProvider"]
         self.seconds = seconds  # wall time: open the model, generate, write
+        self.runtime = runtime  # what ran it, in words (Generator.runtime_text)
+        self.runtime_details = list(runtime_details)  # how that was chosen (Generator.runtime_report): gan-infer -v
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -72,11 +76,11 @@ def default_model(runs_dir: str | os.PathLike[str] = "runs") -> Path:
                        make="train and export one first (gan-train, then gan-export), or pass --model FILE.onnx")
 
 
-def _open(model, device: str, note: Callable[[str], None] | None, **foreign) -> Generator:
+def _open(model, device: str, note: Callable[[str], None] | None, **options) -> Generator:
     """The generator, and a foreign model's :attr:`Generator.foreign_note` to ``note``, once."""
     if model is None:
         model = default_model()
-    gen = Generator(model, device=device, **foreign)
+    gen = Generator(model, device=device, **options)
     if note is not None and gen.foreign_note:
         note(gen.foreign_note)
     return gen
@@ -87,7 +91,8 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
              latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
              layout: str | None = None, labels: Sequence[str | int] | None = None, per_class: int | None = None,
              progress=None, latent_shape: Sequence[int] | None = None, num_classes: int | None = None,
-             note: Callable[[str], None] | None = None) -> GenerateResult:
+             note: Callable[[str], None] | None = None, provider: str | None = None,
+             precision: str = "fp32") -> GenerateResult:
     """Sample ``n`` outputs of ``model`` (default: :func:`default_model`) from ``seed`` and write them to ``out``.
 
     ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
@@ -96,7 +101,10 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     form of ``out`` are checked before the model runs; ``latent_dim``,
     ``latent_shape``, ``value_range``, ``layout`` and ``num_classes`` are for
     generators without ganforge metadata (:class:`Generator`), and ``note(line)``
-    gets such a model's :attr:`Generator.foreign_note` once, when it opens.
+    gets such a model's :attr:`Generator.foreign_note` once, when it opens. ``provider`` and
+    ``precision``: what runs it (:class:`Generator`); from ``TUNE_FROM_N`` samples the fastest
+    runtime per run size is measured first (once, cached), and a smaller job runs on
+    onnxruntime alone (opening OpenVINO would cost it more than it saves).
 
     A conditional model draws each sample's class at random (:meth:`Generator.sample_labels`)
     unless ``labels`` (names or indices) are given: then the ``n`` samples go to them in
@@ -136,7 +144,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     if n is not None:
         check_grid(n, form)  # before the model opens: a typo costs nothing
     gen = _open(model, device, note, latent_dim=latent_dim, latent_shape=latent_shape, value_range=value_range,
-                layout=layout, num_classes=num_classes)
+                layout=layout, num_classes=num_classes, provider=provider, precision=precision)
     if per_class is not None and not gen.info.conditional:
         raise GanforgeError(gen._no_classes("per-class grids"))
     chosen = None if labels is None else gen.parse_labels(labels)
@@ -150,20 +158,23 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
         batches = gen.iter_batches(n, seed, batch_size, blocks)
     if form == "png":
         grid_memory(n, gen.info.sample_shape)
-    if n >= TUNE_FROM_N and batch_size is None and gen.micro_batch is None:
-        gen.tune_micro_batch()  # about a second, once per model and machine (cached)
+    if n >= TUNE_FROM_N and batch_size is None and not gen.measured:
+        gen.tune_micro_batch()  # a second or two, once per model and machine (cached)
+    gen.small_job = n < TUNE_FROM_N
     paths = save_batches(batches, n, gen.info.sample_shape, out, kind=gen.info.kind,
                          nrow=nrow, value_range=gen.info.value_range, progress=progress)
     names = None if chosen is None else tuple(gen.info.class_names[i] for i in chosen)
     return GenerateResult(paths, n=n, model=gen.path, device=gen.device, providers=gen.providers,
-                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional)
+                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional,
+                          runtime=gen.runtime_text(), runtime_details=gen.runtime_report())
 
 
 def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int, out: str | os.PathLike[str], *,
                   steps: int = 16, labels: Sequence[str | int] | None = None, device: str = "auto",
                   latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
                   layout: str | None = None, latent_shape: Sequence[int] | None = None,
-                  num_classes: int | None = None, note: Callable[[str], None] | None = None) -> GenerateResult:
+                  num_classes: int | None = None, note: Callable[[str], None] | None = None,
+                  provider: str | None = None, precision: str = "fp32") -> GenerateResult:
     """Walk from seed A's first sample to seed B's in ``steps`` frames (:func:`interpolate`)
     and write them to ``out``: ``*.gif`` animation, ``*.png`` one-row strip, ``*.npy``
     array or ``DIR/`` (:func:`ganforge.inference.walk.save_walk`). ``labels``: one class
@@ -183,11 +194,13 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
     if out_form(out, walk=True) == "dir":
         check_out_dir(out)
     gen = _open(model, device, note, latent_dim=latent_dim, latent_shape=latent_shape, value_range=value_range,
-                layout=layout, num_classes=num_classes)
+                layout=layout, num_classes=num_classes, provider=provider, precision=precision)
+    gen.small_job = True
     walk_memory(steps, gen.info.sample_shape, gen.info.kind)
     ends = walk_ends(gen, seed_a, seed_b, labels)
     frames = interpolate(gen, seed_a, seed_b, steps, labels)
     paths = save_walk(frames, out, kind=gen.info.kind, value_range=gen.info.value_range)
     names = None if ends is None else tuple(gen.info.class_names[i] for i in ends)
     return GenerateResult(paths, n=steps, model=gen.path, device=gen.device, providers=gen.providers,
-                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional)
+                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional,
+                          runtime=gen.runtime_text(), runtime_details=gen.runtime_report())

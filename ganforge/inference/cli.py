@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from ganforge.errors import cli_errors, short_warnings
-from ganforge.inference.options import foreign_options
+from ganforge.inference.options import foreign_options, runtime_options
 
 NOT_WITH_WALK = ("n", "per_class", "seed", "nrow", "batch_size")  # options a walk has no use for
 
@@ -86,6 +86,10 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
               help="Where onnxruntime runs: auto takes CUDA when onnxruntime-gpu finds a GPU, else the CPU.")
 @click.option("--nrow", type=click.IntRange(min=1), help="Columns of the grid (default: square).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Samples per onnxruntime call.")
+@runtime_options
+@click.option("-v", "--verbose", is_flag=True,
+              help="Say what runs the model: the runtime of each run size, the micro-batch, and whether that "
+                   "choice was measured now, read from the cache or not measured yet.")
 @foreign_options
 @click.option("--label", "labels", multiple=True, metavar="NAME|INDEX",
               help="Conditional models: a class, by name or index; repeat for several (the samples split into even "
@@ -99,7 +103,8 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
 @click.option("--steps", type=click.IntRange(min=2), default=16, show_default=True,
               help="Frames of an --interpolate walk, both ends included.")
 @click.pass_context
-def main(ctx, model, n, out, seed, device, nrow, batch_size, foreign, labels, per_class, interpolate, steps):
+def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, foreign, labels, per_class, interpolate,
+         steps):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
     from ganforge.inference import generate, generate_walk
 
@@ -110,11 +115,14 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, foreign, labels, pe
     with cli_errors():
         if interpolate is not None:
             result = generate_walk(model, *interpolate, out, steps=steps, labels=labels or None, device=device,
-                                   note=note, **foreign)
+                                   note=note, **runtime, **foreign)
         else:
             result = generate(model, None if per_class else n, out, seed=seed, device=device, nrow=nrow,
                               batch_size=batch_size, labels=labels or None, per_class=per_class, progress=progress,
-                              note=note, **foreign)
+                              note=note, **runtime, **foreign)
+    if verbose:
+        for line in result.runtime_details:
+            click.echo(line, err=True)
     where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
     if interpolate is not None:
         what = f"{result.n} frames, seeds {interpolate[0]} -> {interpolate[1]}"
@@ -129,8 +137,7 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, foreign, labels, pe
             what += f", labels {_names(result.labels)}"
         elif result.conditional:
             what += ", random labels"
-    click.echo(f"wrote {where} ({what}, {result.seconds:.2f}s, onnxruntime on {result.device}: "
-               f"{', '.join(result.providers)})")
+    click.echo(f"wrote {where} ({what}, {result.seconds:.2f}s on {result.device}: {result.runtime})")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import functools
 import click
 
 FOREIGN_KEYS = ("latent_dim", "latent_shape", "value_range", "layout", "num_classes")
+RUNTIME_KEYS = ("provider", "precision")
 
 
 def parse_value_range(ctx, param, value):
@@ -74,7 +75,8 @@ def foreign_options(command):
 
 
 def foreign_args(foreign: dict | None) -> list[str]:
-    """``foreign`` (see :func:`foreign_options`) back as command-line arguments, for a child gan-infer."""
+    """``foreign`` (see :func:`foreign_options`; or ``runtime``, :func:`runtime_options`) back as
+    command-line arguments, for a child gan-infer."""
     args: list[str] = []
     for key, value in (foreign or {}).items():
         if value is None:
@@ -82,3 +84,27 @@ def foreign_args(foreign: dict | None) -> list[str]:
         text = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
         args += ["--" + key.replace("_", "-"), text]
     return args
+
+
+_RUNTIME_OPTIONS = (
+    click.option("--provider", type=click.Choice(["auto", "onnxruntime", "openvino"]),
+                 help="What runs the model on the CPU: auto (default; $GANFORGE_PROVIDER overrides) measures "
+                      "onnxruntime and OpenVINO (the openvino extra, when installed) per run size on first big use "
+                      "and caches the choice; onnxruntime or openvino forces one."),
+    click.option("--precision", type=click.Choice(["fp32", "bf16", "int8"]), default="fp32", show_default=True,
+                 help="fp32: exact to 1e-4 of torch. bf16: OpenVINO computes in bf16 where faster (CPUs with "
+                      "AVX512-BF16/AMX). int8: the generator.int8.onnx gan-export --precision int8 wrote."),
+)
+
+
+def runtime_options(command):
+    """Add --provider and --precision to a click command; it receives them as one dict ``runtime``
+    (Generator keyword arguments)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        given = {key: kwargs.pop(key) for key in RUNTIME_KEYS}
+        return command(*args, runtime=given, **kwargs)
+
+    for option in reversed(_RUNTIME_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper

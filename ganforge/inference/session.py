@@ -6,6 +6,7 @@ onnxruntime is imported when a model is opened, not when this package is, so
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError
-from ganforge.inference import tuning
+from ganforge.inference import runtimes, tuning
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, NUM_CLASSES, OUTPUT_NAME, PREFIX, ModelInfo
 from ganforge.limits import (MAX_CLASSES, MAX_FIXED_BATCH, MAX_LATENT_DIM, MAX_SAMPLE_VALUES, MEMORY_ENV, check_memory,
                              fmt_bytes, memory_budget)
@@ -191,7 +192,9 @@ class Generator:
 
     def __init__(self, model_path: str | os.PathLike[str], device: str = "auto", *, latent_dim: int | None = None,
                  value_range: tuple[float, float] | None = None, layout: str | None = None,
-                 latent_shape: Sequence[int] | None = None, num_classes: int | None = None):
+                 latent_shape: Sequence[int] | None = None, num_classes: int | None = None,
+                 provider: str | None = None, precision: str = "fp32"):
+        provider = runtimes.check_choice(provider, precision)
         if layout is not None and layout not in LAYOUTS:
             raise GanforgeError(f"unknown layout {layout!r}; use one of: {', '.join(LAYOUTS)}")
         if value_range is not None:
@@ -207,6 +210,14 @@ class Generator:
             raise ModelFileError(f"{self.path} is a folder; pass the .onnx file (e.g. {self.path / 'generator.onnx'})")
         if not self.path.is_file():
             raise ModelFileError(f"model file {self.path} does not exist")
+        self.path = runtimes.model_at_precision(self.path, precision)
+        self.precision = precision
+        cpu_only = provider == runtimes.OPENVINO or precision == "bf16"  # OpenVINO runs here on the CPU
+        if device == "cuda" and cpu_only:
+            raise DeviceError(f"{'--provider openvino' if provider == runtimes.OPENVINO else '--precision bf16'} "
+                              "runs on the CPU: use --device cpu (or auto)")
+        if cpu_only:
+            device = "cpu"
         ort = _ort()
         available = ort.get_available_providers()
         if device == "cuda" and CUDA not in available:
@@ -236,6 +247,18 @@ class Generator:
             raise DeviceError("the CUDA provider is installed but could not start (no GPU, or CUDA/cuDNN "
                               "libraries missing); use --device cpu")
         self.device = "cuda" if got_cuda else "cpu"
+        # how runs go (CPU only; see tuning.py): which runtime takes a run of each size, and the
+        # micro-batch (samples per run when a call asks for more; None: whole batches)
+        self.candidates = runtimes.candidates(provider, precision) if self.device == "cpu" else [
+            (runtimes.ONNXRUNTIME, "fp32")]
+        self._runners: dict[str, object] = {runtimes.ONNXRUNTIME: self._run_session}
+        self.used: set[str] = set()  # the runtimes runs went to
+        # a small job (generate() below TUNE_FROM_N) keeps to onnxruntime on the auto provider at fp32/int8:
+        # opening OpenVINO costs it more than it saves
+        self.small_job = False
+        self._spare = provider == "auto" and precision != "bf16"
+        self.plan = tuning.Plan.single(runtimes.ONNXRUNTIME)  # until read from the cache, below
+        self.measured, self.plan_source = False, None
         props = self.session.get_modelmeta().custom_metadata_map
         self.layout = "nchw"  # of the output: "nhwc" outputs are transposed to NCHW samples
         self.input_dtype = np.float32  # what z is fed as (a foreign model may take float16)
@@ -255,11 +278,57 @@ class Generator:
             self.info = self._read_foreign(latent_dim, latent_shape, value_range, layout, num_classes)
         if device == "auto" and want_cuda and not got_cuda:
             _note_fallback("the CUDA provider is installed but could not start (no GPU, or CUDA/cuDNN missing)")
-        # samples per onnxruntime run when a call asks for more (CPU only; see tuning.py); None: whole batches
-        self._tuning_key = tuning.cache_key(self.path, self.providers, getattr(ort, "__version__", "?"))
+        asked = ",".join(f"{name}:{p}" for name, p in self.candidates) + f"|openvino {runtimes.openvino_version()}"
+        self._tuning_key = tuning.cache_key(self.path, self.providers, getattr(ort, "__version__", "?"), asked)
         tuned = self.device == "cpu" and not self.fixed_batch  # a fixed batch is the run size
-        self.micro_batch: int | None = tuning.cached(self._tuning_key) if tuned else None
-        self.micro_batch_speeds: dict[int, float] = {}  # samples/s per candidate, once tune_micro_batch() ran
+        plan = tuning.cached(self._tuning_key, {name for name, _ in self.candidates}) if tuned else None
+        # not measured yet: onnxruntime, unless the choice asked for another (a forced provider, bf16)
+        self.plan = plan or tuning.Plan.single(self.candidates[-1][0] if provider != "auto" or precision == "bf16"
+                                               else self.candidates[0][0])
+        self.measured = plan is not None  # whether the plan comes from a measurement (now or cached)
+        self.plan_source = "cache" if plan is not None else None  # "cache" or "measured": where the plan came from
+        self.micro_batch: int | None = plan.micro_batch if plan else None
+
+    @property
+    def micro_batch_speeds(self) -> dict[int, float]:
+        """samples/s of the micro-batch's runtime by run size, once measured."""
+        return self.plan.speeds.get(self.plan.runtime(self.micro_batch or 1), {})
+
+    def runtime_report(self) -> list[str]:
+        """How the runtime was chosen, a line a fact (gan-infer -v, gan-bench's report)."""
+        lines = [f"model: {self.path} ({self.precision}, {self.device})",
+                 "candidates: " + ", ".join(f"{name} {p}" for name, p in self.candidates)]
+        if self.device == "cpu" and runtimes.OPENVINO not in dict(self.candidates) and self._spare:
+            lines[-1] += (" (OpenVINO is not installed: pip install 'ganforge[openvino]')"
+                          if runtimes.openvino_version() is None else "")
+        if self.device != "cpu":
+            lines.append("plan: whole batches on the GPU (nothing to measure)")
+        elif self.fixed_batch:
+            lines.append(f"plan: runs of {self.fixed_batch}, the graph's fixed batch, on {self.plan.describe()}")
+        elif self.plan_source is None:
+            lines.append(f"plan: not measured yet: {self.plan.describe()} (measured on a job of "
+                         f"{tuning.TUNE_FROM_N:,} samples or more, or by gan-bench, then cached)")
+        else:
+            where = ("measured now" if self.plan_source == "measured"
+                     else f"read from {tuning.cache_dir() / tuning.CACHE_FILE}")
+            lines.append(f"plan ({where}): {self.plan.describe()}")
+            for name, sizes in self.plan.speeds.items():
+                lines.append(f"  {name} samples/s by run size: "
+                             + ", ".join(f"{k}: {v:.0f}" for k, v in sizes.items()))
+        if self.small_job and self._spare and set(self.plan.runtimes) - set(self._runners):
+            lines.append("this job is small: it kept to onnxruntime (opening another runtime costs more than it saves)")
+        lines.append(f"ran on: {', '.join(sorted(self.used)) or 'nothing yet'}")
+        return lines
+
+    def runtime_text(self) -> str:
+        """What runs it, in words: ``onnxruntime (CPUExecutionProvider)``, or the measured plan."""
+        precision = {name: p for name, p in self.candidates}
+        names = sorted(self.used or set(self.plan.runtimes))
+        where = ", ".join(f"{n} {precision.get(n, 'fp32')}" if precision.get(n, "fp32") != "fp32" else n
+                          for n in names)
+        if self.measured and len(self.plan.runtimes) > 1:
+            return f"{where} ({self.plan.describe()})"
+        return f"{where} ({', '.join(self.providers)})" if names == [runtimes.ONNXRUNTIME] else where
 
     def _open(self, ort, options, providers: list[str]):
         # enable_fallback=0: onnxruntime would otherwise print its own "EP Error ... Falling back" banner
@@ -586,13 +655,13 @@ class Generator:
                                                                                            copy=False)
         return feed
 
-    def _run(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    def _run(self, z: np.ndarray, labels: np.ndarray | None = None, runtime: str | None = None) -> np.ndarray:
         """One onnxruntime run on checked, contiguous noise (and labels, for a conditional model);
         a graph with a fixed batch runs chunks of exactly that many, the last one padded with zeros
         whose samples are dropped."""
         step = self.fixed_batch
         if step is None or len(z) == step:
-            return self._run_once(z, labels)
+            return self._run_once(z, labels, runtime)
         out = np.empty((len(z), *self.info.sample_shape), np.float32)
         for i in range(0, len(z), step):
             zc, lc = z[i : i + step], None if labels is None else labels[i : i + step]
@@ -600,14 +669,30 @@ class Generator:
             if k < step:
                 zc = np.concatenate([zc, np.zeros((step - k, *zc.shape[1:]), zc.dtype)])
                 lc = None if lc is None else np.concatenate([lc, np.zeros(step - k, lc.dtype)])
-            out[i : i + k] = self._run_once(zc, lc)[:k]
+            out[i : i + k] = self._run_once(zc, lc, runtime)[:k]
         return out
 
-    def _run_once(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    def _runner(self, name: str):
+        """The runtime ``name``'s run function, opened on first use (OpenVINO compiles the file then)."""
+        runner = self._runners.get(name)
+        if runner is None:
+            precision = dict(self.candidates)[name]
+            runner = self._runners[name] = runtimes.OpenVinoRunner(self.path, self.output_name, precision)
+        return runner
+
+    def _run_session(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run([self.output_name], feed)[0]
+
+    def _run_once(self, z: np.ndarray, labels: np.ndarray | None, runtime: str | None = None) -> np.ndarray:
+        name = runtime or self.plan.runtime(len(z))
+        if runtime is None and self.small_job and self._spare and name not in self._runners:
+            name = runtimes.ONNXRUNTIME
+        runner = self._runner(name)
         try:
-            out = self.session.run([self.output_name], self._feed(z, labels))[0]
-        except Exception as exc:  # onnxruntime's own types (out of memory, a kernel failing)
+            out = runner(self._feed(z, labels))
+        except Exception as exc:  # the runtimes' own types (out of memory, a kernel failing)
             raise GanforgeError(_run_failed(self.path, len(z), exc)) from None
+        self.used.add(name)
         if self.layout == "nhwc" and out.ndim == 4:
             out = out.transpose(0, 3, 1, 2)
         if out.shape != (len(z), *self.info.sample_shape):
@@ -616,14 +701,26 @@ class Generator:
         return np.asarray(out, dtype=np.float32)
 
     def tune_micro_batch(self, budget_s: float = 0.1) -> int | None:
-        """Measure the fastest run size on this machine (about a second), use it, and cache it
-        for this model file. On CUDA nothing is measured: runs take whole batches; nor for a graph
-        with a fixed batch: its runs take that many."""
+        """Measure which runtime is fastest at each run size and the fastest run size on this
+        machine (a second or two), use them, and cache them for this model file. On CUDA nothing
+        is measured: runs take whole batches; nor for a graph with a fixed batch: its runs take
+        that many. A runtime that cannot open this model is left out (onnxruntime always runs)."""
         if self.device != "cpu" or self.fixed_batch:
             return None
-        self.micro_batch, self.micro_batch_speeds = tuning.tune(self._run_noise, self.info.latent_dim,
-                                                                         budget_s=budget_s)
-        tuning.store(self._tuning_key, self.micro_batch, self.micro_batch_speeds)
+        runs = {}
+        for name, _ in self.candidates:
+            try:
+                self._runner(name)
+            except GanforgeError:
+                if len(self.candidates) == 1:
+                    raise
+                continue  # e.g. OpenVINO cannot compile this graph: the others are measured
+            runs[name] = functools.partial(self._run_noise, runtime=name)
+        self.plan = tuning.tune(runs, self.info.latent_dim, budget_s=budget_s)
+        self.used.clear()  # what tuning ran is not what the samples came from
+        self.measured, self.plan_source = True, "measured"
+        self.micro_batch = self.plan.micro_batch
+        tuning.store(self._tuning_key, self.plan)
         return self.micro_batch
 
     def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None,
@@ -680,10 +777,10 @@ class Generator:
             batch_size = check_count(batch_size, "batch size")
         return self._batches(per_class * len(row), chunk, batch_size)
 
-    def _run_noise(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    def _run_noise(self, z: np.ndarray, labels: np.ndarray | None = None, runtime: str | None = None) -> np.ndarray:
         if labels is None and self.info.conditional:  # tuning times noise alone: any class runs alike
             labels = np.zeros(len(z), np.int64)
-        return self._run(z.astype(np.float32, copy=False), labels)
+        return self._run(z.astype(np.float32, copy=False), labels, runtime)
 
     def _batches(self, n: int, chunk, batch_size: int | None) -> Iterator[np.ndarray]:
         """``chunk(start, b)`` gives the noise and labels of samples ``start:start + b``.

@@ -1,13 +1,18 @@
-"""The micro-batch: how many samples one onnxruntime run should take, measured once per
-model and machine, and cached.
+"""The plan of a CPU generator's runs, measured once per model and machine, and cached:
+which runtime runs a run of each size, and the micro-batch (how many samples one run
+takes when a call asks for more).
 
 A generator's throughput does not grow with the batch for ever: past some size its
 activations leave the CPU's caches and samples/s falls, by how much depends on the model
-and the machine (benchmarks/results/ has figures). :func:`tune` times the candidate sizes in turns
-on random noise, keeps the fastest (a larger one when within 3%: fewer calls), and
-stores it in ``$GANFORGE_CACHE_DIR`` (default ``~/.cache/ganforge``) under a key of the
-model file (path, size, modification time) and the machine (CPU, cores, onnxruntime
-version, providers). A change of any of them measures again.
+and the machine (benchmarks/results/ has figures). Nor is one runtime the fastest
+everywhere: onnxruntime wins small runs on every generator measured, OpenVINO (when
+installed) some large ones. :func:`tune` times every runtime at every candidate size in
+turns on random noise; each size goes to its fastest runtime (onnxruntime unless another
+is more than 3% faster), and the micro-batch is the fastest size (a larger one when within
+3%: fewer calls). The plan is stored in ``$GANFORGE_CACHE_DIR`` (default
+``~/.cache/ganforge``) under a key of the model file (path, size, modification time), the
+machine (CPU, cores), the runtimes' versions and what was asked (provider, precision). A
+change of any of them measures again.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import functools
 import json
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +30,12 @@ import numpy as np
 from ganforge.fsutil import atomic_write_text, cache_dir
 from ganforge.inference import timing
 
-CANDIDATES = (8, 16, 32, 64, 128, 256)
+CANDIDATES = (8, 16, 32, 64, 128, 256)  # micro-batch sizes; size 1 is timed too, for routing single samples
 TIE = 0.97  # a larger micro-batch wins unless a smaller one is more than 3% faster
+SETTLE_S = 0.02  # idle before each turn when runtimes take turns
 MAX_RUN_S = 0.05  # candidates whose run would take longer than this are not timed
 CACHE_FILE = "micro-batch.json"
+TUNE_FROM_N = 10_000  # generate() measures the plan first (once, cached) from this many samples
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,10 +51,66 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def cache_key(model: Path, providers: list[str], ort_version: str) -> str:
+def cache_key(model: Path, providers: list[str], ort_version: str, asked: str = "") -> str:
+    """``asked``: what else decides the plan (the candidate runtimes and their versions, the precision)."""
     st = model.stat()
     return "|".join([str(model.resolve()), str(st.st_size), str(st.st_mtime_ns), cpu_name(), str(os.cpu_count()),
-                     ort_version, ",".join(providers)])
+                     ort_version, ",".join(providers), asked])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which runtime runs a run of each size, and the micro-batch."""
+
+    micro_batch: int | None  # None: whole batches (not measured, or nothing to split)
+    routes: tuple[tuple[int, str], ...]  # (from size, runtime), ascending: runs of >= that many go to it
+    speeds: dict[str, dict[int, float]] = field(default_factory=dict)  # samples/s measured, per runtime and size
+
+    @classmethod
+    def single(cls, runtime: str, micro_batch: int | None = None) -> Plan:
+        return cls(micro_batch, ((1, runtime),))
+
+    def runtime(self, size: int) -> str:
+        chosen = self.routes[0][1]
+        for start, name in self.routes:
+            if size >= start:
+                chosen = name
+        return chosen
+
+    @property
+    def runtimes(self) -> list[str]:
+        return list(dict.fromkeys(name for _, name in self.routes))
+
+    def describe(self) -> str:
+        """One line: ``openvino for runs of 64+, onnxruntime below; micro-batch 256``."""
+        if len(self.routes) == 1:
+            text = self.routes[0][1]
+        else:
+            spans = []
+            for k, (start, name) in enumerate(self.routes):
+                end = self.routes[k + 1][0] - 1 if k + 1 < len(self.routes) else None
+                spans.append(f"{name} for runs of {start}" + ("+" if end is None else f"-{end}" if end > start else ""))
+            text = ", ".join(spans)
+        return text + (f"; micro-batch {self.micro_batch}" if self.micro_batch else "")
+
+    def to_json(self) -> dict:
+        return {"micro_batch": self.micro_batch, "routes": [list(r) for r in self.routes],
+                "samples_per_s": {name: {str(k): round(v) for k, v in sizes.items()}
+                                  for name, sizes in self.speeds.items()}}
+
+    @classmethod
+    def from_json(cls, entry, known: set[str]) -> Plan | None:
+        """The plan of a cache entry; None for an entry this version cannot use (it measures again)."""
+        try:
+            micro = entry["micro_batch"]
+            routes = tuple((int(start), str(name)) for start, name in entry["routes"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not routes or not (isinstance(micro, int) and micro >= 1) or any(n not in known for _, n in routes):
+            return None
+        if any(start < 1 for start, _ in routes) or [s for s, _ in routes] != sorted({s for s, _ in routes}):
+            return None
+        return cls(micro, routes)
 
 
 def _read() -> dict:
@@ -57,16 +121,16 @@ def _read() -> dict:
         return {}
 
 
-def cached(key: str) -> int | None:
+def cached(key: str, known: set[str]) -> Plan | None:
+    """The stored plan of ``key`` whose runtimes are all in ``known``; None when there is none."""
     entry = _read().get(key)
-    size = entry.get("micro_batch") if isinstance(entry, dict) else None
-    return size if isinstance(size, int) and size >= 1 else None
+    return Plan.from_json(entry, known) if isinstance(entry, dict) else None
 
 
-def store(key: str, size: int, measured: dict[int, float]) -> bool:
-    """Remember ``size`` for ``key``; False (and nothing written) where the cache folder is not writable."""
+def store(key: str, plan: Plan) -> bool:
+    """Remember ``plan`` for ``key``; False (and nothing written) where the cache folder is not writable."""
     data = _read()
-    data[key] = {"micro_batch": size, "samples_per_s": {str(k): round(v) for k, v in measured.items()}}
+    data[key] = plan.to_json()
     try:
         cache_dir().mkdir(parents=True, exist_ok=True)
         atomic_write_text(cache_dir() / CACHE_FILE, json.dumps(data, indent=1) + "\n")
@@ -75,23 +139,51 @@ def store(key: str, size: int, measured: dict[int, float]) -> bool:
     return True
 
 
-def tune(run: Callable[[np.ndarray], object], latent_dim: int, candidates: tuple[int, ...] = CANDIDATES,
-         budget_s: float = 0.1) -> tuple[int, dict[int, float]]:
-    """Time ``run`` on noise batches of each candidate size, in turns; return the chosen
-    size and samples/s of each."""
+def tune(runs: Mapping[str, Callable[[np.ndarray], object]], latent_dim: int,
+         candidates: tuple[int, ...] = CANDIDATES, budget_s: float = 0.1) -> Plan:
+    """Time each of ``runs`` (runtime name -> one run on a noise batch; the first is preferred on
+    a tie) at size 1 and at each candidate size, all in turns; return the plan."""
     rng = np.random.default_rng(0)
     calls = {}
-    per_sample = None
-    for size in sorted(candidates):
-        if per_sample is not None and size * per_sample > MAX_RUN_S:
-            break  # runs this long already amortise the per-run overhead: no need to time bigger ones
-        z = rng.standard_normal((size, latent_dim), dtype=np.float32)
-        calls[size] = functools.partial(run, z)
-        if per_sample is None:
-            t0 = timing.clock()
-            run(z)
-            per_sample = (timing.clock() - t0) / size
-    stats = timing.measure(calls, 1, budget_s=budget_s, min_repeats=3, max_repeats=50, warmup=1, rounds=3)
-    speed = {size: size / (st.p50_ms / 1e3) for size, st in stats.items()}
-    best = max(speed.values())
-    return max(size for size, v in speed.items() if v >= TIE * best), speed
+    for name, run in runs.items():
+        per_sample = None
+        for size in (1, *sorted(candidates)):
+            if per_sample is not None and size * per_sample > MAX_RUN_S:
+                break  # runs this long already amortise the per-run overhead: no need to time bigger ones
+            z = rng.standard_normal((size, latent_dim), dtype=np.float32)
+            calls[name, size] = functools.partial(run, z)
+            if per_sample is None and size > 1:  # a single sample's time is mostly the run's overhead
+                run(z)  # a runtime's first run of a size can be many times slower (OpenVINO's, notably)
+                t0 = timing.clock()
+                run(z)
+                per_sample = (timing.clock() - t0) / size
+    # two runtimes taking turns: each turn starts after a pause and an untimed run, or onnxruntime's
+    # still-spinning threads slow OpenVINO's next runs by half (benchmarks/results/speed-notes.md)
+    settle = SETTLE_S if len(runs) > 1 else 0.0
+    stats = timing.measure(calls, 1, budget_s=budget_s, min_repeats=3, max_repeats=50, warmup=1, rounds=3,
+                           settle_s=settle)
+    speeds: dict[str, dict[int, float]] = {name: {} for name in runs}
+    for (name, size), st in stats.items():
+        speeds[name][size] = size / (st.p50_ms / 1e3)
+    return plan_from(speeds, list(runs), candidates)
+
+
+def plan_from(speeds: dict[str, dict[int, float]], order: list[str], candidates: tuple[int, ...] = CANDIDATES) -> Plan:
+    """Routes and micro-batch from measured samples/s (see the module's docstring)."""
+    best: dict[int, tuple[str, float]] = {}
+    for size in sorted({s for sizes in speeds.values() for s in sizes}):
+        timed = [(name, speeds[name][size]) for name in order if size in speeds[name]]
+        top = max(v for _, v in timed)
+        best[size] = next((name, v) for name, v in timed if v >= TIE * top)  # the first of near ties
+    routes: list[tuple[int, str]] = []
+    for size, (name, _) in best.items():
+        if not routes or routes[-1][1] != name:
+            routes.append((size, name))
+    routes[0] = (1, routes[0][1])
+    sizes = {s: v for s, (_, v) in best.items() if s in candidates}
+    micro = None
+    if sizes:
+        top = max(sizes.values())
+        micro = max(s for s, v in sizes.items() if v >= TIE * top)
+        routes = [r for r in routes if r[0] <= micro]  # runs never exceed the micro-batch
+    return Plan(micro, tuple(routes), speeds)

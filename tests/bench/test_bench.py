@@ -76,7 +76,8 @@ def test_onnxruntime_backends_run_without_torch(sine_export, tmp_path):
         from ganforge.bench import run_bench
         r = run_bench({str(sine_export.artifacts['onnx'])!r}, batch_sizes=(2,), budget_s=0.01, max_repeats=3,
                       cold=False)
-        assert [b["name"] for b in r["backends"] if not b["name"].startswith("openvino")] == ["onnxruntime-cpu"], r
+        assert [b["name"] for b in r["backends"] if not b["name"].startswith("openvino")] == ["ganforge",
+                                                                                            "onnxruntime-cpu"], r
         assert "torch is not installed" in r["skipped"]["torch-eager"]
         print("ok")
     """)

@@ -62,7 +62,7 @@ def test_torch_compile_matches_eager(sine_run):
 
 def test_best_peer_is_the_fastest_fp32_peer_at_each_batch():
     report = {"backends": [
-        {"name": "onnxruntime-cpu", "results": [{"batch": 1, "samples_per_s": 100.0}, {"batch": 8, "samples_per_s": 400.0}]},
+        {"name": "ganforge", "results": [{"batch": 1, "samples_per_s": 100.0}, {"batch": 8, "samples_per_s": 400.0}]},
         {"name": "torch-eager", "results": [{"batch": 1, "samples_per_s": 50.0}, {"batch": 8, "samples_per_s": 500.0}]},
         {"name": "openvino-fp32", "results": [{"batch": 1, "samples_per_s": 80.0}]},
         {"name": "openvino-default", "results": [{"batch": 1, "samples_per_s": 1000.0}]},  # bf16: not an fp32 peer

@@ -102,7 +102,7 @@ def test_success_line_names_file_count_time_and_providers(tmp_path):
     assert result.exit_code == 0, result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"wrote {tmp_path / 'g.png'} (7 samples, seed 3, ")
-    assert line.endswith("s, onnxruntime on cpu: CPUExecutionProvider)")
+    assert line.endswith("s on cpu: onnxruntime (CPUExecutionProvider))")
 
 
 def test_batch_size_does_not_change_the_png(tmp_path):

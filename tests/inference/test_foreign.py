@@ -244,7 +244,7 @@ def test_bench_times_a_foreign_model_and_skips_the_torch_backends(models, tmp_pa
     assert result.exit_code == 0, result.output
     assert len(notes(result)) == 1
     report = json.loads((tmp_path / "b" / "bench.json").read_text())
-    assert [b["name"] for b in report["backends"]] == ["onnxruntime-cpu"]
+    assert [b["name"] for b in report["backends"]] == ["ganforge", "onnxruntime-cpu"]
     assert report["skipped"]["torch-eager"] == "no checkpoint found beside the model (export.json names none)"
     assert report["model"]["foreign"].startswith("foreign model: latent [N,100,1,1]")
     assert report["cold_start"]["gan-infer_s"] > 0 and "gan-infer_error" not in report["cold_start"]  # flags passed on

@@ -37,45 +37,64 @@ def paced(monkeypatch):
 
 
 def test_tune_picks_the_fastest_run_size(paced):
-    cost = {8: 120, 16: 100, 32: 40, 64: 90, 128: 100, 256: 110}  # µs a sample: 32 is fastest
-    size, speed = tuning.tune(paced(cost), latent_dim=3, budget_s=0.02)
-    assert size == 32
-    assert set(speed) == set(tuning.CANDIDATES)
+    cost = {1: 500, 8: 120, 16: 100, 32: 40, 64: 90, 128: 100, 256: 110}  # µs a sample: 32 is fastest
+    plan = tuning.tune({"onnxruntime": paced(cost)}, latent_dim=3, budget_s=0.02)
+    assert plan.micro_batch == 32 and plan.routes == ((1, "onnxruntime"),)
+    speed = plan.speeds["onnxruntime"]
+    assert set(speed) == {1, *tuning.CANDIDATES}
     assert speed[32] == pytest.approx(1e6 / 40) and speed[256] == pytest.approx(1e6 / 110)
 
 
 def test_tune_prefers_the_larger_of_near_ties(paced):
-    cost = {8: 60, 16: 60, 32: 59.5, 64: 60, 128: 61, 256: 65}  # 128 within 3% of the best, 256 not
-    size, _ = tuning.tune(paced(cost), latent_dim=3, budget_s=0.02)
-    assert size == 128
+    cost = {1: 500, 8: 60, 16: 60, 32: 59.5, 64: 60, 128: 61, 256: 65}  # 128 within 3% of the best, 256 not
+    assert tuning.tune({"onnxruntime": paced(cost)}, latent_dim=3, budget_s=0.02).micro_batch == 128
 
 
 def test_tune_skips_sizes_whose_run_would_be_long(paced):
-    slow = dict.fromkeys(tuning.CANDIDATES, 2000.0)  # 2 ms a sample: a run of 32 would take 64 ms
-    size, speed = tuning.tune(paced(slow), latent_dim=3, budget_s=0.02)
-    assert sorted(speed) == [8, 16] and size == 16
+    slow = dict.fromkeys((1, *tuning.CANDIDATES), 2000.0)  # 2 ms a sample: a run of 32 would take 64 ms
+    plan = tuning.tune({"onnxruntime": paced(slow)}, latent_dim=3, budget_s=0.02)
+    assert sorted(plan.speeds["onnxruntime"]) == [1, 8, 16] and plan.micro_batch == 16
+
+
+ORT = {"onnxruntime"}
 
 
 def test_cache_round_trip_and_invalidation(cache, tmp_path):
     model = tmp_path / "m.onnx"
     model.write_bytes(b"x")
-    key = tuning.cache_key(model, ["CPUExecutionProvider"], "1.0")
-    assert tuning.cached(key) is None
-    assert tuning.store(key, 16, {8: 1000.0, 16: 2000.0})
-    assert tuning.cached(key) == 16
-    assert json.loads(cache.read_text())[key]["samples_per_s"] == {"8": 1000, "16": 2000}
+    key = tuning.cache_key(model, ["CPUExecutionProvider"], "1.0", "onnxruntime:fp32")
+    assert tuning.cached(key, ORT) is None
+    plan = tuning.Plan(16, ((1, "onnxruntime"),), {"onnxruntime": {8: 1000.0, 16: 2000.0}})
+    assert tuning.store(key, plan)
+    assert tuning.cached(key, ORT) == tuning.Plan(16, ((1, "onnxruntime"),))
+    assert json.loads(cache.read_text())[key]["samples_per_s"] == {"onnxruntime": {"8": 1000, "16": 2000}}
+    assert tuning.cached(key, {"openvino"}) is None  # a plan for a runtime not on offer now is not used
     os.utime(model, ns=(0, 0))  # a re-exported model: measured again
-    assert tuning.cached(tuning.cache_key(model, ["CPUExecutionProvider"], "1.0")) is None
-    assert tuning.cached(tuning.cache_key(model, ["CPUExecutionProvider"], "2.0")) is None  # another runtime
+    assert tuning.cached(tuning.cache_key(model, ["CPUExecutionProvider"], "1.0", "onnxruntime:fp32"), ORT) is None
+    assert tuning.cached(tuning.cache_key(model, ["CPUExecutionProvider"], "2.0", "onnxruntime:fp32"), ORT) is None
     cache.write_text("{not json")
-    assert tuning.cached(key) is None  # a damaged cache is measured over, not an error
+    assert tuning.cached(key, ORT) is None  # a damaged cache is measured over, not an error
+
+
+@pytest.mark.parametrize("entry", [
+    {"micro_batch": 16},  # written by an older ganforge: no routes
+    {"micro_batch": 16, "routes": []},
+    {"micro_batch": 0, "routes": [[1, "onnxruntime"]]},
+    {"micro_batch": 16, "routes": [[1, "onnxruntime"], [1, "openvino"]]},
+    {"micro_batch": 16, "routes": [[0, "onnxruntime"]]},
+    {"micro_batch": 16, "routes": [["x", "onnxruntime"]]},
+    {"micro_batch": "16", "routes": [[1, "onnxruntime"]]},
+    {"micro_batch": 16, "routes": [[1, "tensorrt"]]},
+])
+def test_a_cache_entry_this_version_cannot_use_is_measured_again(entry):
+    assert tuning.Plan.from_json(entry, {"onnxruntime", "openvino"}) is None
 
 
 def test_unwritable_cache_is_not_an_error(monkeypatch, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("GANFORGE_CACHE_DIR", str(blocker / "cache"))  # under a file: cannot be created
-    assert tuning.store("k", 8, {8: 1.0}) is False
+    assert tuning.store("k", tuning.Plan.single("onnxruntime", 8)) is False
 
 
 def test_one_cache_folder_for_every_cache(monkeypatch, tmp_path):

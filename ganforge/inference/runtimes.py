@@ -1,0 +1,143 @@
+"""The runtimes a CPU generator can run on, and which precision each runs at.
+
+onnxruntime (the ``cpu`` extra) is always there and opens in milliseconds; OpenVINO's CPU
+runtime (the optional ``openvino`` extra) compiles the same ONNX file, is faster than
+onnxruntime on some models and run sizes and slower on others, and is the one that runs
+bf16 on CPUs that have it. Which is faster is measured per model, machine and run size
+(:mod:`ganforge.inference.tuning`), not assumed. onnxruntime's own OpenVINO plugin
+(``onnxruntime-ep-openvino``) is not among them: on the CPUs measured so far (AMD EPYC) it
+registers but offers no device.
+
+Nothing here imports openvino until a model asks for it, so the lean install stays lean.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ganforge.errors import GanforgeError, MissingExtraError, ModelFileError
+
+ONNXRUNTIME, OPENVINO = "onnxruntime", "openvino"
+PROVIDERS = ("auto", ONNXRUNTIME, OPENVINO)  # --provider
+PROVIDER_ENV = "GANFORGE_PROVIDER"  # the default of --provider (auto when unset)
+PRECISIONS = ("fp32", "bf16", "int8")  # --precision of gan-infer, gan-bench and gan-eval
+INT8_FILE = "generator.int8.onnx"  # what gan-export --precision int8 writes beside generator.onnx
+
+
+def default_provider() -> str:
+    """``$GANFORGE_PROVIDER``, else auto; a wrong value is named with the right ones."""
+    value = os.environ.get(PROVIDER_ENV, "").strip() or "auto"
+    if value not in PROVIDERS:
+        raise GanforgeError(f"{PROVIDER_ENV}={value!r} is not a provider; use one of: {', '.join(PROVIDERS)}")
+    return value
+
+
+def check_choice(provider: str | None, precision: str) -> str:
+    """The provider to use (None: :func:`default_provider`), checked with the precision."""
+    provider = default_provider() if provider is None else provider
+    if provider not in PROVIDERS:
+        raise GanforgeError(f"unknown provider {provider!r}; use one of: {', '.join(PROVIDERS)}")
+    if precision not in PRECISIONS:
+        raise GanforgeError(f"unknown precision {precision!r}; use one of: {', '.join(PRECISIONS)}")
+    if precision == "bf16" and provider == ONNXRUNTIME:
+        raise GanforgeError("--precision bf16 runs on OpenVINO (onnxruntime has no bf16 CPU kernels for these "
+                            "models): use --provider auto or openvino, or --precision fp32")
+    return provider
+
+
+def model_at_precision(path: Path, precision: str) -> Path:
+    """The file to open for ``precision``: int8 is a file of its own (gan-export --precision int8
+    writes it beside generator.onnx); fp32 and bf16 read the fp32 file (bf16 is how OpenVINO
+    computes, not a file)."""
+    if precision != "int8" or path.name.endswith(".int8.onnx"):
+        return path
+    int8 = path.with_name(INT8_FILE) if path.name == "generator.onnx" else path.with_suffix(".int8.onnx")
+    if not int8.is_file():
+        raise ModelFileError(f"--precision int8 needs {int8}, which does not exist: write it with gan-export "
+                             f"--precision int8 --out {path.parent} (or pass the int8 file as --model)")
+    return int8
+
+
+@functools.lru_cache(maxsize=1)
+def _openvino():
+    """The openvino module, or None when the extra is not installed."""
+    try:
+        import openvino
+    except ImportError:
+        return None
+    return openvino
+
+
+@functools.lru_cache(maxsize=1)
+def _core():
+    return _openvino().Core()
+
+
+def openvino_version() -> str | None:
+    """OpenVINO's version when installed, without importing it (a cache key needs no import)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("openvino")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def has_bf16() -> bool:
+    """Whether OpenVINO is installed and this CPU computes bf16 (AVX512-BF16 or AMX)."""
+    return _openvino() is not None and "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def missing_openvino(why: str) -> MissingExtraError:
+    return MissingExtraError(why, "openvino", ImportError("No module named 'openvino'", name="openvino"))
+
+
+def candidates(provider: str, precision: str) -> list[tuple[str, str]]:
+    """(runtime, precision it computes at) pairs to choose between, in order of preference on a tie:
+    onnxruntime first (it opens in milliseconds and runs under ganforge's memory cap). An
+    explicit provider that cannot run here is an error; auto leaves out what is not installed."""
+    ov = _openvino() is not None
+    if provider == OPENVINO and not ov:
+        raise missing_openvino("--provider openvino")
+    if precision == "bf16":
+        if not ov:
+            raise missing_openvino("--precision bf16 (OpenVINO's CPU runtime computes it)")
+        if not has_bf16():
+            raise GanforgeError("--precision bf16 needs a CPU with bf16 instructions (AVX512-BF16 or AMX), and "
+                                "this one has none: use --precision fp32 (or int8 where exported)")
+        # onnxruntime stays a candidate at fp32: where it is faster (small runs) it is also exact
+        return [(OPENVINO, "bf16")] if provider == OPENVINO else [(ONNXRUNTIME, "fp32"), (OPENVINO, "bf16")]
+    computes = "int8" if precision == "int8" else "fp32"
+    if provider == ONNXRUNTIME:
+        return [(ONNXRUNTIME, computes)]
+    if provider == OPENVINO:
+        return [(OPENVINO, computes)]
+    return [(ONNXRUNTIME, computes)] + ([(OPENVINO, computes)] if ov else [])
+
+
+class OpenVinoRunner:
+    """The ONNX file compiled by OpenVINO for the CPU: ``runner(feed)`` is the named output."""
+
+    def __init__(self, path: Path, output: str, precision: str):
+        ov = _openvino()
+        if ov is None:
+            raise missing_openvino("OpenVINO runs")
+        hint = {"bf16": "bf16"}.get(precision, "f32")  # int8 files run their QDQ parts in int8 under f32
+        try:
+            self.compiled = _core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": hint})
+        except Exception as exc:  # OpenVINO's own error types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ModelFileError(f"OpenVINO cannot compile {path} ({first}); use --provider onnxruntime") from None
+        self.request = self.compiled.create_infer_request()
+        self.output = output
+        self.precision = precision
+
+    def __call__(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        self.request.infer(dict(feed))
+        # the request's tensor is overwritten by its next run: the caller keeps a copy
+        return np.array(self.request.get_tensor(self.output).data, copy=True)
