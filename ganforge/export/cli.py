@@ -39,7 +39,8 @@ def _init_args(ctx, param, value):
               help=", ".join(f"{n} ({about})" for n, (_, about) in OFFERS.items()) + ", all.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="fp16: float16 weights and compute, float32 z/x (GPU serving); int8: dynamic quantization "
-                   "(MLP generators). " + ", ".join(n for n, (offer, _) in OFFERS.items() if len(offer) > 1)
+                   "for MLP generators, static QDQ calibrated on the generator's own activations for conv ones "
+                   "(fastest on OpenVINO: gan-infer --precision int8). " + ", ".join(n for n, (offer, _) in OFFERS.items() if len(offer) > 1)
                    + " only.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Output folder (default: <run>/export; required with --module, --torchscript, --exported).")

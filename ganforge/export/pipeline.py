@@ -122,6 +122,7 @@ def export(
                 "seconds": round(seconds, 3),
                 **info,
                 "atol": spec.atol,
+                **({"mean_atol": spec.mean_atol} if spec.mean_atol is not None else {}),
                 "deviation_from_fp32": max(diffs) if diffs else None,
                 "checks": [c.to_json() for c in checks[key]],
             }

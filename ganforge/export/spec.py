@@ -19,7 +19,13 @@ from ganforge.training import checkpoint
 BATCH_SIZES = (1, 3, 64, 257)  # odd sizes catch a batch size baked into a graph
 # Absolute tolerances against PyTorch eager fp32, per precision: absolute first,
 # since near Tanh's zero a relative error means nothing.
-ATOL = {"fp32": 1e-4, "fp16": 1e-2, "int8": 5e-2}  # a key for every one of formats.PRECISIONS
+ATOL = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1.0}  # a key for every one of formats.PRECISIONS
+# int8 rounds every weight to 256 levels: each value is off by a little (a trained Fashion-MNIST
+# wgan: 0.012 on average over 512 samples, 1.5 of 255 grey levels; 0.020 for one sample) and a
+# few by much more (0.56 at most; benchmarks/results/int8-static.md). So int8 is held to its
+# mean, and its max only has to stay inside half the [-1, 1] range; what it costs in quality,
+# gan-eval --precision int8 measures
+MEAN_ATOL = {"int8": 0.04}
 # A user's generator: the latent shape its forward takes (JSON list, e.g. [100, 1, 1]); the graph
 # still takes z [batch, latent_dim] and reshapes it inside. ModelInfo.from_metadata ignores it.
 SOURCE_LATENT_SHAPE = PREFIX + "source_latent_shape"
@@ -44,6 +50,10 @@ class ExportSpec:
     @property
     def atol(self) -> float:
         return ATOL[self.precision]
+
+    @property
+    def mean_atol(self) -> float | None:
+        return MEAN_ATOL.get(self.precision)
 
     def metadata(self) -> dict[str, str]:
         """Every metadata key an artifact carries: ModelInfo's and the extra ones."""
@@ -86,7 +96,7 @@ class ExportSpec:
             with torch.no_grad():
                 got = run(*inputs)
             got = got.numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
-            checks.append(parity(b, got, self.reference(*inputs).numpy(), self.atol))
+            checks.append(parity(b, got, self.reference(*inputs).numpy(), self.atol, self.mean_atol))
         return checks
 
     def class_embedding_check(self, run) -> list:
@@ -104,7 +114,7 @@ class ExportSpec:
         with torch.no_grad():
             got = run(z + E[b] - E[a], a)
         got = got.numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
-        check = parity(64, got, self.reference(z, b).numpy(), self.atol)
+        check = parity(64, got, self.reference(z, b).numpy(), self.atol, self.mean_atol)
         check.name = "class_embedding"
         return [check]
 

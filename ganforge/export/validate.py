@@ -32,6 +32,8 @@ class Check:
     batch_size: int | None = None
     max_abs_diff: float | None = None
     atol: float | None = None
+    mean_abs_diff: float | None = None  # int8's check: its values are off by a little everywhere
+    mean_atol: float | None = None
     shape: list[int] | None = None
     expected_shape: list[int] | None = None
 
@@ -39,15 +41,22 @@ class Check:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
 
 
-def parity(batch: int, got: np.ndarray, want: np.ndarray, atol: float) -> Check:
-    """Exact output shape, and max |got - want| <= atol."""
+def parity(batch: int, got: np.ndarray, want: np.ndarray, atol: float, mean_atol: float | None = None) -> Check:
+    """Exact output shape, max |got - want| <= atol and, with ``mean_atol``, mean |got - want| <= it."""
     shape, expected = list(got.shape), list(want.shape)
     if shape != expected:
         return Check("parity", False, f"shape {shape}, expected {expected}", batch, shape=shape, expected_shape=expected, atol=atol)
-    diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if got.size else 0.0
+    error = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    diff = float(error.max()) if got.size else 0.0
     ok = bool(np.isfinite(diff) and diff <= atol)
-    return Check("parity", ok, f"max abs diff {diff:.3g} (atol {atol:g})", batch,
-                 max_abs_diff=diff, atol=atol, shape=shape, expected_shape=expected)
+    detail = f"max abs diff {diff:.3g} (atol {atol:g})"
+    mean = None
+    if mean_atol is not None:
+        mean = float(error.mean()) if got.size else 0.0
+        ok = ok and mean <= mean_atol
+        detail += f", mean {mean:.3g} (at most {mean_atol:g})"
+    return Check("parity", ok, detail, batch, max_abs_diff=diff, atol=atol, shape=shape, expected_shape=expected,
+                 mean_abs_diff=mean, mean_atol=mean_atol)
 
 
 def raise_failures(fmt: str, checks: list[Check]) -> None:
