@@ -78,13 +78,19 @@ def _core():
     return _openvino().Core()
 
 
+@functools.lru_cache(maxsize=1)
 def openvino_version() -> str | None:
-    """OpenVINO's version when installed, without importing it (a cache key needs no import)."""
-    from importlib import metadata
+    """Which OpenVINO is installed (its package file and when it was written), None when it is not:
+    without importing it, which takes a quarter of a second, or reading package metadata, which
+    scans every installed distribution. Part of the plan's cache key."""
+    import importlib.util
 
+    spec = importlib.util.find_spec("openvino")
+    if spec is None or not spec.origin:
+        return None
     try:
-        return metadata.version("openvino")
-    except metadata.PackageNotFoundError:
+        return f"{spec.origin}@{os.stat(spec.origin).st_mtime_ns}"
+    except OSError:
         return None
 
 
@@ -101,7 +107,7 @@ def candidates(provider: str, precision: str) -> list[tuple[str, str]]:
     """(runtime, precision it computes at) pairs to choose between, in order of preference on a tie:
     onnxruntime first (it opens in milliseconds and runs under ganforge's memory cap). An
     explicit provider that cannot run here is an error; auto leaves out what is not installed."""
-    ov = _openvino() is not None
+    ov = openvino_version() is not None  # installed: imported only when a run needs it
     if provider == OPENVINO and not ov:
         raise missing_openvino("--provider openvino")
     if precision == "bf16":

@@ -145,9 +145,10 @@ def tune(runs: Mapping[str, Callable[[np.ndarray], object]], latent_dim: int,
     a tie) at size 1 and at each candidate size, all in turns; return the plan."""
     rng = np.random.default_rng(0)
     calls = {}
+    sizes = (1, *sorted(candidates))
     for name, run in runs.items():
         per_sample = None
-        for size in (1, *sorted(candidates)):
+        for size in sizes:
             if per_sample is not None and size * per_sample > MAX_RUN_S:
                 break  # runs this long already amortise the per-run overhead: no need to time bigger ones
             z = rng.standard_normal((size, latent_dim), dtype=np.float32)
@@ -157,8 +158,10 @@ def tune(runs: Mapping[str, Callable[[np.ndarray], object]], latent_dim: int,
                 t0 = timing.clock()
                 run(z)
                 per_sample = (timing.clock() - t0) / size
+        # the others are timed at the sizes the first (onnxruntime, under the memory cap) ran, no bigger
+        sizes = tuple(size for (_, size) in calls)
     # two runtimes taking turns: each turn starts after a pause and an untimed run, or onnxruntime's
-    # still-spinning threads slow OpenVINO's next runs by half (benchmarks/results/speed-notes.md)
+    # still-spinning threads slow the other's next runs (docs/bench.md: 1.5x measured after torch)
     settle = SETTLE_S if len(runs) > 1 else 0.0
     stats = timing.measure(calls, 1, budget_s=budget_s, min_repeats=3, max_repeats=50, warmup=1, rounds=3,
                            settle_s=settle)
