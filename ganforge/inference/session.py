@@ -26,7 +26,7 @@ from ganforge.limits import (MAX_CLASSES, MAX_FIXED_BATCH, MAX_LATENT_DIM, MAX_S
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
-MAX_BATCH = 256  # samples per chunk when generating many ...
+MAX_BATCH = 1024  # samples per chunk when generating many ...
 BATCH_BYTES = 4 << 20  # ... or fewer, so that one chunk's output stays near 4 MiB: big images, smaller chunks
 _noted_fallback = False
 _arena_bytes: int | None = None  # the cap of the CPU arena this process registered, once
@@ -538,7 +538,7 @@ class Generator:
     @property
     def default_batch(self) -> int:
         """Samples per chunk when generating many (each chunk then runs in :attr:`micro_batch`
-        pieces): up to 256, a power of two that keeps one chunk's output within 4 MiB, so
+        pieces): up to 1024, a power of two that keeps one chunk's output within 4 MiB, so
         memory stays small for big images (benchmarks/results/streaming.md)."""
         per_sample = 4 * math.prod(self.info.sample_shape)
         fits = max(1, BATCH_BYTES // per_sample)

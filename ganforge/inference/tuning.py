@@ -30,10 +30,13 @@ import numpy as np
 from ganforge.fsutil import atomic_write_text, cache_dir
 from ganforge.inference import timing
 
-CANDIDATES = (8, 16, 32, 64, 128, 256)  # micro-batch sizes; size 1 is timed too, for routing single samples
+# micro-batch sizes (size 1 is timed too, for routing single samples); the large ones matter for
+# small generators, whose runs of 1024 still take a few milliseconds (OpenVINO's bf16 mnist-mlp:
+# 538k samples/s at 1024, 471k at 256)
+CANDIDATES = (8, 16, 32, 64, 128, 256, 512, 1024)
 TIE = 0.97  # a larger micro-batch wins unless a smaller one is more than 3% faster
 SETTLE_S = 0.02  # idle before each turn when runtimes take turns
-MAX_RUN_S = 0.05  # candidates whose run would take longer than this are not timed
+MAX_RUN_S = 0.1  # candidates whose run would take longer than this are not timed (wgan-gp: up to 64)
 CACHE_FILE = "micro-batch.json"
 TUNE_FROM_N = 10_000  # generate() measures the plan first (once, cached) from this many samples
 
@@ -178,8 +181,12 @@ def plan_from(speeds: dict[str, dict[int, float]], order: list[str], candidates:
         timed = [(name, speeds[name][size]) for name in order if size in speeds[name]]
         top = max(v for _, v in timed)
         best[size] = next((name, v) for name, v in timed if v >= TIE * top)  # the first of near ties
+    winners = [name for name, _ in best.values()]
+    for i in range(1, len(winners) - 1):  # one size won by the other runtime between two of the same: noise
+        if winners[i - 1] == winners[i + 1] != winners[i]:
+            winners[i] = winners[i - 1]
     routes: list[tuple[int, str]] = []
-    for size, (name, _) in best.items():
+    for size, name in zip(best, winners):
         if not routes or routes[-1][1] != name:
             routes.append((size, name))
     routes[0] = (1, routes[0][1])

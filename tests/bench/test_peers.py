@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ganforge.bench import backends as B
-from ganforge.bench.run import DEFAULT_BACKENDS, best_peers, run_bench
+from ganforge.bench.run import DEFAULT_BACKENDS, best_peers, reduced_rows, run_bench
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -70,3 +70,33 @@ def test_best_peer_is_the_fastest_fp32_peer_at_each_batch():
     assert best_peers(report) == [
         {"batch": 1, "ours": 100, "peer": "openvino-fp32", "peer_samples_per_s": 80, "ratio": 1.25},
         {"batch": 8, "ours": 400, "peer": "torch-eager", "peer_samples_per_s": 500, "ratio": 0.8}]
+
+
+def test_reduced_precisions_are_compared_with_openvino_at_its_own():
+    report = {"backends": [
+        {"name": "ganforge", "results": [{"batch": 1, "samples_per_s": 100.0}]},
+        {"name": "ganforge-bf16", "results": [{"batch": 1, "samples_per_s": 90.0}, {"batch": 8, "samples_per_s": 800.0}]},
+        {"name": "ganforge-int8", "results": [{"batch": 1, "samples_per_s": 120.0}]},
+        {"name": "openvino-default", "results": [{"batch": 1, "samples_per_s": 60.0}, {"batch": 8, "samples_per_s": 1000.0}]},
+    ]}
+    assert reduced_rows(report) == [
+        {"backend": "ganforge-bf16", "batch": 1, "ours": 90, "peer": "openvino-default", "peer_samples_per_s": 60,
+         "ratio": 1.5},
+        {"backend": "ganforge-bf16", "batch": 8, "ours": 800, "peer": "openvino-default", "peer_samples_per_s": 1000,
+         "ratio": 0.8},
+        {"backend": "ganforge-int8", "batch": 1, "ours": 120, "peer": "openvino-default", "peer_samples_per_s": 60,
+         "ratio": 2.0}]
+
+
+def test_the_ganforge_backends_measure_their_plan_and_take_the_provider(tmp_path):
+    model = tmp_path / "generator.onnx"
+    model.write_bytes((DATA / "tiny-image.onnx").read_bytes())
+    (tmp_path / "generator.int8.onnx").write_bytes(model.read_bytes())  # stands in for an int8 export
+    report = run_bench(model, backends=("ganforge", "onnxruntime-cpu", "ganforge-int8", "ganforge-bf16"),
+                       batch_sizes=(1, 4), budget_s=0.01, max_repeats=3, cold=False, provider="onnxruntime")
+    by = {b["name"]: b for b in report["backends"]}
+    assert set(by) == {"ganforge", "onnxruntime-cpu", "ganforge-int8"}
+    assert by["ganforge"]["plan"].startswith("onnxruntime; micro-batch ")
+    assert set(by["ganforge"]["plan_samples_per_s"]) == {"onnxruntime"} and by["ganforge-int8"]["precision"] == "int8"
+    assert "bf16 runs on OpenVINO" in report["skipped"]["ganforge-bf16"]  # forced to onnxruntime: no bf16
+    assert report["max_abs_diff_vs_ganforge"] == {"onnxruntime-cpu": 0.0, "ganforge-int8": 0.0}  # the same file
