@@ -258,7 +258,7 @@ class Generator:
         self.small_job = False
         self._spare = provider == "auto" and precision != "bf16"
         self.plan = tuning.Plan.single(runtimes.ONNXRUNTIME)  # until read from the cache, below
-        self.measured, self.plan_source = False, None
+        self.plan_source: str | None = None  # "cache" or "measured": where the plan came from; None: not measured
         props = self.session.get_modelmeta().custom_metadata_map
         self.layout = "nchw"  # of the output: "nhwc" outputs are transposed to NCHW samples
         self.input_dtype = np.float32  # what z is fed as (a foreign model may take float16)
@@ -285,9 +285,13 @@ class Generator:
         # not measured yet: onnxruntime, unless the choice asked for another (a forced provider, bf16)
         self.plan = plan or tuning.Plan.single(self.candidates[-1][0] if provider != "auto" or precision == "bf16"
                                                else self.candidates[0][0])
-        self.measured = plan is not None  # whether the plan comes from a measurement (now or cached)
-        self.plan_source = "cache" if plan is not None else None  # "cache" or "measured": where the plan came from
+        self.plan_source = "cache" if plan is not None else None
         self.micro_batch: int | None = plan.micro_batch if plan else None
+
+    @property
+    def measured(self) -> bool:
+        """Whether the plan comes from a measurement (now or cached)."""
+        return self.plan_source is not None
 
     @property
     def micro_batch_speeds(self) -> dict[int, float]:
@@ -298,9 +302,8 @@ class Generator:
         """How the runtime was chosen, a line a fact (gan-infer -v, gan-bench's report)."""
         lines = [f"model: {self.path} ({self.precision}, {self.device})",
                  "candidates: " + ", ".join(f"{name} {p}" for name, p in self.candidates)]
-        if self.device == "cpu" and runtimes.OPENVINO not in dict(self.candidates) and self._spare:
-            lines[-1] += (" (OpenVINO is not installed: pip install 'ganforge[openvino]')"
-                          if runtimes.openvino_version() is None else "")
+        if self.device == "cpu" and self._spare and runtimes.OPENVINO not in dict(self.candidates):
+            lines[-1] += " (OpenVINO is not installed: pip install 'ganforge[openvino]')"  # auto offers it when it is
         if self.device != "cpu":
             lines.append("plan: whole batches on the GPU (nothing to measure)")
         elif self.fixed_batch:
@@ -718,7 +721,7 @@ class Generator:
             runs[name] = functools.partial(self._run_noise, runtime=name)
         self.plan = tuning.tune(runs, self.info.latent_dim, budget_s=budget_s)
         self.used.clear()  # what tuning ran is not what the samples came from
-        self.measured, self.plan_source = True, "measured"
+        self.plan_source = "measured"
         self.micro_batch = self.plan.micro_batch
         tuning.store(self._tuning_key, self.plan)
         return self.micro_batch
