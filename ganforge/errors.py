@@ -107,3 +107,14 @@ def short_warnings() -> None:
 
     show._ganforge = True
     warnings.showwarning = show
+
+
+def first_line(exc: BaseException, limit: int = 200, *, typed: bool = False) -> str:
+    """The first line of ``exc``'s message, at most ``limit`` characters, for a one-line error about a
+    foreign failure; the exception's type name when the message is empty or blank (so that no
+    caller indexes an empty ``splitlines()``). ``typed``: ``TypeName: first line``."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    text = lines[0].strip()[:limit]
+    return f"{type(exc).__name__}: {text}" if typed else text

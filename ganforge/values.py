@@ -1,0 +1,89 @@
+"""The values a user types that several commands share, parsed and checked in one place.
+
+Ground floor and torch-free (``ganforge.inference`` imports it): each function returns the value
+in its checked form or raises a :class:`~ganforge.errors.GanforgeError` whose message says what
+was expected; click callbacks turn that into ``click.BadParameter`` (:func:`click_callback`).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+
+from ganforge.errors import ConfigError, GanforgeError
+
+MAX_LATENT_AXES = 4  # a latent's dimensions after the batch: [C, H, W] of a conv generator is the most seen
+
+
+def check_count(n, what: str = "n", minimum: int = 1) -> int:
+    """``n`` as an int >= ``minimum``, else a GanforgeError."""
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise GanforgeError(f"{what} must be a whole number, got {n!r}") from None
+    if n < minimum:
+        raise GanforgeError(f"{what} must be >= {minimum}, got {n}")
+    return n
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int >= 0 (what ``np.random.default_rng`` accepts), else a GanforgeError."""
+    return check_count(seed, "seed", minimum=0)
+
+
+def parse_value_range(text: str) -> tuple[float, float]:
+    """``LOW,HIGH`` as two finite floats with LOW < HIGH."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"expected LOW,HIGH such as -1,1 or 0,1; got {text!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ConfigError(f"LOW and HIGH must be finite numbers; got {text!r}")
+    if not lo < hi:
+        raise ConfigError(f"LOW must be below HIGH; got {text!r}")
+    return lo, hi
+
+
+def check_value_range(value_range) -> tuple[float, float]:
+    """``value_range`` (a pair of numbers, from metadata or an API call) as two finite floats LOW < HIGH."""
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise GanforgeError(f"value range must be LOW,HIGH with LOW < HIGH, got {value_range!r}")
+    return lo, hi
+
+
+def parse_latent_shape(text: str) -> tuple[int, ...]:
+    """``100,1,1`` (or ``100x1x1``) as a tuple of 1 to MAX_LATENT_AXES positive ints."""
+    parts = [p.strip() for p in text.replace("x", ",").split(",")]
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise ConfigError(f"expected sizes after the batch such as 100,1,1 or 128; got {text!r}")
+    shape = tuple(int(p) for p in parts)
+    if not 1 <= len(shape) <= MAX_LATENT_AXES or min(shape) < 1:
+        raise ConfigError(f"expected 1 to {MAX_LATENT_AXES} sizes, each >= 1, such as 100 or 100,1,1; got {text!r}")
+    return shape
+
+
+def square_size(size: Sequence[int] | None) -> list[int] | None:
+    """An image size as ``[H, W]``: one number is a square; None and two numbers stay as they are."""
+    if size is not None and len(size) == 1:
+        return [size[0], size[0]]
+    return None if size is None else list(size)
+
+
+def click_callback(parse: Callable[[str], object]) -> Callable:
+    """A click option callback that runs ``parse`` on the given text (None stays None) and reports
+    its GanforgeError as ``click.BadParameter``."""
+    def callback(ctx, param, value):
+        import click
+
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except GanforgeError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return callback
