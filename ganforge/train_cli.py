@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from ganforge.errors import MissingExtraError, cli_errors, short_warnings
+from ganforge.threads import threads_option
 from ganforge.training.config import AMP_CHOICES
 
 
@@ -64,6 +65,7 @@ def _load_training():
 @click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]),
               help="bce (non-saturating) or hinge for a variant with a discriminator; with --generator also "
                    "wgan-gp (Wasserstein + gradient penalty). Default: the variant's; bce with --generator.")
+@threads_option
 def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, tensorboard, deterministic, device, amp, compile_, seed, runs_dir, resume, list_variants, generator, discriminator, latent_shape, init_args, d_init_args, loss):
     """Train a GAN VARIANT (default: sine, which needs no download), or your own
     modules: --generator FILE.py:G --discriminator FILE.py:D --latent-shape N --data PATH.

@@ -6,6 +6,7 @@ import click
 
 from ganforge.errors import cli_errors
 from ganforge.inference.options import foreign_options
+from ganforge.threads import threads_option
 
 
 def _ints(ctx, param, value):
@@ -40,6 +41,7 @@ def _ints(ctx, param, value):
               help="What the ganforge backends may run on (gan-infer --provider; default auto: measured per run "
                    "size).")
 @foreign_options
+@threads_option
 def main(model, backends, batch_sizes, budget, out_dir, no_cold_start, provider, foreign):
     """Time an exported generator on every backend over a batch sweep; write bench.json/md/png."""
     from ganforge.bench import ALL_BACKENDS, run_bench

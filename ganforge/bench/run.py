@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import ganforge
+from ganforge import threads
 from ganforge.bench import backends as B
 from ganforge.inference.options import foreign_args
 from ganforge.inference.timing import MatmulPeak, measure, with_roofline
@@ -69,7 +70,7 @@ def _checkpoint_of(model: Path) -> Path | None:
 
 def _machine() -> dict[str, Any]:
     return {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "threads": str(threads.current() or threads.choose())}
 
 
 def _versions() -> dict[str, str]:

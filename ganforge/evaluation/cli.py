@@ -6,6 +6,7 @@ import click
 
 from ganforge.errors import MissingExtraError, cli_errors
 from ganforge.inference.options import foreign_options, runtime_options
+from ganforge.threads import apply_torch, threads_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +20,7 @@ from ganforge.inference.options import foreign_options, runtime_options
               help="Folder for eval.json and eval.md (checked before the work starts).")
 @runtime_options
 @foreign_options
+@threads_option
 def main(source, data, n, seed, out_dir, runtime, foreign):
     """Score an exported generator (default: the latest run's export/generator.onnx, else the newest run's
     that has one; a run folder means its export/generator.onnx) against real data, each score beside its
@@ -26,9 +28,10 @@ def main(source, data, n, seed, out_dir, runtime, foreign):
     with cli_errors():
         try:
             from ganforge.evaluation import evaluate, reduced_line
-            import torch  # noqa: F401  (real data comes from the training code)
+            import torch  # (real data comes from the training code)
         except ImportError as exc:
             raise MissingExtraError("gan-eval", "train", exc) from None
+        apply_torch(torch, log=lambda line: click.echo(line, err=True))  # the evaluator trains on torch
         report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir, overrides=foreign,
                           progress=lambda line: click.echo(line, err=True), **runtime)
     g, f = report["generated"], report["floor"]

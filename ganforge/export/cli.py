@@ -9,6 +9,7 @@ import click
 from ganforge.errors import ConfigError, GanforgeError, MissingExtraError, cli_errors
 from ganforge.export.formats import NAMES, OFFERS, PRECISIONS
 from ganforge.inference.options import parse_latent_shape, parse_value_range
+from ganforge.threads import apply_torch, threads_option
 
 # onnxruntime and onnxruntime-gpu install the same module, so the message names both extras.
 RUNTIME_MISSING = ("gan-export checks every export with onnxruntime ({} is missing): "
@@ -73,6 +74,7 @@ def _init_args(ctx, param, value):
 @click.option("--trust-pickle", is_flag=True,
               help="Load --weights that hold a whole pickled module (this runs code from the file; trusted "
                    "files only).")
+@threads_option
 def main(source, fmt, precision, out_dir, runs_dir, module, weights, torchscript, exported, onnx_file, layout, **user):
     """Export a run's generator (default: runs/latest), or your own PyTorch generator
     (--module and --weights, or --torchscript/--exported), and prove the export faithful.
@@ -90,7 +92,7 @@ def main(source, fmt, precision, out_dir, runs_dir, module, weights, torchscript
         user_source = _user_source_args(source, out_dir, module, weights, torchscript, exported, user)
         try:
             import onnx  # noqa: F401
-            import torch  # noqa: F401
+            import torch
 
             from ganforge.export import UserSource, export
         except ImportError as exc:
@@ -99,6 +101,7 @@ def main(source, fmt, precision, out_dir, runs_dir, module, weights, torchscript
             import onnxruntime  # noqa: F401
         except ImportError as exc:  # [train] alone: neither the cpu nor the gpu extra
             raise GanforgeError(RUNTIME_MISSING.format(exc.name or "onnxruntime")) from None
+        apply_torch(torch)  # the parity checks run the generator on torch
         if user_source is not None:
             source = UserSource(**user_source)
         result = export(source, formats=fmt, precision=precision, out_dir=out_dir, runs_dir=runs_dir)

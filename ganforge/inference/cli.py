@@ -11,6 +11,8 @@ from click.core import ParameterSource
 
 from ganforge.errors import cli_errors, short_warnings
 from ganforge.inference.options import foreign_options, runtime_options
+from ganforge import threads
+from ganforge.threads import threads_option
 
 NOT_WITH_WALK = ("n", "per_class", "seed", "nrow", "batch_size")  # options a walk has no use for
 
@@ -102,6 +104,7 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
                    "--out walk.gif, strip.png or frames.npy.")
 @click.option("--steps", type=click.IntRange(min=2), default=16, show_default=True,
               help="Frames of an --interpolate walk, both ends included.")
+@threads_option
 @click.pass_context
 def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, foreign, labels, per_class, interpolate,
          steps):
@@ -121,6 +124,7 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, f
                               batch_size=batch_size, labels=labels or None, per_class=per_class, progress=progress,
                               note=note, **runtime, **foreign)
     if verbose:
+        click.echo(str(threads.current()), err=True)
         for line in result.runtime_details:
             click.echo(line, err=True)
     where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganforge import threads
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError
 from ganforge.inference import runtimes, tuning
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, NUM_CLASSES, OUTPUT_NAME, PREFIX, ModelInfo
@@ -228,6 +229,7 @@ class Generator:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only; a fallback is reported by us, once
         _capped_arena(ort, options)
+        threads.apply_ort(options, threads.for_model_file(self.path))
         try:
             self.session = self._open(ort, options, [CUDA, CPU] if want_cuda else [CPU])
         except Exception as exc:  # onnxruntime raises its own exception types

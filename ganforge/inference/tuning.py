@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganforge import threads
 from ganforge.fsutil import atomic_write_text, cache_dir
 from ganforge.inference import timing
 
@@ -58,7 +59,7 @@ def cache_key(model: Path, providers: list[str], ort_version: str, asked: str = 
     """``asked``: what else decides the plan (the candidate runtimes and their versions, the precision)."""
     st = model.stat()
     return "|".join([str(model.resolve()), str(st.st_size), str(st.st_mtime_ns), cpu_name(), str(os.cpu_count()),
-                     ort_version, ",".join(providers), asked])
+                     ort_version, ",".join(providers), asked, f"threads {getattr(threads.current(), 'intra', '?')}"])
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ steps on disjoint samples.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from ganforge import threads
 from ganforge.training.datasets import ImageData, to_float
 
 
@@ -115,8 +115,8 @@ class Batches:
 
 
 def default_num_workers() -> int:
-    """Loader processes: the cores there are, less one for the training loop, at most 8."""
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+    """Loader processes: the idle cores this process has, less its compute threads, at most 8 (ganforge.threads)."""
+    return threads.loader_workers()
 
 
 def real_examples(data: torch.Tensor | ImageData | Dataset, k: int) -> torch.Tensor:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 import ganforge
+from ganforge import threads
 from ganforge.errors import ConfigError
 from ganforge.training import checkpoint, conditional, distributed, resume
 from ganforge.training.accel import configure_backends, resolve_device, resolve_precision, use_channels_last
@@ -110,6 +111,8 @@ def _start(request: TrainRequest, dist: Dist, device: torch.device, scorer: Scor
     rt = Runtime(device, dist, resolve_precision(cfg.amp, device), channels_last=False,
                  augment=augment_policy(cfg.augment))
     state = TrainState.build(variant, cfg, device, rt.precision)
+    params = sum(p.numel() for m in (state.G, state.D) for p in m.parameters())  # threads for this work:
+    threads.apply_torch(torch, params * cfg.batch_size, f"{params:,} parameters x {cfg.batch_size}")
     rt.channels_last = use_channels_last(device, state.G, state.D)
     batches = Batches(data, cfg.batch_size, device, shard=(dist.rank, dist.world_size), seed=cfg.seed,
                       channels_last=rt.channels_last, labels=bool(cfg.num_classes))
@@ -173,6 +176,7 @@ def _epochs(t: Trainer) -> TrainResult:
                    f"{t.run.path} on {t.rt.device.type}{' (' + ', '.join(how) + ')' if how else ''}: epochs "
                    f"{first}-{cfg.epochs}, {len(t.batches)} batches of {cfg.batch_size}"
                    f"{' per process' if dist.enabled else ''}")
+        t.log.info(str(threads.current()))
         t0 = time.perf_counter()
         try:
             for epoch in range(first, cfg.epochs + 1):

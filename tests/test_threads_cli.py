@@ -1,0 +1,108 @@
+"""--threads on every command reaches the choice; a bad value is one line; -v and train.log say it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ganforge import threads
+from ganforge.bench.cli import main as bench_main
+from ganforge.evaluation.cli import main as eval_main
+from ganforge.export.cli import main as export_main
+from ganforge.inference.cli import main as infer_main
+from ganforge.train_cli import main as train_main
+
+DATA = Path(__file__).parent / "data"
+COMMANDS = {"gan-train": train_main, "gan-export": export_main, "gan-infer": infer_main, "gan-eval": eval_main,
+            "gan-bench": bench_main}
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    threads.use(None)
+    yield
+    threads.use(None)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_threads_and_refuses_a_bad_count_in_one_line(name):
+    command = COMMANDS[name]
+    assert "--threads" in CliRunner().invoke(command, ["--help"]).output
+    result = CliRunner().invoke(command, ["--threads", "zero"])
+    assert result.exit_code == 2
+    error = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert error == ["Error: Invalid value for '--threads': --threads must be a whole number >= 1 (threads to "
+                     "compute on), got 'zero'"]
+    assert "Traceback" not in result.output
+
+
+def test_gan_infer_threads_reach_the_session_and_v_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv("GANFORGE_THREADS", raising=False)
+    seen = []
+    real = threads.apply_ort
+
+    def spy(options, choice):
+        out = real(options, choice)
+        seen.append((options.intra_op_num_threads, options.inter_op_num_threads))
+        return out
+
+    monkeypatch.setattr(threads, "apply_ort", spy)
+    result = CliRunner().invoke(infer_main, ["--model", str(DATA / "tiny-image.onnx"), "--n", "4", "--out",
+                                             str(tmp_path / "g.png"), "--threads", "3", "-v"])
+    assert result.exit_code == 0, result.output
+    assert seen and all(s == (3, 1) for s in seen)
+    assert "threads: 3 intra-op, 1 inter-op (--threads 3" in result.output
+
+
+def test_gan_infer_without_threads_chooses_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.delenv("GANFORGE_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    result = CliRunner().invoke(infer_main, ["--model", str(DATA / "tiny-image.onnx"), "--n", "4", "--out",
+                                             str(tmp_path / "g.png"), "-v"])
+    assert result.exit_code == 0, result.output
+    assert "threads: 1 intra-op, 1 inter-op (a tiny model: about" in result.output
+
+
+def test_gan_infer_reads_ganforge_threads(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_THREADS", "2")
+    result = CliRunner().invoke(infer_main, ["--model", str(DATA / "tiny-image.onnx"), "--n", "4", "--out",
+                                             str(tmp_path / "g.png"), "-v"])
+    assert result.exit_code == 0, result.output
+    assert "threads: 2 intra-op, 1 inter-op (GANFORGE_THREADS=2" in result.output
+    monkeypatch.setenv("GANFORGE_THREADS", "many")
+    result = CliRunner().invoke(infer_main, ["--model", str(DATA / "tiny-image.onnx"), "--n", "4", "--out",
+                                             str(tmp_path / "g.png")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == ("Error: GANFORGE_THREADS must be a whole number >= 1 (threads "
+                                                      "to compute on), got 'many'")
+
+
+def test_gan_train_threads_reach_torch_and_train_log(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(train_main, ["sine", "--epochs", "1", "--runs-dir", str(tmp_path), "--set",
+                                                 "n_rows=64", "--threads", "2"])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 2
+        log = (tmp_path / "latest" / "train.log").read_text()
+        assert "threads: 2 intra-op, 1 inter-op (--threads 2" in log
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_gan_train_chooses_one_thread_for_the_sine_mlp(tmp_path, monkeypatch):
+    monkeypatch.delenv("GANFORGE_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(train_main, ["sine", "--epochs", "1", "--runs-dir", str(tmp_path), "--set",
+                                                 "n_rows=64"])
+        assert result.exit_code == 0, result.output
+        log = (tmp_path / "latest" / "train.log").read_text()
+        assert "threads: 1 intra-op, 1 inter-op (a tiny model: 8,577 parameters x 32)" in log
+    finally:
+        torch.set_num_threads(before)
