@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 import ganforge
-from ganforge import threads
+from ganforge import progress, threads
 from ganforge.errors import ConfigError
 from ganforge.training import checkpoint, conditional, distributed, resume
 from ganforge.training.accel import configure_backends, resolve_device, resolve_precision, use_channels_last
@@ -177,10 +177,13 @@ def _epochs(t: Trainer) -> TrainResult:
                    f"{first}-{cfg.epochs}, {len(t.batches)} batches of {cfg.batch_size}"
                    f"{' per process' if dist.enabled else ''}")
         t.log.info(str(threads.current()))
+        skip = t.resume_at["pos"] if t.resume_at and t.resume_at.get("epoch") == first else 0  # (a resumed epoch)
+        meter = progress.Meter((cfg.epochs - first + 1) * len(t.batches) - skip, per=len(t.batches), epochs=cfg.epochs,
+                               first_epoch=first, start=skip, write=t.log.debug if t.progress else t.log.info)
         t0 = time.perf_counter()
         try:
             for epoch in range(first, cfg.epochs + 1):
-                row = _train_epoch(t, epoch)
+                row = _train_epoch(t, epoch, meter)
                 state.epoch = epoch
                 state.history.append(row)
                 end = EpochEnd(epoch, row, resume.payload(t))  # every rank: buffers synced, RNG states gathered
@@ -197,6 +200,7 @@ def _epochs(t: Trainer) -> TrainResult:
         seconds = time.perf_counter() - t0
         hooks.end(t)
         t.log.info(f"done: {cfg.epochs} epochs in {seconds:.1f}s; checkpoint {t.run.checkpoint}")
+        t.log.info(f"run: {meter.final()}")
         dist.barrier()
     return TrainResult(t.run.path, t.run.checkpoint, t.variant.name, state.epoch, seconds, state.history,
                        rank=dist.rank, world_size=dist.world_size, epochs_run=cfg.epochs - first + 1)
@@ -214,7 +218,7 @@ def _interrupted(t: Trainer, hooks: Hooks, position: dict[str, Any] | None) -> N
     raise Interrupted(f"interrupted at {where}; checkpoint written; resume with: gan-train --resume {t.run.path}")
 
 
-def _train_epoch(t: Trainer, epoch: int) -> dict[str, Any]:
+def _train_epoch(t: Trainer, epoch: int, meter: progress.Meter | None = None) -> dict[str, Any]:
     """One pass over the data (the rest of it, when picking up an interrupted epoch): its row of figures."""
     state, dist = t.state, t.rt.dist
     t0 = time.perf_counter()
@@ -230,6 +234,8 @@ def _train_epoch(t: Trainer, epoch: int) -> dict[str, Any]:
     try:
         for perm, done, real, labels in batches:
             _train_step(t, real, labels, sums)
+            if meter is not None:  # a line at least every 30 s when stderr is no terminal (progress.py)
+                meter.step(len(real))
             if done == len(t.batches):
                 continue  # the epoch's end checkpoints
             every = t.cfg.checkpoint_every
