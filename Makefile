@@ -19,10 +19,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 
-# One stamp per set of extras; re-installs when the package metadata changes.
+# One stamp per set of extras; re-installs when the package metadata changes. Not --quiet: torch is
+# hundreds of MB, and the install says what it is fetching (a bar on a terminal, a line a package in a log).
 $(VENV)/.installed-%: setup.cfg pyproject.toml | $(PY)
-	$(if $(and $(TORCH_INDEX),$(filter train,$(subst -, ,$*))),$(PY) -m pip install --quiet torch torchvision --index-url '$(TORCH_INDEX)')
-	$(PY) -m pip install --quiet -e '.[$(subst -,$(comma),$*)]'
+	$(if $(and $(TORCH_INDEX),$(filter train,$(subst -, ,$*))),$(PY) -m pip install --progress-bar on torch torchvision --index-url '$(TORCH_INDEX)')
+	$(PY) -m pip install --progress-bar on -e '.[$(subst -,$(comma),$*)]'
 	@touch $@
 
 comma := ,

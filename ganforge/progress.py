@@ -52,6 +52,15 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def ticking(call: Callable[[], object], meter: Meter) -> Callable[[], object]:
+    """``call``, looking at ``meter``'s clock after each run (a line when one is due; counts nothing)."""
+    def run():
+        out = call()
+        meter.step(steps=0)
+        return out
+    return run
+
+
 def duration(seconds: float) -> str:
     """``3.2s``, ``4m05s``, ``2h03m``."""
     seconds = max(0.0, seconds)
@@ -69,10 +78,12 @@ class Meter:
     line (``lines=True``) and records the time-left estimate. ``total``: steps in all; ``per``:
     steps an epoch and ``epochs``/``first_epoch`` when the work has epochs (training)."""
 
-    def __init__(self, total: int, *, what: str = "", unit: str = "step", write: Callable[[str], None] = say,
+    def __init__(self, total: int, *, what: str = "", unit: str = "step", units: str | None = None,
+                 write: Callable[[str], None] = say,
                  every: float | None = None, clock: Callable[[], float] | None = None, lines: bool = True,
                  per: int | None = None, epochs: int | None = None, first_epoch: int = 1, start: int = 0):
         self.total, self.what, self.unit, self.write, self.lines = max(0, total), what, unit, write, lines
+        self.units = units or f"{unit}s"
         self.every = interval() if every is None else every
         self.clock = clock
         self.per, self.epochs, self.first_epoch = per, epochs, first_epoch
@@ -81,6 +92,7 @@ class Meter:
         self.began = self.last = self._now()
         self.estimates: list[tuple[float, float]] = []  # (when, seconds left said then)
         self.ended: float | None = None
+        self.written = 0  # lines written
 
     def _now(self) -> float:
         return (self.clock or now)()
@@ -94,6 +106,7 @@ class Meter:
             line = self.line(t)
             if self.lines:
                 self.write(line)
+                self.written += 1
 
     def update(self, done: int, samples: int | None = None) -> None:
         """Set the count (a callback that reports totals, such as generate()'s ``progress(done, n)``)."""
@@ -103,7 +116,7 @@ class Meter:
         """Where the work is, and records the estimate of the time left."""
         t = self._now() if t is None else t
         spent = t - self.began
-        parts = [f"{self.unit}s {self.done:,}/{self.total:,}" if self.total else f"{self.unit}s {self.done:,}"]
+        parts = [f"{self.units} {self.done:,}/{self.total:,}" if self.total else f"{self.units} {self.done:,}"]
         if self.per and self.epochs:
             at = self.start + self.done
             epoch = self.first_epoch + min(at // self.per, self.epochs - self.first_epoch)
@@ -127,7 +140,7 @@ class Meter:
         spent = self.ended - self.began
         text = (f"{self.what}: " if self.what else "") + f"{duration(spent)} in all"
         if spent > 0 and self.samples:
-            text += f" ({self.done:,} {self.unit}s, {self.samples / spent:,.0f} samples/s)"
+            text += f" ({self.done:,} {self.units}, {self.samples / spent:,.0f} samples/s)"
         if not self.estimates:
             return text + "; it ended before a time-left figure was due"
         # each figure's error: the end it foretold against the real one, over the whole run's time
@@ -142,15 +155,17 @@ class Meter:
 
 def sample_lines(what: str = "", write: Callable[[str], None] = say) -> Callable[[int, int], None]:
     """A ``progress(done, n)`` callback (generate()'s) that writes a line at least every interval, and
-    the final line when done reaches n."""
+    the final line when done reaches n (a job short enough to have written none says nothing)."""
     meter: list[Meter] = []
+    began = now()  # the command's time counts from here (the model's opening included)
 
     def progress(done: int, n: int) -> None:
         if not meter:
             meter.append(Meter(n, what=what, unit="sample", write=write))
+            meter[0].began = meter[0].last = began
         m = meter[0]
         m.update(done, samples=done)
-        if done >= n and m.ended is None:
+        if done >= n and m.ended is None and m.written:
             write(m.final())
 
     return progress

@@ -71,7 +71,7 @@ def test_make_torch_index_installs_torch_first_only_when_set(tmp_path, target, e
 
     index = "https://download.pytorch.org/whl/cpu"
     lines = dry(f"TORCH_INDEX={index}")
-    torch_line = [i for i, line in enumerate(lines) if f"pip install --quiet torch torchvision --index-url '{index}'" in line]
-    extras_line = [i for i, line in enumerate(lines) if f"pip install --quiet -e '.[{extras_}]'" in line]
+    torch_line = [i for i, line in enumerate(lines) if f"pip install --progress-bar on torch torchvision --index-url '{index}'" in line]
+    extras_line = [i for i, line in enumerate(lines) if f"pip install --progress-bar on -e '.[{extras_}]'" in line]
     assert len(torch_line) == 1 and len(extras_line) == 1 and torch_line[0] < extras_line[0], lines
     assert not [line for line in dry() if "--index-url" in line]

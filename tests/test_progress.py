@@ -68,8 +68,9 @@ def test_sample_lines_for_generate_callbacks(monkeypatch):
     callback = progress.sample_lines("gan-infer", write=lines.append)
     for done in range(1000, 10001, 1000):
         callback(done, 10000)
-    assert lines[0].startswith("gan-infer: samples 3,000/10,000 (30%), ")
-    assert lines[-1].startswith("gan-infer: 1m50s in all (10,000 samples")
+    # the clock: 10 s when made, 20 s for the meter, then 10 s a call: lines at 2,000, 5,000 and 8,000
+    assert lines[0] == "gan-infer: samples 2,000/10,000 (20%), 67 samples/s, about 2m00s left"
+    assert lines[-1].startswith("gan-infer: 2m00s in all (10,000 samples")
 
 
 def test_the_interval_comes_from_the_environment(monkeypatch):
@@ -109,3 +110,71 @@ def test_training_on_a_terminal_keeps_its_bar_and_the_log_still_gets_the_lines(t
     result = train("sine", epochs=1, sets=["n_rows=320"], runs_dir=tmp_path, progress=True)
     log = (result.run_dir / "train.log").read_text()
     assert "steps 5/10 (epoch 1/1 at 50%)" in log and "run: " in log
+
+
+def test_gan_infer_off_a_terminal_writes_lines_and_the_run_at_the_end(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from ganforge.inference.cli import main
+
+    monkeypatch.setattr(progress, "now", Clock(40))  # every progress call is 40 s after the last
+    model = Path(__file__).parent / "data" / "tiny-image.onnx"
+    result = CliRunner().invoke(main, ["--model", str(model), "--n", "200", "--batch-size", "50", "--out",
+                                       str(tmp_path / "x.npy")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("gan-infer:")]
+    assert lines[0].startswith("gan-infer: samples 50/200 (25%), ")
+    assert re.match(r"gan-infer: \dm\d\ds in all \(200 samples", lines[-1])
+
+
+def test_a_short_gan_infer_says_nothing_more(tmp_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from ganforge.inference.cli import main
+
+    model = Path(__file__).parent / "data" / "tiny-image.onnx"
+    result = CliRunner().invoke(main, ["--model", str(model), "--n", "8", "--out", str(tmp_path / "x.npy")])
+    assert result.exit_code == 0 and "gan-infer:" not in result.output
+
+
+def test_the_evaluator_training_writes_a_line_at_the_interval(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from ganforge.evaluation import images
+    from ganforge.training.datasets import ImageData
+
+    monkeypatch.setattr(progress, "now", Clock(40))
+    data = ImageData(torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8), torch.arange(40) % 2, ["a", "b"],
+                     "fake")
+    lines = []
+    images._fit_evaluator(data, "classes", ["a", "b"], "fp", seed=0, steps=3, batch=8, progress=lines.append)
+    assert any(line.startswith("  evaluator: steps 1/3 (33%)") for line in lines), lines
+
+
+def test_gan_bench_writes_a_line_while_it_times(monkeypatch):
+    from pathlib import Path
+
+    from ganforge.bench import run_bench
+
+    monkeypatch.setattr(progress, "now", Clock(40))
+    lines = []
+    run_bench(Path(__file__).parent / "data" / "tiny-image.onnx", backends=("onnxruntime-cpu",), batch_sizes=(1, 2),
+              budget_s=0.01, max_repeats=3, cold=False, note=lines.append)
+    assert any(line.startswith("gan-bench: batch sizes 0/2 (0%)") for line in lines), lines
+
+
+def test_int8_calibration_writes_a_line_at_the_interval(monkeypatch, capsys):
+    pytest.importorskip("onnxruntime.quantization")
+    import numpy as np
+
+    from ganforge.export import onnx_format
+
+    monkeypatch.setattr(progress, "now", Clock(40))
+    reader = onnx_format._reader([{"z": np.zeros((1, 2), np.float32)}] * 3)
+    while reader.get_next() is not None:
+        pass
+    err = capsys.readouterr().err
+    assert "int8 calibration: batches 1/3 (33%)" in err, err

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import ganforge
-from ganforge import threads
+from ganforge import progress, threads
 from ganforge.bench import backends as B
 from ganforge.inference.options import foreign_args
 from ganforge.inference.timing import MatmulPeak, measure, with_roofline
@@ -256,17 +256,20 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
         raise GanforgeError(f"no backend could run, so nothing was timed ({why})")
     entries = {e["name"]: e for e in report["backends"]}
     peaks = []
+    meter = progress.Meter(len(batch_sizes), what="gan-bench", unit="batch size", write=note or (lambda line: None))
     with MatmulPeak(PEAK_N) as peak:
         for i, b in enumerate(batch_sizes):
             if note:  # about ROUNDS x budget_s a batch size: say where it is
                 note(f"timing {', '.join(built)} at batch {b} ({i + 1}/{len(batch_sizes)})")
             z = rng.standard_normal((b, info.latent_dim), dtype=np.float32)
-            calls = {PEAK: peak, **{name: functools.partial(backend.run, z) for name, backend in built.items()}}
+            calls = {PEAK: peak, **{name: progress.ticking(functools.partial(backend.run, z), meter)  # a line a 30 s
+                                    for name, backend in built.items()}}
             stats = measure(calls, b, budget_s=budget_s, max_repeats=max_repeats, warmup=WARMUP, rounds=ROUNDS,
                             settle_s=SETTLE_S)
             peaks.append(peak.gflops())
             for name in built:
                 entries[name]["results"].append(with_roofline(stats[name], info.flops_per_sample, peaks[-1]).to_json())
+            meter.step()
     report["matmul_peak_gflops"] = round(max(peaks), 2)
     report["vs_best_peer"] = best_peers(report)
     report["reduced_vs_peer"] = reduced_rows(report)

@@ -23,6 +23,7 @@ from torch import nn
 from ganforge.evaluation import METRIC_SAMPLES
 from ganforge.evaluation.metrics import density_coverage, frechet_distance, precision_recall
 from ganforge.fsutil import atomic_path, cache_dir
+from ganforge.progress import Meter
 from ganforge.training.datasets import ImageData, to_float
 
 FEATURES = 128
@@ -133,7 +134,10 @@ def _fit_evaluator(data: ImageData, task: str, classes: list[str], fp: str, *, s
         progress(f"training the evaluator's feature network on {len(train_idx):,} real images ({steps} steps; "
                  f"once for these data, then cached in {CACHE})")
     start, tenth = time.perf_counter(), max(1, steps // 10)
+    meter = Meter(steps, what="  evaluator", write=progress) if progress else None  # and at least every 30 s
     for step in range(steps):
+        if meter is not None and step:
+            meter.step(batch)
         if progress and step and step % tenth == 0:
             spent = time.perf_counter() - start
             progress(f"  evaluator {100 * step // steps}% ({step}/{steps} steps, {spent:.0f} s, about "

@@ -202,11 +202,16 @@ def _reader(batches: list[dict[str, np.ndarray]]):
     """``batches`` as onnxruntime's CalibrationDataReader (a class of onnxruntime, imported here)."""
     from onnxruntime.quantization import CalibrationDataReader
 
+    from ganforge.progress import Meter
+
+    meter = Meter(len(batches), what="int8 calibration", units="batches")  # a line at least every 30 s
+
     class Batches(CalibrationDataReader):
         def __init__(self) -> None:
             self._left: Iterator[dict[str, np.ndarray]] = iter(batches)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
+            meter.step(steps=0 if meter.done >= len(batches) else 1)
             return next(self._left, None)
 
     return Batches()

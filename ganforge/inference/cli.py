@@ -12,6 +12,7 @@ from click.core import ParameterSource
 from ganforge.errors import cli_errors, short_warnings
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge import threads
+from ganforge.progress import sample_lines
 from ganforge.threads import threads_option
 
 NOT_WITH_WALK = ("n", "per_class", "seed", "nrow", "batch_size")  # options a walk has no use for
@@ -113,7 +114,7 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, f
 
     _check_combination(ctx, interpolate, per_class)
     short_warnings()
-    progress = _terminal_progress() if sys.stderr.isatty() else None
+    progress = _terminal_progress() if sys.stderr.isatty() else sample_lines("gan-infer")  # a line every 30 s
     note = functools.partial(click.echo, err=True)  # a foreign model's line: what was read and assumed
     with cli_errors():
         if interpolate is not None:
