@@ -229,11 +229,16 @@ def _env_count(env: Mapping[str, str], name: str, strict: bool) -> int | None:
 def choose(work: float | None = None, *, what: str = "", requested: int | None = None,
            env: Mapping[str, str] | None = None, torch_threads: int | None = None,
            cores: int | None = None, idle: float | None = None, measure: bool = True,
-           window: float = BUSY_WINDOW_S) -> Choice:
+           window: float = BUSY_WINDOW_S, keep: int | None = None, steady: bool = False) -> Choice:
     """The threads for ``work`` multiply-adds per step (None: unknown), ``what`` naming it for the
     reason ("8,577 parameters x 32"). ``torch_threads``: what torch has now, to honour the user's own
     ``torch.set_num_threads``. ``cores``/``idle``: given instead of read (tests); ``measure``: watch
-    the cores for ``window`` seconds (once a process) when the choice depends on how idle they are."""
+    the cores for ``window`` seconds (once a process) when the choice depends on how idle they are.
+
+    On a CPU the thread count changes the last bits of some results (a dcgan step's convolutions):
+    ``keep`` (a resumed run's own count, :func:`recorded`) is used unless the user set one, so that a
+    resume computes as its run did; ``steady`` (``--deterministic``) leaves the load out of the choice,
+    so that runs repeat bit for bit on a machine however busy it is."""
     env = os.environ if env is None else env
     requested = _requested if requested is None else check_threads(requested)
     cores = _cores() if cores is None else cores
@@ -252,8 +257,13 @@ def choose(work: float | None = None, *, what: str = "", requested: int | None =
         return made(n, f"OMP_NUM_THREADS={n}, yours", "omp")
     if torch_threads is not None and torch_threads not in (len(affinity()), _torch_set):
         return made(torch_threads, f"torch.set_num_threads({torch_threads}), yours", "torch")
+    if keep is not None:
+        return made(keep, f"the run's own {keep}: a resume computes as the run did", "run")
     if work is not None and work < TINY_WORK:
         return made(1, f"a tiny model: {what or f'{work:,.0f} multiply-adds a step'}", "auto")
+    if steady:
+        return made(cores, f"{cores} core{'s' if cores != 1 else ''} available; --deterministic: whatever the load",
+                    "auto")
     if idle is None and measure:
         idle = _measured_idle(cores * share, window)
     if idle is not None:
@@ -269,6 +279,17 @@ def choose(work: float | None = None, *, what: str = "", requested: int | None =
     return made(cores, f"{of}, idle", "auto")
 
 
+def recorded(config_json) -> int | None:
+    """The intra-op threads a run recorded in its config.json ("threads"), None when it has none."""
+    import json
+
+    try:
+        value = json.loads(Path(config_json).read_text()).get("threads")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
 def _over(n: int, cores: int) -> str:
     return f"; more than the {cores} cores available" if n > cores else ""
 
@@ -279,11 +300,12 @@ def _applied(choice: Choice) -> Choice:
     return choice
 
 
-def apply_torch(torch, work: float | None = None, what: str = "", log=None) -> Choice:
-    """Choose for ``work`` and set torch's threads (``torch`` is the module, handed in). Inter-op
-    threads cannot change once torch has run parallel work: then they stay, and the reason says so."""
+def apply_torch(torch, work: float | None = None, what: str = "", log=None, **how) -> Choice:
+    """Choose for ``work`` (``how``: :func:`choose`'s ``keep`` and ``steady``) and set torch's threads
+    (``torch`` is the module, handed in). Inter-op threads cannot change once torch has run parallel
+    work: then they stay, and the reason says so."""
     global _torch_set
-    choice = choose(work, what=what, torch_threads=torch.get_num_threads())
+    choice = choose(work, what=what, torch_threads=torch.get_num_threads(), **how)
     if torch.get_num_threads() != choice.intra:
         torch.set_num_threads(choice.intra)
     _torch_set = choice.intra

@@ -176,3 +176,18 @@ def test_apply_torch_sets_both_and_keeps_inter_op_once_started(monkeypatch):
     t = _Torch(intra=1, started=True)  # 1 is what ganforge set last: not the user's
     c = threads.apply_torch(t, 1000, "a sine")
     assert t.intra == 1 and c.inter == 2 and "inter-op kept at 2" in c.reason
+
+
+def test_a_resume_keeps_its_runs_threads_and_deterministic_ignores_the_load(tmp_path):
+    c = threads.choose(55e6, env={}, cores=2, idle=0.1, keep=2)
+    assert (c.intra, c.source) == (2, "run") and "a resume computes as the run did" in c.reason
+    assert threads.choose(55e6, env={"GANFORGE_THREADS": "1"}, cores=2, idle=0.1, keep=2).intra == 1  # yours first
+    c = threads.choose(55e6, env={}, cores=2, idle=0.1, steady=True)
+    assert c.intra == 2 and "--deterministic: whatever the load" in c.reason
+    assert threads.choose(1000, env={}, cores=2, idle=2.0, steady=True).intra == 1  # tiny stays tiny
+    (tmp_path / "config.json").write_text('{"threads": 3}')
+    assert threads.recorded(tmp_path / "config.json") == 3
+    for text in ('{"threads": true}', '{"threads": 0}', "[]", "not json"):
+        (tmp_path / "config.json").write_text(text)
+        assert threads.recorded(tmp_path / "config.json") is None
+    assert threads.recorded(tmp_path / "missing.json") is None

@@ -106,3 +106,29 @@ def test_gan_train_chooses_one_thread_for_the_sine_mlp(tmp_path, monkeypatch):
         assert "threads: 1 intra-op, 1 inter-op (a tiny model: 8,577 parameters x 32)" in log
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_resumed_run_keeps_the_threads_its_config_json_recorded(tmp_path, monkeypatch):
+    import json
+
+    torch = pytest.importorskip("torch")
+    monkeypatch.delenv("GANFORGE_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        args = ["sine", "--runs-dir", str(tmp_path), "--set", "n_rows=64"]
+        assert CliRunner().invoke(train_main, [*args, "--epochs", "1"]).exit_code == 0
+        config = tmp_path / "latest" / "config.json"
+        assert json.loads(config.read_text())["threads"] == 1
+        config.write_text(json.dumps({**json.loads(config.read_text()), "threads": 2}))  # as if a busy run's
+        result = CliRunner().invoke(train_main, ["--resume", "latest", "--runs-dir", str(tmp_path), "--epochs", "2"])
+        assert result.exit_code == 0, result.output
+        assert "threads: 2 intra-op, 1 inter-op (the run's own 2: a resume computes as the run did)" in \
+            (tmp_path / "latest" / "train.log").read_text()
+        assert json.loads(config.read_text())["threads"] == 2
+        # and a run's config.json still works as --config
+        result = CliRunner().invoke(train_main, ["--config", str(config), "--epochs", "1", "--runs-dir",
+                                                 str(tmp_path / "again")])
+        assert result.exit_code == 0, result.output
+    finally:
+        torch.set_num_threads(before)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # Keys a config file may carry beside the dataclass fields: a resolved config.json's
 # run keys, and runs_dir (the output folder, as the wgan-gp source's parameters.json has).
 # Keys starting with "_" are comments.
-RUN_KEYS = ("variant", "preset", "device", "precision", "world_size", "ganforge_version", "runs_dir")
+RUN_KEYS = ("variant", "preset", "device", "precision", "world_size", "ganforge_version", "runs_dir", "threads")
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 MAX_SEED = 2**63 - 1
 # Upper bounds of the sizes a config (a file, --set, a checkpoint's) may ask for: generous for

@@ -111,8 +111,9 @@ def _start(request: TrainRequest, dist: Dist, device: torch.device, scorer: Scor
     rt = Runtime(device, dist, resolve_precision(cfg.amp, device), channels_last=False,
                  augment=augment_policy(cfg.augment))
     state = TrainState.build(variant, cfg, device, rt.precision)
-    params = sum(p.numel() for m in (state.G, state.D) for p in m.parameters())  # threads for this work:
-    threads.apply_torch(torch, params * cfg.batch_size, f"{params:,} parameters x {cfg.batch_size}")
+    params = sum(p.numel() for m in (state.G, state.D) for p in m.parameters())  # threads for this work (a resume
+    threads.apply_torch(torch, params * cfg.batch_size, f"{params:,} parameters x {cfg.batch_size}",  # keeps its run's)
+                        steady=cfg.deterministic, keep=threads.recorded(saved.run.config) if saved else None)
     rt.channels_last = use_channels_last(device, state.G, state.D)
     batches = Batches(data, cfg.batch_size, device, shard=(dist.rank, dist.world_size), seed=cfg.seed,
                       channels_last=rt.channels_last, labels=bool(cfg.num_classes))
@@ -131,6 +132,7 @@ def _start(request: TrainRequest, dist: Dist, device: torch.device, scorer: Scor
         with writes(run.path):
             run.write_config({"variant": variant.name, "preset": saved.preset if saved else request.preset,
                               "device": device.type, "precision": rt.precision.name, "world_size": dist.world_size,
+                              "threads": threads.current().intra,
                               "ganforge_version": ganforge.__version__, **to_dict(cfg)})
             run.mark_latest()
     rt.wrap(state, cfg, t.objective, data, variant.name)
