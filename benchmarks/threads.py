@@ -57,8 +57,9 @@ def _child(kind: str, work: str, mode: str, where: str) -> None:
         result = train(work, epochs=1, sets=sets, runs_dir=Path(where, "runs", mode), progress=False, device="cpu")
         row = result.history[-1]
         seconds = row["seconds"]
-        chosen = str(threads.current()) if mode != "default" else (
-            f"threads: {torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} inter-op (torch's default)")
+        chosen = str(threads.current()) if mode != "default" else (f"threads: {torch.get_num_threads()} intra-op, "
+                                                                   f"{torch.get_num_interop_threads()} inter-op "
+                                                                   "(torch's default)")
         print(json.dumps({"seconds": seconds, "steps": row["step"], "threads": chosen}))
     else:
         from ganforge.inference import generate

@@ -36,10 +36,11 @@ from pathlib import Path
 from ganforge.errors import GanforgeError
 
 ENV = "GANFORGE_THREADS"
-# Multiply-adds per training step (parameters x batch) below which one thread is faster than two, quiet
-# machine or not: sine (8,577 parameters x 32 = 0.27 M) is 1.4-1.9x faster on one thread; mnist-mlp
-# (0.55 M x 100 = 55 M) and dcgan (0.54 M parameters, but convolutions: far more work than that) gain
-# from a second core when it is free (benchmarks/results/threads.md).
+# Multiply-adds per training step (parameters x batch, exact for an MLP, a floor for a conv net) below
+# which one thread is used whatever the load: its operations are too small to split. It lies between
+# sine (8,577 parameters x 32 = 0.27 M; one thread was faster than torch's two in every measurement,
+# benchmarks/results/threads.md) and the next smallest default, dcgan (0.54 M x 64 = 34 M; mnist-mlp
+# 0.55 M x 100 = 55 M). Where between is not measured yet: no quiet machine was to be had (see the report).
 TINY_WORK = 4_000_000
 BUSY_WINDOW_S = 0.1  # how long /proc/stat is watched for the other work on the cores
 MAX_LOADER_WORKERS = 8
@@ -58,7 +59,7 @@ class Choice:
     reason: str  # why, in a few words, for -v and train.log
     cores: int = 1  # available to this process (affinity, cgroup quota)
     idle: float | None = None  # of those, idle when measured (None: not measured)
-    source: str = "auto"  # auto, option, env, omp, torch
+    source: str = "auto"  # auto, option (--threads), env (GANFORGE_THREADS), omp, torch (the user's), run (a resume)
 
     @property
     def busy(self) -> bool:

@@ -12,8 +12,8 @@ import pytest
 import ganforge
 
 PACKAGE = Path(ganforge.__file__).parent
-GROUND = ("ganforge.errors", "ganforge.limits", "ganforge.fsutil", "ganforge.runs", "ganforge.values", "ganforge.threads",
-          "ganforge.progress")
+GROUND = ("ganforge.errors", "ganforge.limits", "ganforge.fsutil", "ganforge.runs", "ganforge.values",
+          "ganforge.threads", "ganforge.progress")
 TORCH_FREE = ("ganforge.inference", "ganforge.serve", *GROUND)
 
 

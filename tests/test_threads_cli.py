@@ -132,3 +132,12 @@ def test_a_resumed_run_keeps_the_threads_its_config_json_recorded(tmp_path, monk
         assert result.exit_code == 0, result.output
     finally:
         torch.set_num_threads(before)
+
+
+def test_openvino_compiles_with_the_threads():
+    pytest.importorskip("openvino")
+    from ganforge.inference import runtimes
+
+    threads.use(2)
+    runner = runtimes.OpenVinoRunner(DATA / "tiny-image.onnx", "x", "fp32")
+    assert runner.compiled.get_property("INFERENCE_NUM_THREADS") == 2

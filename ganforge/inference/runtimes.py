@@ -136,8 +136,8 @@ class OpenVinoRunner:
             raise missing_openvino("OpenVINO runs")
         hint = {"bf16": "bf16"}.get(precision, "f32")  # int8 files run their QDQ parts in int8 under f32
         try:
-            self.compiled = _core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": hint,
-                                                                    **threads.openvino_config(threads.for_model_file(path))})
+            config = {"INFERENCE_PRECISION_HINT": hint, **threads.openvino_config(threads.for_model_file(path))}
+            self.compiled = _core().compile_model(str(path), "CPU", config)
         except Exception as exc:  # OpenVINO's own error types
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
             raise ModelFileError(f"OpenVINO cannot compile {path} ({first}); use --provider onnxruntime") from None
