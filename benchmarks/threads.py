@@ -164,7 +164,10 @@ def main() -> None:
                 for p in spin:
                     p.kill()
                     p.wait()
-    out = Path(args.out)
+            _write(results, Path(args.out))  # after each condition: a later failure keeps what was measured
+
+
+def _write(results: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "threads.json").write_text(json.dumps(results, indent=1))
     (out / "threads.md").write_text(markdown(results))

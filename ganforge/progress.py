@@ -140,7 +140,8 @@ class Meter:
         spent = self.ended - self.began
         text = (f"{self.what}: " if self.what else "") + f"{duration(spent)} in all"
         if spent > 0 and self.samples:
-            text += f" ({self.done:,} {self.units}, {self.samples / spent:,.0f} samples/s)"
+            units = self.unit if self.done == 1 else self.units
+            text += f" ({self.done:,} {units}, {self.samples / spent:,.0f} samples/s)"
         if not self.estimates:
             return text + "; it ended before a time-left figure was due"
         # each figure's error: the end it foretold against the real one, over the whole run's time

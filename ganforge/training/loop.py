@@ -132,7 +132,7 @@ def _start(request: TrainRequest, dist: Dist, device: torch.device, scorer: Scor
         with writes(run.path):
             run.write_config({"variant": variant.name, "preset": saved.preset if saved else request.preset,
                               "device": device.type, "precision": rt.precision.name, "world_size": dist.world_size,
-                              "threads": threads.current().intra,
+                              "threads": torch.get_num_threads(),
                               "ganforge_version": ganforge.__version__, **to_dict(cfg)})
             run.mark_latest()
     rt.wrap(state, cfg, t.objective, data, variant.name)
