@@ -25,7 +25,7 @@ from ganforge.errors import GanforgeError, quiet_log
 from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check
+from ganforge.export.validate import Check, class_embedding_check, parity_checks
 from ganforge.inference.metadata import (
     INPUT_NAME,
     LABELS_NAME,
@@ -287,4 +287,4 @@ def _checks(spec: ExportSpec, path: Path) -> list[Check]:
     def run(z, labels=None):
         return session(z.numpy()) if labels is None else session(z.numpy(), labels.numpy())
 
-    return checks + spec.parity_checks(run) + spec.class_embedding_check(run)
+    return checks + parity_checks(spec, run) + class_embedding_check(spec, run)

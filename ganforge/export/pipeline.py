@@ -26,7 +26,7 @@ from ganforge.errors import ConfigError, GanforgeError
 from ganforge.export import onnx_format, torch_export, torchscript, triton
 from ganforge.export.formats import NAMES, PRECISIONS, CallCache, ExportFormat
 from ganforge.export.spec import ExportSpec, UserSource, spec_from_checkpoint, spec_from_module
-from ganforge.export.validate import Check, ExportCheckError, raise_failures
+from ganforge.export.validate import Check, ExportCheckError, generator_checks, raise_failures
 from ganforge.fsutil import atomic_dir, atomic_path, atomic_write_text
 from ganforge.training.run import DEFAULT_RUNS_DIR, resolve_run, run_of_checkpoint
 
@@ -112,7 +112,7 @@ def export(
                 raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0][:300]}") from exc
             seconds = time.perf_counter() - t0
-            checks[key] = [_eval_mode_check(spec), *spec.source_checks, *fmt.validate(spec, tmp, cache)]
+            checks[key] = [*generator_checks(spec), *fmt.validate(spec, tmp, cache)]
             raise_failures(f"{name} ({precision})", checks[key])
             diffs = [c.max_abs_diff for c in checks[key] if c.max_abs_diff is not None]
             entries[key] = {
@@ -163,12 +163,6 @@ def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
 def _default_out(ckpt: Path) -> Path:
     run = run_of_checkpoint(ckpt)
     return run.export_dir if run is not None else ckpt.parent / "export"
-
-
-def _eval_mode_check(spec: ExportSpec) -> Check:
-    training = [n for n, m in spec.generator.named_modules() if m.training]
-    return Check("eval_mode", not training, "generator in eval mode" if not training
-                 else f"modules in training mode: {', '.join(training[:5]) or 'root'}")
 
 
 def _versions() -> dict[str, str]:
