@@ -5,16 +5,16 @@ How it is checked is :mod:`ganforge.export.validate`'s, which imports this modul
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 import ganforge
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, GanforgeError
 from ganforge.inference.metadata import PREFIX, ModelInfo
 from ganforge.training import checkpoint
+from ganforge.values import check_value_range
 
 BATCH_SIZES = (1, 3, 64, 257)  # odd sizes catch a batch size baked into a graph
 # Absolute tolerances against PyTorch eager fp32, per precision: absolute first,
@@ -147,9 +147,11 @@ class UserSource:
         if pair == alone:
             raise ConfigError("a generator of your own is --module PATH.py:Class with --weights G.pth, or a "
                               "--torchscript / --exported file alone")
-        lo, hi = self.value_range
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ConfigError(f"--value-range {lo},{hi}: give LOW,HIGH with LOW < HIGH, e.g. 0,1")
+        try:
+            check_value_range(self.value_range)
+        except GanforgeError:
+            lo, hi = self.value_range
+            raise ConfigError(f"--value-range {lo},{hi}: give LOW,HIGH with LOW < HIGH, e.g. 0,1") from None
 
     @property
     def file(self) -> Path:
