@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge.errors import GanforgeError, quiet_log
+from ganforge.errors import GanforgeError, first_line, quiet_log
 from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
@@ -254,7 +254,7 @@ def _checks(spec: ExportSpec, path: Path) -> list[Check]:
         onnx.checker.check_model(str(path), full_check=True)
         checks.append(Check("onnx.checker", True, "full_check passed"))
     except Exception as exc:  # the checker raises several types
-        checks.append(Check("onnx.checker", False, str(exc).splitlines()[0][:200]))
+        checks.append(Check("onnx.checker", False, first_line(exc)))
         return checks
     model = onnx.load(str(path), load_external_data=False)
     dims = [d for v in (*model.graph.input, *model.graph.output) for d in v.type.tensor_type.shape.dim[:1]]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import ganforge
-from ganforge.errors import ConfigError, GanforgeError
+from ganforge.errors import ConfigError, GanforgeError, first_line
 from ganforge.export import onnx_format, torch_export, torchscript, triton
 from ganforge.export.formats import NAMES, PRECISIONS, CallCache, ExportFormat
 from ganforge.export.spec import ExportSpec, UserSource, spec_from_checkpoint, spec_from_module
@@ -109,8 +109,7 @@ def export(
             except GanforgeError:
                 raise
             except Exception as exc:  # an exporter failure is the model's, not the user's input
-                raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0][:300]}") from exc
+                raise GanforgeError(f"{name} conversion failed: {first_line(exc, 300, typed=True)}") from exc
             seconds = time.perf_counter() - t0
             checks[key] = [*generator_checks(spec), *fmt.validate(spec, tmp, cache)]
             raise_failures(f"{name} ({precision})", checks[key])
@@ -156,7 +155,8 @@ def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
         text = str(w.message)
         if "torch.jit" in text and "deprecated" in text:
             continue
-        notes.append(f"{w.category.__name__}: {text.splitlines()[0]}")
+        # w.message is an instance of w.category; its whole first line, uncut as it always was
+        notes.append(first_line(w.message, limit=len(text), typed=True))
     return list(dict.fromkeys(notes))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, first_line
 from ganforge.export.spec import ATOL, ExportSpec
 
 
@@ -77,7 +77,7 @@ def torch_artifact_checks(spec: ExportSpec, loader: str, load: Callable[[dict], 
     try:
         run = load(extra)
     except Exception as exc:  # torch raises RuntimeError or its own types
-        return [Check(loader, False, str(exc).splitlines()[0][:200])]
+        return [Check(loader, False, first_line(exc))]
     return [extra_files_check(spec, extra), *parity_checks(spec, run)]
 
 
