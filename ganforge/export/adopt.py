@@ -6,7 +6,7 @@
 The source is read as gan-infer reads a model without ganforge metadata
 (:class:`ganforge.inference.Generator`, with the same overrides: ``latent_dim``,
 ``latent_shape``, ``value_range``, ``layout``, ``num_classes``). The copy is the source's
-graph between a few new nodes, so that it takes and gives what DESIGN.md's contract says:
+graph between a few new nodes, so that it takes and gives what docs/architecture.md's contract says:
 
 - input ``z`` float32 ``[batch, latent_dim]``, reshaped to the source's latent shape and cast
   to its dtype; a conditional source also takes ``labels`` int64 ``[batch]``, cast and shaped
