@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError, quiet_log
-from ganforge.limits import MAX_CLASSES, MAX_LATENT_DIM, MAX_SAMPLE_VALUES
+from ganforge.limits import MAX_CLASSES, MAX_LATENT_DIM, MAX_SAMPLE_VALUES, check_file_size
 
 # Where common training scripts keep the generator's state_dict inside a checkpoint dict, in the
 # order tried: the moving average first (rosinality's stylegan2 samples from g_ema), then the names
@@ -242,15 +242,10 @@ def _kwargs(init_args: dict) -> str:
 
 
 def _check_file(path: Path, what: str) -> None:
-    # the largest file a ganforge run could write
-    from ganforge.training.config import MAX_CHECKPOINT_BYTES as MAX_BYTES
-
     if not path.is_file():
         raise ConfigError(f"{what} {path} " + ("is a folder; give the file" if path.is_dir() else "does not exist"))
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise ConfigError(f"{what} {path} is {size / 2**30:.1f} GiB, more than the {MAX_BYTES / 2**30:.0f} GiB of "
-                          "the largest generator ganforge exports; is it the right file?")
+    # at most the largest file a ganforge run could write
+    check_file_size(path, ConfigError, "more than the {limit} of the largest generator ganforge exports", what)
 
 
 def program_kind(path: str | Path) -> str | None:

@@ -27,7 +27,7 @@ import torch
 
 import ganforge
 from ganforge.errors import ConfigError
-from ganforge.training import checkpoint, conditional, distributed, resume
+from ganforge.training import checkpoint, classes, distributed, resume
 from ganforge.training.accel import configure_backends, resolve_device, resolve_precision, use_channels_last
 from ganforge.training.config import augment_policy, to_dict
 from ganforge.training.data import Batches
@@ -153,7 +153,7 @@ def _config_and_data(request: TrainRequest, saved: resume.Saved | None, dist: Di
         print(f"data: {data.source}", file=sys.stderr)
     if variant.configure is not None:
         cfg = variant.configure(cfg, data)
-    cfg = conditional.configure(cfg, data, variant.name)  # classes from the data (conditional=true)
+    cfg = classes.configure(cfg, data, variant.name)  # classes from the data (conditional=true)
     check_size(variant, cfg)  # with every size known, before any model is built
     return variant, cfg, data
 

@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError, GanforgeWarning
-from ganforge.training.config import MAX_IMAGE_SIDE, MAX_LATENT_DIM, MAX_WIDTH, TrainConfig
+from ganforge.limits import MAX_TRAIN_IMAGE_SIDE, MAX_TRAIN_LATENT_DIM, MAX_TRAIN_WIDTH
+from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, load_images
 from ganforge.training.variants.base import Variant
 
@@ -46,7 +47,7 @@ MAX_SPEC_CHARS = 4096 + 256  # a path (Linux's PATH_MAX) and a class name
 # parameter count: an integer is a width, size or count (configs: 8192 wide, 1024 a side).
 MAX_INIT_ARGS_CHARS = 16_384  # as JSON
 MAX_INIT_ARGS_DEPTH = 8  # nested lists and objects
-MAX_INIT_INT = 8 * MAX_WIDTH
+MAX_INIT_INT = 8 * MAX_TRAIN_WIDTH
 MAX_LATENT_DIMS = 4  # [C, H, W] noise and one more
 PROBE_BATCH = 2  # samples a probe runs: two tell the batch dimension from a squeezed one
 RANGE_SLACK = 1e-3  # how far past [-1, 1] a probe's output may go before the warning (rounding)
@@ -84,9 +85,9 @@ class CustomConfig(TrainConfig):
         check_init_args("init_args", self.init_args)
         check_init_args("d_init_args", self.d_init_args)
         shape = self.latent_shape
-        if not 1 <= len(shape) <= MAX_LATENT_DIMS or min(shape) < 1 or math.prod(shape) > MAX_LATENT_DIM:
+        if not 1 <= len(shape) <= MAX_LATENT_DIMS or min(shape) < 1 or math.prod(shape) > MAX_TRAIN_LATENT_DIM:
             raise ConfigError(f"--latent-shape {','.join(map(str, shape))}: give 1 to {MAX_LATENT_DIMS} positive "
-                              f"sizes of at most {MAX_LATENT_DIM} values in all, e.g. 100 or 100,1,1")
+                              f"sizes of at most {MAX_TRAIN_LATENT_DIM} values in all, e.g. 100 or 100,1,1")
         self.require_positive("n_critic")
         if self.loss != "wgan-gp" and self.n_critic != 1:
             raise ConfigError(f"n_critic applies to --loss wgan-gp; with {self.loss or 'bce'} D and G take turns")
@@ -101,7 +102,7 @@ class CustomConfig(TrainConfig):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
             raise ConfigError(f"image_size must be [height, width] (or one number), got {self.image_size}")
-        self.require_at_most(MAX_IMAGE_SIDE, "image_size")
+        self.require_at_most(MAX_TRAIN_IMAGE_SIDE, "image_size")
 
 
 def check_spec(key: str, spec: Any) -> None:

@@ -31,9 +31,10 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.limits import MAX_TRAIN_IMAGE_SIDE, MAX_TRAIN_LATENT_DIM, MAX_TRAIN_LAYERS, MAX_TRAIN_WIDTH
 from ganforge.training.augment import MinibatchStd
 from ganforge.training.conditional import discriminate, projection_for
-from ganforge.training.config import LEVERS_OFF, MAX_IMAGE_SIDE, MAX_LATENT_DIM, MAX_LAYERS, MAX_WIDTH, TrainConfig
+from ganforge.training.config import LEVERS_OFF, TrainConfig
 from ganforge.training.datasets import ImageData, load_images
 from ganforge.training.losses import PENALTIES
 from ganforge.training.variants.base import GeneratorBase, Variant
@@ -75,11 +76,11 @@ class WGANConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "hidden_dim", "n_layers", "n_critic", "critic_layers")
-        self.require_at_most(MAX_LATENT_DIM, "latent_dim")
-        self.require_at_most(MAX_WIDTH, "hidden_dim")
-        self.require_at_most(MAX_LAYERS, "n_layers", "critic_layers")
+        self.require_at_most(MAX_TRAIN_LATENT_DIM, "latent_dim")
+        self.require_at_most(MAX_TRAIN_WIDTH, "hidden_dim")
+        self.require_at_most(MAX_TRAIN_LAYERS, "n_layers", "critic_layers")
         # a stride or padding beyond the image's side only makes kernels (and weights) huge
-        self.require_at_most(MAX_IMAGE_SIDE, "image_size", "g_strides", "g_paddings", "c_strides", "c_paddings")
+        self.require_at_most(MAX_TRAIN_IMAGE_SIDE, "image_size", "g_strides", "g_paddings", "c_strides", "c_paddings")
         if self.penalty not in PENALTIES:
             raise ConfigError(f"penalty must be one of {', '.join(PENALTIES)}, got {self.penalty!r}")
         if self.channels is not None and self.channels not in (1, 3):
