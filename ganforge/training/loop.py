@@ -4,8 +4,8 @@
     result = train("sine", epochs=50)
 
 A run is one :class:`~ganforge.training.request.TrainRequest`. :func:`fit` turns it into a
-:class:`Trainer` (config, data, run folder, the checkpointed state, how this process runs
-it), then trains epoch after epoch: each step updates D (the critic), then G every
+:class:`~ganforge.training.trainer.Trainer` (config, data, run folder, the checkpointed state,
+how this process runs it), then trains epoch after epoch: each step updates D (the critic), then G every
 ``n_critic`` steps. After each epoch the loop writes ``checkpoints/last.pt``; the rest a run
 leaves behind (samples, scores, metrics, log lines, TensorBoard, plots) is hooks
 (``hooks.py``). Under torchrun every process runs this same loop on its shard of the data
@@ -32,7 +32,7 @@ from ganforge.training.accel import configure_backends, resolve_device, resolve_
 from ganforge.training.config import augment_policy, to_dict
 from ganforge.training.data import Batches
 from ganforge.training.distributed import Dist
-from ganforge.training.hooks import EpochEnd, Hook, Hooks, Scorer, default_hooks, running
+from ganforge.training.hooks import Hooks, Scorer, default_hooks, running
 from ganforge.training.losses import make_objective
 from ganforge.training.request import TrainRequest, new_config, resumed_config
 from ganforge.training.run import CHECKPOINT_COPIES, SPACE_MARGIN, RunDir, check_space, writes
@@ -40,6 +40,7 @@ from ganforge.training.runtime import Runtime, conditioned
 from ganforge.training.state import TrainState, ema_decay, ema_update
 from ganforge.training.stop import Interrupted, StopAfterStep, StopRequest, TrainingDiverged
 from ganforge.training.sums import EpochSums
+from ganforge.training.trainer import EpochEnd, Hook, Trainer
 from ganforge.training.variants import Variant, check_size, get_variant
 
 __all__ = ["Interrupted", "TrainRequest", "TrainResult", "Trainer", "TrainingDiverged", "ema_update", "fit", "train"]
@@ -56,26 +57,6 @@ class TrainResult:
     rank: int = 0  # this process's rank under torchrun (0 otherwise); only rank 0 wrote the run
     world_size: int = 1  # processes that trained together
     epochs_run: int = 0  # epochs this call trained (after a resume: fewer than ``epochs``)
-
-
-@dataclass
-class Trainer:
-    """One run in progress: what the loop and its hooks work on."""
-
-    variant: Variant
-    cfg: Any
-    run: RunDir
-    data: Any  # what the variant's load_data gave
-    batches: Batches
-    state: TrainState  # what checkpoints hold
-    rt: Runtime  # how this process runs it
-    objective: Any  # the variant's losses (losses.py)
-    hooks: list[Hook]
-    progress: bool = False  # a progress bar per epoch
-    resume_at: dict[str, Any] | None = None  # where inside an interrupted epoch to pick up
-    log: logging.Logger | None = None  # opened by hooks.running
-    stop: StopRequest | None = None
-    fixed: tuple[int, Any] | None = None  # (step, the fixed noise's samples): hooks.fixed_samples computes them once
 
 
 def train(variant: str | None = None, *, scorer: Scorer | None = None, hooks: Sequence[Hook] = (),
