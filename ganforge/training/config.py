@@ -293,10 +293,13 @@ def resolve(
     *,
     preset: str | None = None,
     config_file: str | Path | None = None,
+    file_config: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     sets: Iterable[str] = (),
 ) -> Any:
-    """Build and validate a variant's config from every source, in precedence order."""
+    """Build and validate a variant's config from every source, in precedence order.
+    ``file_config``: the keys of ``config_file`` when the caller has read it already
+    (:attr:`TrainRequest.file_config <ganforge.training.request.TrainRequest.file_config>`)."""
     cfg = variant.config_cls()
     if preset is not None:
         if preset not in variant.presets:
@@ -304,7 +307,7 @@ def resolve(
             raise ConfigError(f"unknown preset {preset!r} for variant {variant.name}; presets: {names}")
         cfg = apply(cfg, variant.presets[preset], where=f" in preset {preset!r}")
     if config_file is not None:
-        data = read_config_file(config_file)
+        data = dict(file_config) if file_config is not None else read_config_file(config_file)
         file_variant = data.pop("variant", variant.name)
         if file_variant != variant.name:
             raise ConfigError(f"config file {config_file} is for variant {file_variant!r}, not {variant.name!r}")
