@@ -14,7 +14,6 @@ and rank 0 alone writes (``distributed.py``).
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 import warnings
@@ -41,7 +40,7 @@ from ganforge.training.state import TrainState, ema_decay, ema_update
 from ganforge.training.stop import Interrupted, StopAfterStep, StopRequest, TrainingDiverged
 from ganforge.training.sums import EpochSums
 from ganforge.training.trainer import EpochEnd, Hook, Trainer
-from ganforge.training.variants import Variant, check_size, get_variant
+from ganforge.training.variants import check_size, get_variant
 
 __all__ = ["Interrupted", "TrainRequest", "TrainResult", "Trainer", "TrainingDiverged", "ema_update", "fit", "train"]
 
