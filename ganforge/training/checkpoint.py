@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ganforge.errors import CheckpointError, ConfigError
+from ganforge.errors import CheckpointError, ConfigError, first_line
 from ganforge.fsutil import atomic_path
 from ganforge.limits import MAX_CHECKPOINT_BYTES, MAX_TRAIN_EPOCHS, check_file_size
 from ganforge.training.run import write_error
@@ -63,8 +63,7 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (a foreign or damaged file: KeyError, IndexError, ...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable checkpoint ({first[:200]}); is the file complete?") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint ({first_line(exc)}); is the file complete?") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
         raise CheckpointError(f"{path} is not a ganforge checkpoint (expected keys {', '.join(REQUIRED)})")
     if state["format"] != FORMAT:

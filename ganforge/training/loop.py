@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 import ganforge
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, first_line
 from ganforge.training import checkpoint, classes, distributed, resume
 from ganforge.training.accel import configure_backends, resolve_device, resolve_precision, use_channels_last
 from ganforge.training.config import augment_policy, to_dict
@@ -217,7 +217,7 @@ def _train_epoch(t: Trainer, epoch: int) -> dict[str, Any]:
         if all(torch.isfinite(p).all() for p in (*state.G.parameters(), *state.D.parameters())):
             raise
         raise TrainingDiverged(
-            f"weights became non-finite in epoch {epoch} (step {state.step}: {str(exc).splitlines()[0][:120]}); "
+            f"weights became non-finite in epoch {epoch} (step {state.step}: {first_line(exc, 120)}); "
             f"{t.run.checkpoint} still holds epoch {state.epoch}: lower learning_rate and resume or retrain"
         ) from None
     row, why = sums.figures(dist, epoch, state.step, time.perf_counter() - t0)

@@ -30,11 +30,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ganforge.errors import ConfigError, GanforgeWarning
+from ganforge.errors import ConfigError, GanforgeWarning, first_line
 from ganforge.limits import MAX_TRAIN_IMAGE_SIDE, MAX_TRAIN_LATENT_DIM, MAX_TRAIN_WIDTH
 from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, load_images
 from ganforge.training.variants.base import Variant
+from ganforge.values import MAX_LATENT_AXES, square_size
 
 # A spec is plain text naming a class, nothing else: a .py file (no control characters or
 # colons in its path) or a dotted module, then the class (dotted for a nested one).
@@ -48,7 +49,6 @@ MAX_SPEC_CHARS = 4096 + 256  # a path (Linux's PATH_MAX) and a class name
 MAX_INIT_ARGS_CHARS = 16_384  # as JSON
 MAX_INIT_ARGS_DEPTH = 8  # nested lists and objects
 MAX_INIT_INT = 8 * MAX_TRAIN_WIDTH
-MAX_LATENT_DIMS = 4  # [C, H, W] noise and one more
 PROBE_BATCH = 2  # samples a probe runs: two tell the batch dimension from a squeezed one
 RANGE_SLACK = 1e-3  # how far past [-1, 1] a probe's output may go before the warning (rounding)
 USAGE = "--generator FILE.py:G --discriminator FILE.py:D --latent-shape N (docs/training.md#your-own-architecture)"
@@ -73,8 +73,7 @@ class CustomConfig(TrainConfig):
     sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
 
     def __post_init__(self) -> None:
-        if self.image_size is not None and len(self.image_size) == 1:  # one number: a square
-            self.image_size = [self.image_size[0], self.image_size[0]]
+        self.image_size = square_size(self.image_size)  # one number: a square
 
     def validate(self) -> None:
         super().validate()
@@ -85,8 +84,8 @@ class CustomConfig(TrainConfig):
         check_init_args("init_args", self.init_args)
         check_init_args("d_init_args", self.d_init_args)
         shape = self.latent_shape
-        if not 1 <= len(shape) <= MAX_LATENT_DIMS or min(shape) < 1 or math.prod(shape) > MAX_TRAIN_LATENT_DIM:
-            raise ConfigError(f"--latent-shape {','.join(map(str, shape))}: give 1 to {MAX_LATENT_DIMS} positive "
+        if not 1 <= len(shape) <= MAX_LATENT_AXES or min(shape) < 1 or math.prod(shape) > MAX_TRAIN_LATENT_DIM:
+            raise ConfigError(f"--latent-shape {','.join(map(str, shape))}: give 1 to {MAX_LATENT_AXES} positive "
                               f"sizes of at most {MAX_TRAIN_LATENT_DIM} values in all, e.g. 100 or 100,1,1")
         self.require_positive("n_critic")
         if self.loss != "wgan-gp" and self.n_critic != 1:
@@ -188,8 +187,7 @@ def _probe(net: nn.Module, spec: str, x: torch.Tensor, what: str) -> torch.Tenso
         with torch.no_grad():
             out = net(x)
     except Exception as exc:  # noqa: BLE001  (your forward, whatever it raises)
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ConfigError(f"{spec} fails on {what} {list(x.shape)} ({type(exc).__name__}: {first}); "
+        raise ConfigError(f"{spec} fails on {what} {list(x.shape)} ({first_line(exc, typed=True)}); "
                           f"check --latent-shape and the data's size") from None
     finally:
         net.train(training)

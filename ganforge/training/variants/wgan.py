@@ -38,6 +38,7 @@ from ganforge.training.config import LEVERS_OFF, TrainConfig
 from ganforge.training.datasets import ImageData, load_images
 from ganforge.training.losses import PENALTIES
 from ganforge.training.variants.base import GeneratorBase, Variant
+from ganforge.values import square_size
 
 
 @dataclass
@@ -70,8 +71,7 @@ class WGANConfig(TrainConfig):
     sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
 
     def __post_init__(self) -> None:
-        if self.image_size is not None and len(self.image_size) == 1:  # one number: a square
-            self.image_size = [self.image_size[0], self.image_size[0]]
+        self.image_size = square_size(self.image_size)  # one number: a square
 
     def validate(self) -> None:
         super().validate()
