@@ -77,7 +77,7 @@ def step(steps: list[Step], name: str, call) -> bool:
 
 
 def train_cmd(variant: str, data: Path, device: str, runs: Path) -> list[str]:
-    return [sys.executable, "-m", "ganforge.training.cli", variant, *VARIANTS[variant](data), "--epochs", "1",
+    return [sys.executable, "-m", "ganforge.train_cli", variant, *VARIANTS[variant](data), "--epochs", "1",
             "--device", device, "--amp", "auto", "--runs-dir", str(runs)]
 
 

@@ -6,7 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-CLIS = {"gan-train": "ganforge.training.cli", "gan-export": "ganforge.export.cli", "gan-infer": "ganforge.inference.cli",
+CLIS = {"gan-train": "ganforge.train_cli", "gan-export": "ganforge.export.cli", "gan-infer": "ganforge.inference.cli",
         "gan-bench": "ganforge.bench.cli", "gan-eval": "ganforge.evaluation.cli"}
 
 

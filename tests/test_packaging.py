@@ -54,7 +54,7 @@ def test_gan_export_without_onnxruntime_names_both_extras(tmp_path):
 
 def test_gan_train_tensorboard_without_tensorboard_names_its_extra(tmp_path):
     pytest.importorskip("torch")
-    out = run_without("tensorboard", "from ganforge.training.cli import main; "
+    out = run_without("tensorboard", "from ganforge.train_cli import main; "
                                      "main(['--tensorboard', '--epochs', '1', '--runs-dir', 'runs'])", tmp_path)
     assert out.returncode == 1, out
     assert out.stderr == ("Error: --tensorboard needs the 'tensorboard' extra (tensorboard is missing): "

@@ -2,10 +2,10 @@
 
     torchrun --nproc_per_node=2 -m ganforge.training sine --epochs 2 --device cpu
 
-An entry script, not part of the library: it runs the command line (``cli.py``) that sits above it.
+An entry script, not part of the library: it runs the command line that sits above training.
 """
 
-from ganforge.training.cli import main
+from ganforge.train_cli import main
 
 if __name__ == "__main__":
     main(prog_name="gan-train")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIS = {"gan-infer": "ganforge.inference.cli", "gan-eval": "ganforge.evaluation.cli",
-        "gan-bench": "ganforge.bench.cli", "gan-export": "ganforge.export.cli", "gan-train": "ganforge.training.cli"}
+        "gan-bench": "ganforge.bench.cli", "gan-export": "ganforge.export.cli", "gan-train": "ganforge.train_cli"}
 TORCH_FREE = {"gan-infer"}
 # Address space a CLI may map. torch alone maps about 3.3 GB of address space at import (its CUDA
 # libraries), onnxruntime, numpy and pillow about 0.2 GB; the rest is the 1 GiB memory budget and room.

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ganforge.errors import ConfigError, DeviceError
 from ganforge.training import accel, train
-from ganforge.training.cli import main
+from ganforge.train_cli import main
 from ganforge.training.losses import gradient_penalty
 from ganforge.training.variants import dcgan, wgan_gp
 from tests.conftest import tiny_sets

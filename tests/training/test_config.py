@@ -97,7 +97,7 @@ def test_unknown_variant_lists_variants():
 def test_a_seed_out_of_range_is_one_line(seed, tmp_path):
     from click.testing import CliRunner
 
-    from ganforge.training.cli import main
+    from ganforge.train_cli import main
 
     result = CliRunner().invoke(main, ["sine", "--seed", seed, "--runs-dir", str(tmp_path), "--epochs", "1"])
     assert result.exit_code != 0 and "Traceback" not in result.output

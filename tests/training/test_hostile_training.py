@@ -16,8 +16,8 @@ import torch
 from click.testing import CliRunner
 
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeWarning
+from ganforge.train_cli import main
 from ganforge.training import checkpoint, train
-from ganforge.training.cli import main
 from ganforge.training.config import resolve
 from ganforge.training.datasets import MAX_IMAGE_PIXELS, first_image_size, load_folder, load_idx
 from ganforge.training.run import RunDir, resolve_run

@@ -17,7 +17,7 @@ SETS = ["n_rows=16000", "sample_count=4", "log_every=1"]
 
 def test_sigint_checkpoints_and_resume_is_exact(tmp_path):
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "ganforge.training.cli", "sine", "--epochs", "3", "--runs-dir", str(runs),
+    cmd = [sys.executable, "-m", "ganforge.train_cli", "sine", "--epochs", "3", "--runs-dir", str(runs),
            *[a for s in SETS for a in ("--set", s)]]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})

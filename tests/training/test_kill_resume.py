@@ -17,7 +17,7 @@ SETS = ["n_rows=32000", "sample_count=4", "checkpoint_every=40"]  # 1000 steps a
 
 def _start(runs, resume=None):
     args = ["--resume", str(resume)] if resume else ["sine", *[a for s in SETS for a in ("--set", s)]]
-    cmd = [sys.executable, "-m", "ganforge.training.cli", *args, "--epochs", "3", "--runs-dir", str(runs)]
+    cmd = [sys.executable, "-m", "ganforge.train_cli", *args, "--epochs", "3", "--runs-dir", str(runs)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
 

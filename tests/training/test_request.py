@@ -7,8 +7,8 @@ import torch
 from click.testing import CliRunner
 
 from ganforge.errors import ConfigError
+from ganforge.train_cli import main
 from ganforge.training import TrainRequest, train
-from ganforge.training.cli import main
 from ganforge.training.request import RESUMABLE
 
 

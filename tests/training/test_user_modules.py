@@ -15,8 +15,8 @@ from ganforge.errors import CheckpointError, ConfigError, GanforgeWarning
 from ganforge.export import export
 from ganforge.export.cli import main as export_main
 from ganforge.inference import Generator
+from ganforge.train_cli import main
 from ganforge.training import checkpoint
-from ganforge.training.cli import main
 from ganforge.training.accel import use_channels_last
 from ganforge.training.losses import HingeObjective, WassersteinObjective, make_objective
 from ganforge.training.variants import CUSTOM, count_parameters

@@ -1,10 +1,9 @@
 """``gan-train``: builds one :class:`~ganforge.training.request.TrainRequest` from the command
 line and hands it to :func:`ganforge.training.fit`.
 
-It sits beside the other commands' ``cli.py`` but above the library it drives: it also hands
-training what lives elsewhere, ``--eval-every``'s scorer from ``ganforge.evaluation``
-(:func:`_make_scorer`, imported only when a run asks for it). The rest of ``ganforge.training``
-never imports evaluation, nor this module (the dependency points one way: evaluation -> training).
+It lives outside ``ganforge.training`` because it also hands training what lives elsewhere:
+``--eval-every``'s scorer comes from ``ganforge.evaluation``, which training itself never
+imports (the dependency points one way: evaluation -> training).
 """
 
 from __future__ import annotations
