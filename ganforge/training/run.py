@@ -1,4 +1,4 @@
-"""The run directory (DESIGN.md, "Artifacts and contracts").
+"""The run directory (docs/architecture.md, "Artifacts and contracts").
 
     runs/<variant>-<YYYYmmdd-HHMMSS>/
       config.json  checkpoints/last.pt  train.log  metrics.csv
