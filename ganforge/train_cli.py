@@ -127,6 +127,8 @@ def _own_modules(variant, resume, **given):
 
 
 def _shape(latent_shape: str) -> list[int]:
+    """Sizes separated by commas, as ints; their bounds are CustomConfig's to check (its message
+    names them). Not values.parse_latent_shape: that one also takes 100x1x1 and words its own bounds."""
     from ganforge.errors import ConfigError
 
     parts = [p.strip() for p in latent_shape.split(",")]

@@ -24,9 +24,10 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.limits import MAX_TRAIN_IMAGE_SIDE, MAX_TRAIN_LATENT_DIM, MAX_TRAIN_WIDTH
 from ganforge.training.augment import MinibatchStd
 from ganforge.training.conditional import discriminate, projection_for
-from ganforge.training.config import LEVERS_OFF, MAX_IMAGE_SIDE, MAX_LATENT_DIM, MAX_WIDTH, TrainConfig
+from ganforge.training.config import LEVERS_OFF, TrainConfig
 from ganforge.training.datasets import ImageData, load_folder
 from ganforge.training.variants.base import GeneratorBase, Variant
 
@@ -58,9 +59,9 @@ class WGANGPConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "g_features", "d_features", "n_critic")
-        self.require_at_most(MAX_LATENT_DIM, "latent_dim")
-        self.require_at_most(MAX_WIDTH, "g_features", "d_features")
-        self.require_at_most(MAX_IMAGE_SIDE, "image_size")
+        self.require_at_most(MAX_TRAIN_LATENT_DIM, "latent_dim")
+        self.require_at_most(MAX_TRAIN_WIDTH, "g_features", "d_features")
+        self.require_at_most(MAX_TRAIN_IMAGE_SIDE, "image_size")
         if self.image_size is not None and n_upsamplings(self.image_size) is None:
             near = sorted((4 * 2**k for k in range(1, 9)), key=lambda s: abs(s - self.image_size))[:2]
             raise ConfigError(f"image_size must be 4 * 2^k (8, 16, 32, 64, 128, ...), got {self.image_size}; "
