@@ -159,8 +159,8 @@ class Generator(Batching):
             (runtimes.ONNXRUNTIME, "fp32")]
         self._runners: dict[str, object] = {runtimes.ONNXRUNTIME: self._run_session}
         self.used: set[str] = set()  # the runtimes runs went to
-        # a small job (below TUNE_FROM_N samples; the caller says so a run) keeps to onnxruntime on the auto
-        # provider at fp32/int8: opening OpenVINO costs it more than it saves
+        # a small job (below TUNE_FROM_N samples: its runs are passed small_job=True) keeps to onnxruntime on
+        # the auto provider at fp32/int8: opening OpenVINO costs it more than it saves
         self._spare = provider == "auto" and precision != "bf16"
         self.plan = tuning.Plan.single(runtimes.ONNXRUNTIME)  # until read from the cache (_read_plan)
         self.plan_source: str | None = None  # "cache" or "measured": where the plan came from; None: not measured
