@@ -176,7 +176,7 @@ PRESETS = {"source": {**LEVERS_OFF, "g_features": 64, "d_features": 64, "d_batch
 
 VARIANT = Variant(
     name="dcgan",
-    source="TheJoyOfGan: a DCGAN on CIFAR-10's cars",  # ../shared/sources/dcgan-cifar10-cars.md
+    source="TheJoyOfGan: a DCGAN on CIFAR-10's cars",  # docs/variants.md#dcgan
     config_cls=DCGANConfig,
     generator=lambda cfg: Generator(cfg.latent_dim, cfg.g_features, num_classes=cfg.num_classes, norm=cfg.g_norm,
                                     class_std=cfg.class_embedding_std),

@@ -121,7 +121,7 @@ def load_data(cfg: MnistMLPConfig) -> ImageData:
 
 VARIANT = Variant(
     name="mnist-mlp",
-    source="an MLP GAN on MNIST, in model/train/inference blocks",  # ../shared/sources/mnist-mlp-gan.md
+    source="an MLP GAN on MNIST, in model/train/inference blocks",  # docs/variants.md#mnist-mlp
     config_cls=MnistMLPConfig,
     generator=lambda cfg: Generator(cfg.latent_size, cfg.hidden_size, cfg.num_classes, cfg.class_embedding_std),
     discriminator=lambda cfg: Discriminator(cfg.hidden_size, cfg.num_classes, cfg.minibatch_std),

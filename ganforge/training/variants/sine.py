@@ -121,7 +121,7 @@ def load_data(cfg: SineConfig) -> torch.Tensor:
 
 VARIANT = Variant(
     name="sine",
-    source="a beginner's GAN on synthetic sine curves",  # ../shared/sources/sine-gan.md
+    source="a beginner's GAN on synthetic sine curves",  # docs/variants.md#sine
     config_cls=SineConfig,
     generator=lambda cfg: Generator(cfg.latent_dim, cfg.sample_len, tuple(cfg.g_hidden)),
     discriminator=lambda cfg: Discriminator(cfg.sample_len, cfg.minibatch_std, tuple(cfg.d_hidden)),

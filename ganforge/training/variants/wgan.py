@@ -276,7 +276,7 @@ PRESETS = {"source": {**LEVERS_OFF, "n_critic": 5, "epochs": 20, "learning_rate"
 
 VARIANT = Variant(
     name="wgan",
-    source="a WGAN whose kernel sizes are computed from the sizes wanted",  # ../shared/sources/adaptive-kernel-wgan.md
+    source="a WGAN whose kernel sizes are computed from the sizes wanted",  # docs/variants.md#wgan
     config_cls=WGANConfig,
     generator=build_generator,
     discriminator=build_critic,

@@ -170,7 +170,7 @@ PRESETS = {"source": {**LEVERS_OFF, "image_size": 64, "n_critic": 5, "epochs": 5
 
 VARIANT = Variant(
     name="wgan-gp",
-    source="a WGAN-GP trained on a folder of your own images",  # ../shared/sources/wgan-gp-image-folder.md
+    source="a WGAN-GP trained on a folder of your own images",  # docs/variants.md#wgan-gp
     config_cls=WGANGPConfig,
     generator=lambda cfg: Generator(cfg.latent_dim, cfg.image_size, cfg.g_features, num_classes=cfg.num_classes,
                                         class_std=cfg.class_embedding_std),
