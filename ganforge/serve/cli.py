@@ -110,6 +110,8 @@ def _server_class():
         def handle_exit(self, sig, frame) -> None:
             self.state.draining = True
             super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal once drained (exit -15); a drained gan-serve exits 0
+            getattr(self, "_captured_signals", []).clear()
 
         async def startup(self, sockets=None) -> None:
             await super().startup(sockets)

@@ -13,6 +13,10 @@ from ganforge.serve.protocol import ProtocolError
 
 
 def all_routes(state: State) -> list:
+    return [*_v2(state), *_v1(state)]
+
+
+def _v2(state: State) -> list:
     served = state.served
 
     async def live(request: Request) -> Response:
@@ -34,6 +38,24 @@ def all_routes(state: State) -> list:
 
     async def run_infer(request: Request) -> Response:
         return await infer(state, request)
+
+    model = "/v2/models/{name}"
+    version = model + "/versions/{version}"
+    return [
+        route(state, "/v2/health/live", live, auth=False),
+        route(state, "/v2/health/ready", ready, auth=False),
+        route(state, "/v2", server_metadata),
+        route(state, model, model_metadata),
+        route(state, version, model_metadata),
+        route(state, model + "/ready", model_ready),
+        route(state, version + "/ready", model_ready),
+        route(state, model + "/infer", run_infer, methods=("POST",)),
+        route(state, version + "/infer", run_infer, methods=("POST",)),
+    ]
+
+
+def _v1(state: State) -> list:
+    served = state.served
 
     async def generate(request: Request) -> Response:
         form = request.path_params["form"]
@@ -59,18 +81,7 @@ def all_routes(state: State) -> list:
                         headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
                                  "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"})
 
-    model = "/v2/models/{name}"
-    version = model + "/versions/{version}"
     return [
-        route(state, "/v2/health/live", live, auth=False),
-        route(state, "/v2/health/ready", ready, auth=False),
-        route(state, "/v2", server_metadata),
-        route(state, model, model_metadata),
-        route(state, version, model_metadata),
-        route(state, model + "/ready", model_ready),
-        route(state, version + "/ready", model_ready),
-        route(state, model + "/infer", run_infer, methods=("POST",)),
-        route(state, version + "/infer", run_infer, methods=("POST",)),
         route(state, "/v1/generate.{form}", generate),
         route(state, "/v1/walk.{form}", walk),
         route(state, "/v1/model", model_info),
