@@ -110,3 +110,24 @@ def test_draining_is_not_ready():
     assert asyncio.run(call(app, "GET", "/v2/health/live"))[0] == 200
     status, headers, body = asyncio.run(call(app, "POST", INFER, BODY))
     assert status == 503 and "draining" in error_of(body)
+
+
+def test_every_option_says_what_it_does():
+    import click
+    from click.testing import CliRunner
+
+    from ganforge.serve.cli import main
+
+    bare = [p.opts[0] for p in main.params if isinstance(p, click.Option) and len((p.help or "").split()) < 3]
+    assert not bare, bare
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0 and "Open Inference Protocol" in result.output
+
+
+def test_without_the_serve_extra_one_line_names_it(tmp_path):
+    code = ("import sys; sys.modules['uvicorn'] = None\n"
+            "from ganforge.serve.cli import main\n"
+            f"main(['--model', {str(COND)!r}])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "pip install 'ganforge[serve]'" in proc.stderr and "uvicorn" in proc.stderr

@@ -1,0 +1,69 @@
+"""benchmarks/results/serve.md and serve.png from serve_load.py's measurements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from serve_load import POINTS
+
+
+def _row(variant: str, point: str, g: dict, l: dict) -> str:
+    ratio = g["samples_per_s"] / l["samples_per_s"] if l["samples_per_s"] else float("inf")
+    ok = "yes" if ratio >= 1.5 and g["p99_ms"] < l["p99_ms"] else "**no**"
+    return (f"| {variant} | {point.replace('x', ' x ')} | {g['samples_per_s']:,.0f} | {g['p50_ms']:.1f} | "
+            f"{g['p99_ms']:.1f} | {l['samples_per_s']:,.0f} | {l['p50_ms']:.1f} | {l['p99_ms']:.1f} | {ratio:.2f}x | "
+            f"{ok} | {g['errors']}/{l['errors']} |")
+
+
+def table(results: list[dict]) -> list[str]:
+    lines = ["| model | clients x samples | gan-serve samples/s | p50 ms | p99 ms | LitServe samples/s | p50 ms | "
+             "p99 ms | ratio | target met | errors |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        for clients, n in POINTS:
+            point = f"{clients}x{n}"
+            lines.append(_row(res["variant"], point, res["best"]["gan-serve"][point], res["best"]["litserve"][point]))
+    return lines
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
+    for ax, res in zip(axes[0], results):
+        labels = [f"{c}x{n}" for c, n in POINTS]
+        xs = range(len(labels))
+        for offset, kind, color in ((-0.2, "gan-serve", "tab:blue"), (0.2, "litserve", "tab:orange")):
+            ax.bar([x + offset for x in xs], [res["best"][kind][p]["samples_per_s"] for p in labels], 0.4,
+                   label=kind, color=color)
+        ax.axhline(res["alone"][256], color="gray", linestyle="--", label="Generator alone, runs of 256")
+        ax.set_xticks(list(xs), labels)
+        ax.set_xlabel("clients x samples a request")
+        ax.set_ylabel("samples/s")
+        ax.set_title(res["variant"])
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def write_report(folder: Path, meta: dict, results: list[dict]) -> None:
+    plot(results, folder / "serve.png")
+    lines = ["# gan-serve under load, against LitServe", "",
+             f"`python benchmarks/serve_load.py` on {meta['when']}: {meta['cores']} cores, load average "
+             f"{meta['load_before'][0]:.1f} before and {meta['load_after'][0]:.1f} after (other work shared the "
+             f"machine); {meta['rounds']} rounds, servers taking turns, {meta['seconds']:g} s a point after 1 s of "
+             "warm-up, the best round of each shown (serve.json has every round).", "",
+             "gan-serve: defaults (`--max-batch 256 --max-queue-delay-ms 0`), called as tritonclient calls it "
+             "(v2 infer, binary noise in, binary float32 out). LitServe: benchmarks/serve_litserve_app.py, the "
+             "server a user would write for the job (`{\"n\", \"seed\"}` in, float32 bytes out), batching on "
+             "(64 requests, 2 ms), one worker. Both run the same ONNX file through `ganforge.inference.Generator`.",
+             "", *table(results), "", "![samples/s](serve.png)", "", "## Against the Generator alone", "",
+             "| model | Generator alone, runs of 16 | runs of 256 | gan-serve 16 x 16 | share of runs of 256 |",
+             "|---|---|---|---|---|"]
+    for res in results:
+        g = res["best"]["gan-serve"]["16x16"]["samples_per_s"]
+        lines.append(f"| {res['variant']} | {res['alone'][16]:,.0f} | {res['alone'][256]:,.0f} | {g:,.0f} | "
+                     f"{g / res['alone'][256]:.0%} |")
+    (folder / "serve.md").write_text("\n".join(lines) + "\n")
