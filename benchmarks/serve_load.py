@@ -96,7 +96,10 @@ def model_facts(model: str) -> tuple[str, int, int]:
 def bench_model(model: str, seconds: float, rounds: int) -> dict:
     variant, latent, values = model_facts(model)
     runs: dict[str, dict[str, list]] = {"gan-serve": {}, "litserve": {}}
+    alone_runs: dict[int, list[float]] = {16: [], 256: []}
     for _ in range(rounds):
+        for batch in alone_runs:  # in each round, beside the servers' turns: the same load on the machine
+            alone_runs[batch].append(alone(model, batch))
         for kind in ("gan-serve", "litserve"):
             proc, url, _ = start(kind, model, free_port())
             try:
@@ -110,7 +113,7 @@ def bench_model(model: str, seconds: float, rounds: int) -> dict:
     best = {kind: {point: max(results, key=lambda r: r["samples_per_s"]) for point, results in by.items()}
             for kind, by in runs.items()}
     return {"variant": variant, "model": model, "latent": latent, "values": values, "runs": runs, "best": best,
-            "alone": {b: alone(model, b) for b in (16, 256)}}
+            "alone": {b: max(rates) for b, rates in alone_runs.items()}, "alone_runs": alone_runs}
 
 
 def main() -> None:

@@ -52,8 +52,21 @@ def test_page_renders_the_grid(tmp_path):
     for name in ("T-shirt/top", "Trouser", "Sneaker"):  # the class picker, from the model
         assert f'<option value="{name}">' in dom
     assert "sha256 14a5aad08ab1" in dom  # the model line, from /v1/model
+    assert "walk-image" in dom and 'id="walk-image" alt="walk between two seeds" class="hidden"' in dom
     shot = Image.open(tmp_path / "page.png").convert("L")
     assert shot.size == (900, 700) and len(shot.getcolors(256)) > 20  # more than a blank page's few greys
+
+
+def test_a_link_shows_a_class_and_a_walk():
+    """/?seed=5&n=9&label=Sneaker&a=1&b=2&steps=4: the grid of that query and the walk's GIF, rendered."""
+    exe = browser()
+    with serving(COND) as server:
+        dom = run(exe, "--dump-dom", server.url + "/?seed=5&n=9&label=Sneaker&a=1&b=2&steps=4")
+    grid = re.search(r'<img id="grid"[^>]*>', dom)[0]
+    walk = re.search(r'<img id="walk-image"[^>]*>', dom)[0]
+    side = 3 * (8 + 2) + 2  # 3 x 3 cells of 8 px and their borders
+    assert f'data-loaded="{side}x{side}"' in grid, grid
+    assert 'data-loaded="128x128"' in walk, walk  # the GIF's 8 px frames, scaled up to 128 px
 
 
 def test_missing_browser_skips_here_and_fails_under_ci(monkeypatch):
