@@ -49,6 +49,17 @@ class Job:
         self.loop.call_soon_threadsafe(_settle, self.future, value, error)
 
 
+def _expire(job: Job, timeout: float) -> None:
+    if not job.future.done():
+        job.future.set_exception(TimedOut(f"no answer within the {timeout:g} s request timeout: the server is "
+                                          "busy; retry, ask for fewer samples, or raise --timeout"))
+
+
+def _settle_all(settled: list) -> None:
+    for future, value, error in settled:
+        _settle(future, value, error)
+
+
 def _settle(future: asyncio.Future, value, error) -> None:
     if future.done():  # timed out meanwhile
         return
@@ -90,12 +101,12 @@ class Batcher:
         """Queue ``job`` and wait for its result: QueueFull at once when the queue cannot hold it,
         TimedOut when it is not done within ``timeout`` seconds (then it is skipped if not begun)."""
         self.submit(job)
+        timer = job.loop.call_later(timeout, _expire, job, timeout)  # cheaper than a task a request (wait_for)
         try:
-            return await asyncio.wait_for(asyncio.shield(job.future), timeout)
-        except asyncio.TimeoutError:
-            job.cancelled = True
-            raise TimedOut(f"no answer within the {timeout:g} s request timeout: the server is busy; retry, "
-                           "ask for fewer samples, or raise --timeout") from None
+            return await job.future
+        finally:
+            timer.cancel()
+            job.cancelled = True  # answered, timed out or abandoned (the client left): not to be run now
 
     def submit(self, job: Job) -> None:
         with self._cv:
@@ -161,10 +172,13 @@ class Batcher:
             labels = jobs[0].labels if len(jobs) == 1 else np.concatenate([job.labels for job in jobs])
         x = gen(z, labels, small_job=True)  # a batch is far below TUNE_FROM_N: gan-infer's runtime for it
         self._count(len(z))
+        settled: dict = {}  # by event loop (one, under uvicorn): one wake-up a batch, not one a request
         start = 0
         for job in jobs:
-            job.finish(x[start : start + job.n])
+            settled.setdefault(job.loop, []).append((job.future, x[start : start + job.n], None))
             start += job.n
+        for loop, results in settled.items():
+            loop.call_soon_threadsafe(_settle_all, results)
 
     def _count(self, samples: int) -> None:
         if self.metrics is not None:

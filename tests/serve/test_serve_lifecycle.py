@@ -131,3 +131,36 @@ def test_without_the_serve_extra_one_line_names_it(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "pip install 'ganforge[serve]'" in proc.stderr and "uvicorn" in proc.stderr
+
+
+def test_workers_share_one_queue():
+    """--workers 2: two sessions, one queue; concurrent requests each get their own rows."""
+    import numpy as np
+
+    from ganforge.inference import Generator
+
+    gen = Generator(COND)
+    zs = [gen.sample_noise(3, seed) for seed in range(12)]
+
+    def body(z):
+        return json.dumps({"inputs": [
+            {"name": "z", "shape": [3, 8], "datatype": "FP32", "data": z.ravel().tolist()},
+            {"name": "labels", "shape": [3], "datatype": "INT64", "data": [0, 1, 2]}]}).encode()
+
+    with serving(COND, "--workers", "2", "--max-batch", "6") as server:
+        answers = [None] * len(zs)
+
+        def ask(i):
+            answers[i] = server.post(INFER, body(zs[i]))
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(zs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        metrics = server.get("/metrics")[2].decode()
+    for z, (status, _, raw) in zip(zs, answers):
+        assert status == 200
+        x = np.asarray(json.loads(raw)["outputs"][0]["data"], np.float32).reshape(3, 1, 8, 8)
+        np.testing.assert_allclose(x, gen(z, np.array([0, 1, 2])), atol=1e-6)
+    assert "gan_serve_samples_total 36" in metrics
