@@ -65,23 +65,55 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def load(kind: str, url: str, n: int, clients: int, seconds: float, latent: int, values: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and every process under it, so far (Linux /proc)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+def load(kind: str, url: str, n: int, clients: int, seconds: float, latent: int, values: int,
+         server_pid: int | None = None) -> dict:
+    """One client run; with ``server_pid``, the cores the server and the client used meanwhile."""
+    import resource
+
+    before_server = cpu_seconds(server_pid) if server_pid else 0.0
+    before_client = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     cmd = [sys.executable, str(HERE / "serve_client.py"), kind, url, str(n), str(clients), str(seconds), str(latent),
            str(values)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-1500:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    wall = time.perf_counter() - start
+    after_client = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["client_cores"] = (after_client.ru_utime + after_client.ru_stime - before_client.ru_utime
+                              - before_client.ru_stime) / wall
+    if server_pid:
+        result["server_cores"] = (cpu_seconds(server_pid) - before_server) / wall
+    return result
 
 
-def alone(model: str, batch: int, seconds: float = 3.0) -> float:
-    """samples/s of the Generator alone (gan-infer's library), runs of ``batch`` samples, in a fresh process."""
+def alone(model: str, batch: int, seconds: float = 3.0) -> dict:
+    """samples/s of the Generator alone (gan-infer's library), runs of ``batch`` samples, in a fresh
+    process, and the cores it got meanwhile (its CPU time over the wall time of the runs)."""
     code = (f"import time; from ganforge.inference import Generator; g = Generator({model!r}, device='cpu'); "
-            f"z = g.sample_noise({batch}, 0); g(z, small_job=True); n = 0; t = time.perf_counter()\n"
+            f"z = g.sample_noise({batch}, 0); g(z, small_job=True); n = 0; t = time.perf_counter(); "
+            "c = time.process_time()\n"
             f"while time.perf_counter() - t < {seconds}: g(z, small_job=True); n += {batch}\n"
-            "print(n / (time.perf_counter() - t))")
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                timeout=120).stdout)
+            "wall = time.perf_counter() - t; print(n / wall, (time.process_time() - c) / wall)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
+    rate, cores = map(float, out.split())
+    return {"samples_per_s": rate, "cores": cores}
 
 
 def model_facts(model: str) -> tuple[str, int, int]:
@@ -96,7 +128,7 @@ def model_facts(model: str) -> tuple[str, int, int]:
 def bench_model(model: str, seconds: float, rounds: int) -> dict:
     variant, latent, values = model_facts(model)
     runs: dict[str, dict[str, list]] = {"gan-serve": {}, "litserve": {}}
-    alone_runs: dict[int, list[float]] = {16: [], 256: []}
+    alone_runs: dict[int, list[dict]] = {16: [], 256: []}
     for _ in range(rounds):
         for batch in alone_runs:  # in each round, beside the servers' turns: the same load on the machine
             alone_runs[batch].append(alone(model, batch))
@@ -105,7 +137,7 @@ def bench_model(model: str, seconds: float, rounds: int) -> dict:
             try:
                 for clients, n in POINTS:
                     load(kind, url, n, clients, 1.0, latent, values)  # warm the connections and the batcher
-                    result = load(kind, url, n, clients, seconds, latent, values)
+                    result = load(kind, url, n, clients, seconds, latent, values, proc.pid)
                     runs[kind].setdefault(f"{clients}x{n}", []).append(result)
                     print(f"{variant} {kind} {clients}x{n}: {result}", flush=True)
             finally:
@@ -113,7 +145,8 @@ def bench_model(model: str, seconds: float, rounds: int) -> dict:
     best = {kind: {point: max(results, key=lambda r: r["samples_per_s"]) for point, results in by.items()}
             for kind, by in runs.items()}
     return {"variant": variant, "model": model, "latent": latent, "values": values, "runs": runs, "best": best,
-            "alone": {b: max(rates) for b, rates in alone_runs.items()}, "alone_runs": alone_runs}
+            "alone": {b: max(rates, key=lambda r: r["samples_per_s"]) for b, rates in alone_runs.items()},
+            "alone_runs": alone_runs}
 
 
 def main() -> None:

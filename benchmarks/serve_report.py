@@ -12,12 +12,14 @@ def _row(variant: str, point: str, g: dict, l: dict) -> str:
     ok = "yes" if ratio >= 1.5 and g["p99_ms"] < l["p99_ms"] else "**no**"
     return (f"| {variant} | {point.replace('x', ' x ')} | {g['samples_per_s']:,.0f} | {g['p50_ms']:.1f} | "
             f"{g['p99_ms']:.1f} | {l['samples_per_s']:,.0f} | {l['p50_ms']:.1f} | {l['p99_ms']:.1f} | {ratio:.2f}x | "
-            f"{ok} | {g['errors']}/{l['errors']} |")
+            f"{ok} | {g['errors']}/{l['errors']} | {g.get('server_cores', 0):.2f} + {g.get('client_cores', 0):.2f} | "
+            f"{l.get('server_cores', 0):.2f} + {l.get('client_cores', 0):.2f} |")
 
 
 def table(results: list[dict]) -> list[str]:
     lines = ["| model | clients x samples | gan-serve samples/s | p50 ms | p99 ms | LitServe samples/s | p50 ms | "
-             "p99 ms | ratio | target met | errors |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "p99 ms | ratio | target met | errors | cores: gan-serve + its client | LitServe + its client |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         for clients, n in POINTS:
             point = f"{clients}x{n}"
@@ -38,7 +40,7 @@ def plot(results: list[dict], path: Path) -> None:
         for offset, kind, color in ((-0.2, "gan-serve", "tab:blue"), (0.2, "litserve", "tab:orange")):
             ax.bar([x + offset for x in xs], [res["best"][kind][p]["samples_per_s"] for p in labels], 0.4,
                    label=kind, color=color)
-        ax.axhline(res["alone"][256], color="gray", linestyle="--", label="Generator alone, runs of 256")
+        ax.axhline(res["alone"][256]["samples_per_s"], color="gray", linestyle="--", label="Generator alone, runs of 256")
         ax.set_xticks(list(xs), labels)
         ax.set_xlabel("clients x samples a request")
         ax.set_ylabel("samples/s (log)")
@@ -64,10 +66,14 @@ def write_report(folder: Path, meta: dict, results: list[dict]) -> None:
              "What `gan-infer`'s library reaches alone (`Generator(z)`, one process, runs of 16 and of 256 "
              "samples: 16 clients x 16 samples batch into runs of up to 256), measured in each round beside the "
              "servers' turns, best round:", "",
-             "| model | Generator alone, runs of 16 | runs of 256 | gan-serve 16 x 16 | share of runs of 256 |",
-             "|---|---|---|---|---|"]
+             "| model | Generator alone, runs of 16 | runs of 256 (cores it got) | gan-serve 16 x 16 (cores it got) | "
+             "share of runs of 256 | share per core |", "|---|---|---|---|---|---|"]
     for res in results:
-        g = res["best"]["gan-serve"]["16x16"]["samples_per_s"]
-        lines.append(f"| {res['variant']} | {res['alone'][16]:,.0f} | {res['alone'][256]:,.0f} | {g:,.0f} | "
-                     f"{g / res['alone'][256]:.0%} |")
+        g = res["best"]["gan-serve"]["16x16"]
+        a16, a256 = res["alone"][16], res["alone"][256]
+        served_per_core = g["samples_per_s"] / max(g.get("server_cores", 0), 1e-9)
+        per_core = served_per_core / (a256["samples_per_s"] / max(a256["cores"], 1e-9))
+        lines.append(f"| {res['variant']} | {a16['samples_per_s']:,.0f} | {a256['samples_per_s']:,.0f} "
+                     f"({a256['cores']:.2f}) | {g['samples_per_s']:,.0f} ({g.get('server_cores', 0):.2f}) | "
+                     f"{g['samples_per_s'] / a256['samples_per_s']:.0%} | {per_core:.0%} |")
     (folder / "serve.md").write_text("\n".join(lines) + "\n")
