@@ -40,7 +40,8 @@ def plot(results: list[dict], path: Path) -> None:
         for offset, kind, color in ((-0.2, "gan-serve", "tab:blue"), (0.2, "litserve", "tab:orange")):
             ax.bar([x + offset for x in xs], [res["best"][kind][p]["samples_per_s"] for p in labels], 0.4,
                    label=kind, color=color)
-        ax.axhline(res["alone"][256]["samples_per_s"], color="gray", linestyle="--", label="Generator alone, runs of 256")
+        ax.axhline(res["alone"][256]["samples_per_s"], color="gray", linestyle="--",
+                   label="Generator alone, runs of 256")
         ax.set_xticks(list(xs), labels)
         ax.set_xlabel("clients x samples a request")
         ax.set_ylabel("samples/s (log)")
@@ -76,4 +77,29 @@ def write_report(folder: Path, meta: dict, results: list[dict]) -> None:
         lines.append(f"| {res['variant']} | {a16['samples_per_s']:,.0f} | {a256['samples_per_s']:,.0f} "
                      f"({a256['cores']:.2f}) | {g['samples_per_s']:,.0f} ({g.get('server_cores', 0):.2f}) | "
                      f"{g['samples_per_s'] / a256['samples_per_s']:.0%} | {per_core:.0%} |")
+    lines += ["", "## Notes", "",
+              "- The models are the default dcgan ([3, 32, 32], latent 100) and mnist-mlp ([1, 28, 28], latent 64) "
+              "architectures as gan-export writes them; their weights do not change the speed.",
+              "- Client and servers share the 2 cores with each other and with other work: the cores columns say "
+              "what each got (CPU seconds over wall seconds, the server's process tree and its client). Absolute "
+              "figures move with that load; the ratios held in every run so far (2.7x to 9.4x).",
+              "- uvicorn serves gan-serve with httptools and uvloop when they are installed (LitServe's install "
+              "brings them, so both servers here ran on them); with the serve extra alone it uses h11 and asyncio.",
+              "- LitServe ran as its documentation shows a batched API (one worker, `max_batch_size` 64, "
+              "`batch_timeout` 2 ms, its default queue); its fast_queue (zmq) option was not tried.",
+              "- `python benchmarks/serve_report.py` rewrites this page from serve.json."]
     (folder / "serve.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    import json
+
+    folder = Path(__file__).resolve().parent / "results"
+    data = json.loads((folder / "serve.json").read_text())
+    for res in data["models"]:
+        res["alone"] = {int(k): v for k, v in res["alone"].items()}
+    write_report(folder, data["meta"], data["models"])
+
+
+if __name__ == "__main__":
+    main()
