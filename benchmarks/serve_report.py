@@ -82,7 +82,7 @@ def write_report(folder: Path, meta: dict, results: list[dict]) -> None:
               "architectures as gan-export writes them; their weights do not change the speed.",
               "- Client and servers share the 2 cores with each other and with other work: the cores columns say "
               "what each got (CPU seconds over wall seconds, the server's process tree and its client). Absolute "
-              "figures move with that load; the ratios held in every run so far (2.7x to 9.4x).",
+              "figures move with that load; the ratios held in each of the three runs made (2.5x to 9.4x).",
               "- uvicorn serves gan-serve with httptools and uvloop when they are installed (LitServe's install "
               "brings them, so both servers here ran on them); with the serve extra alone it uses h11 and asyncio.",
               "- LitServe ran as its documentation shows a batched API (one worker, `max_batch_size` 64, "
