@@ -81,12 +81,15 @@ def test_bad_command_lines_are_one_line(args, says):
 
 
 def test_sigterm_finishes_the_queue_and_exits_0():
-    """A request waiting in the batcher (a 1.5 s delay bound) when SIGTERM comes is still answered."""
-    with serving(COND, "--max-queue-delay-ms", "1500", "--max-batch", "8") as server:
+    """A request waiting in the batcher (a 3 s delay bound) when SIGTERM comes is still answered."""
+    with serving(COND, "--max-queue-delay-ms", "3000", "--max-batch", "8") as server:
         answers = []
         thread = threading.Thread(target=lambda: answers.append(server.post(INFER, BODY, timeout=30)))
         thread.start()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 20
+        while b"gan_serve_queue_samples 1\n" not in server.get("/metrics")[2]:  # held by the 3 s delay bound
+            assert time.monotonic() < deadline, "the request never reached the batcher"
+            time.sleep(0.02)
         server.proc.send_signal(signal.SIGTERM)
         thread.join(30)
         assert server.proc.wait(timeout=30) == 0
