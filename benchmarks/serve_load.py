@@ -39,7 +39,8 @@ def start(kind: str, model: str, port: int) -> tuple[subprocess.Popen, str, str]
     else:
         cmd = [sys.executable, str(HERE / "serve_litserve_app.py"), model, str(port)]
         health, url = "/health", "/predict"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # its own session: LitServe starts worker processes, which must end with it (stop)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -57,12 +58,27 @@ def start(kind: str, model: str, port: int) -> tuple[subprocess.Popen, str, str]
 
 
 def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    """SIGTERM to the server's process group (it and any workers it started), SIGKILL after 30 s;
+    then the group's stragglers, so no server outlives its turn."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        time.sleep(0.5)  # workers on their way out
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        break
+    if proc.stderr:
+        proc.stderr.close()
 
 
 def cpu_seconds(pid: int) -> float:
