@@ -11,6 +11,10 @@ Outputs that stream (``.npy``, a folder of PNGs) take any ``--n``.
 Sizes read from a model file are bounded apart from the budget: no real generator comes
 near them, and a file that claims more is refused before its claim sizes anything.
 
+What a training config (a file, ``--set``, a checkpoint's) may ask for is bounded too, by the
+``MAX_TRAIN_*`` constants below: tighter than what a model file may claim (training holds
+optimizer state and draws a sample grid each epoch), and named apart from those.
+
 torch-free on purpose: ``ganforge.inference`` imports it.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from ganforge.errors import GanforgeError
 
@@ -35,6 +40,29 @@ MAX_EMBEDDING_VALUES = 1 << 21  # classes x latent of a class embedding (1000 cl
 # A graph whose batch dimension is fixed (exported with batch 1, or 16, ...) runs in chunks of exactly that
 # many; exporters fix 1 to 64, and 4096 is the most samples gan-infer holds in a grid.
 MAX_FIXED_BATCH = 4096
+
+# ---------------------------------------------------------------- what a training run may ask for
+# Upper bounds of the sizes a training config (a file, --set, a checkpoint's) may ask for: generous for
+# real use, far below what would allocate gigabytes before the first step.
+MAX_TRAIN_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits, numpy's RNGs more
+MAX_TRAIN_EPOCHS = 1_000_000  # the sources train 20-300 epochs; more cannot be meant (and never ends)
+MAX_TRAIN_BATCH_SIZE = 65_536  # BigGAN's 2048 thirty times over (a batch is also capped by the data)
+MAX_TRAIN_SAMPLE_COUNT = 256  # the per-epoch grid: 16x16 samples (defaults 16-64), drawn and rendered each epoch
+MAX_TRAIN_LATENT_DIM = 2048  # StyleGAN's 512 four times; x MAX_TRAIN_CLASSES stays within what gan-infer serves
+# (MAX_EMBEDDING_VALUES), as does a class name (MAX_CLASS_NAME)
+MAX_TRAIN_WIDTH = 8192  # a hidden layer or base width (sources: 8-256); MAX_TRAIN_PARAMETERS bounds the whole
+MAX_TRAIN_LAYERS = 64  # hidden layers or conv blocks (sources: 2-5)
+MAX_TRAIN_IMAGE_SIDE = 1024  # pixels a side (StyleGAN's FFHQ); a larger image_size is a typo or an attack
+MAX_TRAIN_SERIES_LEN = 65_536  # points per curve (the sine source: 32)
+MAX_TRAIN_SERIES_VALUES = 2**27  # rows x points of synthetic series, made at once: 512 MiB of float32
+MAX_TRAIN_CLASSES = 1000  # ImageNet's; the sample grid draws a row a class every epoch
+# G and D together: BigGAN-deep at 512x512 has about 150M. Training holds some 20 bytes a
+# parameter (weights, gradients, Adam's two moments, the EMA copy): 4 GB before activations.
+MAX_TRAIN_PARAMETERS = 200_000_000
+# A checkpoint (or a user's weights file): MAX_TRAIN_PARAMETERS in float32 four times over (weights,
+# the EMA copy, Adam's two moments), and a GiB for the rest (noise, history, RNG states).
+MAX_CHECKPOINT_BYTES = MAX_TRAIN_PARAMETERS * 4 * 4 + 2**30
+MAX_CONFIG_BYTES = 1 << 20  # a training config file (a resolved config.json is about 1 KB)
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -72,3 +100,14 @@ def check_memory(what: str, nbytes: int, fix: str) -> None:
     if nbytes > budget:
         raise GanforgeError(f"{what} needs about {fmt_bytes(nbytes)} in memory, more than the {fmt_bytes(budget)} "
                             f"limit: {fix}, or raise the limit ({MEMORY_ENV}=4G)")
+
+
+def check_file_size(path: Path, error: type[GanforgeError], than: str, what: str = "",
+                    limit: int = MAX_CHECKPOINT_BYTES) -> None:
+    """Refuse the file ``path`` before reading it when it holds more than ``limit`` bytes (by default
+    the largest checkpoint a ganforge run writes) with ``error("<what> <path> is 5.1 GiB, <than>;
+    is it the right file?")``; ``than`` says what the limit is, ``{limit}`` standing for it in GiB."""
+    size = path.stat().st_size
+    if size > limit:
+        raise error(f"{what + ' ' if what else ''}{path} is {fmt_bytes(size)}, "
+                    f"{than.format(limit=f'{limit / 2**30:.0f} GiB')}; is it the right file?")

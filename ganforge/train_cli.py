@@ -129,12 +129,15 @@ def _own_modules(variant, resume, **given):
 
 
 def _shape(latent_shape: str) -> list[int]:
-    from ganforge.errors import ConfigError
+    """``--latent-shape`` as gan-infer and gan-export read it (:func:`ganforge.values.parse_latent_shape`);
+    whether G takes that shape is CustomConfig's to check."""
+    from ganforge.errors import ConfigError, GanforgeError
+    from ganforge.values import parse_latent_shape
 
-    parts = [p.strip() for p in latent_shape.split(",")]
-    if not all(p.isascii() and p.isdigit() for p in parts):
-        raise ConfigError(f"--latent-shape {latent_shape}: give sizes separated by commas, e.g. 100 or 100,1,1")
-    return [int(p) for p in parts]
+    try:
+        return list(parse_latent_shape(latent_shape))
+    except GanforgeError as exc:
+        raise ConfigError(f"--latent-shape: {exc}") from None
 
 
 def _json_object(text: str, option: str) -> dict:

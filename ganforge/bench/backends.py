@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, first_line
 
 
 @dataclass
@@ -103,9 +103,8 @@ def torchscript_backend(path: Path) -> Backend:
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
             classes = int(extra["ganforge.num_classes"]) if extra["ganforge.num_classes"] else None
         except Exception as exc:  # torch raises RuntimeError, ValueError and its own types for a bad file
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise Skipped(f"{path} is not a loadable TorchScript generator ({first}); re-export it with "
-                          "gan-export --format torchscript") from None
+            raise Skipped(f"{path} is not a loadable TorchScript generator ({first_line(exc, 160)}); re-export it "
+                          "with gan-export --format torchscript") from None
     load = time.perf_counter() - t0
 
     def run(z):
@@ -132,7 +131,7 @@ def openvino_backend(model: Path, name: str) -> Backend:
     try:
         compiled = openvino.Core().compile_model(str(model), "CPU", {"INFERENCE_PRECISION_HINT": hint} if hint else {})
     except Exception as exc:  # OpenVINO's own error types
-        raise Skipped(f"OpenVINO cannot compile {model.name} ({str(exc).strip().splitlines()[0][:160]})") from None
+        raise Skipped(f"OpenVINO cannot compile {model.name} ({first_line(exc, 160)})") from None
     request = compiled.create_infer_request()
     load = time.perf_counter() - t0
     names = {port.get_any_name() for port in compiled.inputs}

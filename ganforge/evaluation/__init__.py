@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError, ModelFileError
+from ganforge.evaluation.metrics import METRIC_SAMPLES
 from ganforge.fsutil import atomic_write_text, check_writable
 from ganforge.inference import default_model
 from ganforge.limits import check_memory
 
-METRIC_SAMPLES = 2000  # k-NN metrics are O(n^2): scored on at most this many per side (evaluation.images)
 HELD_OUT_SEED = 10_000  # real rows for evaluation are drawn apart from any training seed
 
 

@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganforge.evaluation import METRIC_SAMPLES
-from ganforge.evaluation.metrics import density_coverage, frechet_distance, precision_recall
+from ganforge.evaluation.metrics import METRIC_SAMPLES, density_coverage, frechet_distance, precision_recall
 from ganforge.fsutil import atomic_path, cache_dir
 from ganforge.progress import Meter
 from ganforge.training.datasets import ImageData, to_float

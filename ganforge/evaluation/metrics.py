@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+METRIC_SAMPLES = 2000  # k-NN metrics are O(n^2): scored on at most this many per side (evaluation.images)
+
 
 def _as2d(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)

@@ -6,7 +6,7 @@
 The source is read as gan-infer reads a model without ganforge metadata
 (:class:`ganforge.inference.Generator`, with the same overrides: ``latent_dim``,
 ``latent_shape``, ``value_range``, ``layout``, ``num_classes``). The copy is the source's
-graph between a few new nodes, so that it takes and gives what DESIGN.md's contract says:
+graph between a few new nodes, so that it takes and gives what docs/architecture.md's contract says:
 
 - input ``z`` float32 ``[batch, latent_dim]``, reshaped to the source's latent shape and cast
   to its dtype; a conditional source also takes ``labels`` int64 ``[batch]``, cast and shaped
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import ganforge
-from ganforge.errors import GanforgeError, MissingExtraError, ModelFileError, WriteError
+from ganforge.errors import GanforgeError, MissingExtraError, ModelFileError, WriteError, first_line
 from ganforge.fsutil import atomic_path
 from ganforge.inference import Generator, ModelInfo
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, PREFIX
@@ -54,11 +54,6 @@ def _onnx():
     return onnx
 
 
-def _first_line(exc: BaseException, limit: int = 160) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
-
-
 def adopt_onnx(src: str | os.PathLike[str], dest: str | os.PathLike[str], **overrides) -> ModelInfo:
     """Write to ``dest`` a copy of the foreign ONNX generator ``src`` with ganforge metadata and
     ganforge's inputs and outputs (module docstring); return the metadata written. ``overrides``:
@@ -72,7 +67,7 @@ def adopt_onnx(src: str | os.PathLike[str], dest: str | os.PathLike[str], **over
     try:
         model = onnx.load(str(src))
     except Exception as exc:  # onnx raises DecodeError, OSError, ValueError
-        raise ModelFileError(f"{src} could not be read with onnx ({_first_line(exc)})") from None
+        raise ModelFileError(f"{src} could not be read with onnx ({first_line(exc, 160)})") from None
     _check_opset(model, src)
     info = replace(gen.info, version=ganforge.__version__)
     _wrap(model.graph, gen)
@@ -83,11 +78,11 @@ def adopt_onnx(src: str | os.PathLike[str], dest: str | os.PathLike[str], **over
     try:
         data = model.SerializeToString()
     except ValueError as exc:  # protobuf's 2 GiB limit
-        raise ModelFileError(f"the adopted copy of {src} cannot be one file ({_first_line(exc)})") from None
+        raise ModelFileError(f"the adopted copy of {src} cannot be one file ({first_line(exc, 160)})") from None
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # ValidationError, InferenceError
-        raise ModelFileError(f"the adopted copy of {src} fails onnx.checker ({_first_line(exc)}); nothing was "
+        raise ModelFileError(f"the adopted copy of {src} fails onnx.checker ({first_line(exc, 160)}); nothing was "
                              "written") from None
     _write(data, dest, gen)
     return info

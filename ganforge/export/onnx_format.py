@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge.errors import GanforgeError, quiet_log
+from ganforge.errors import GanforgeError, first_line, quiet_log
 from ganforge.export.formats import CallCache, precisions_of
 from ganforge.export.onnx_rewrite import rewrite_conv_transpose
 from ganforge.export.spec import ExportSpec
-from ganforge.export.validate import Check
+from ganforge.export.validate import Check, class_embedding_check, parity_checks
 from ganforge.inference.metadata import (
     INPUT_NAME,
     LABELS_NAME,
@@ -259,7 +259,7 @@ def _checks(spec: ExportSpec, path: Path) -> list[Check]:
         onnx.checker.check_model(str(path), full_check=True)
         checks.append(Check("onnx.checker", True, "full_check passed"))
     except Exception as exc:  # the checker raises several types
-        checks.append(Check("onnx.checker", False, str(exc).splitlines()[0][:200]))
+        checks.append(Check("onnx.checker", False, first_line(exc)))
         return checks
     model = onnx.load(str(path), load_external_data=False)
     dims = [d for v in (*model.graph.input, *model.graph.output) for d in v.type.tensor_type.shape.dim[:1]]
@@ -292,4 +292,4 @@ def _checks(spec: ExportSpec, path: Path) -> list[Check]:
     def run(z, labels=None):
         return session(z.numpy()) if labels is None else session(z.numpy(), labels.numpy())
 
-    return checks + spec.parity_checks(run) + spec.class_embedding_check(run)
+    return checks + parity_checks(spec, run) + class_embedding_check(spec, run)

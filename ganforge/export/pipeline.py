@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import ganforge
-from ganforge.errors import ConfigError, GanforgeError
+from ganforge.errors import ConfigError, GanforgeError, first_line
 from ganforge.export import onnx_format, torch_export, torchscript, triton
 from ganforge.export.formats import NAMES, PRECISIONS, CallCache, ExportFormat
 from ganforge.export.spec import ExportSpec, UserSource, spec_from_checkpoint, spec_from_module
-from ganforge.export.validate import Check, ExportCheckError, raise_failures
+from ganforge.export.validate import Check, ExportCheckError, generator_checks, raise_failures
 from ganforge.fsutil import atomic_dir, atomic_path, atomic_write_text
 from ganforge.training.run import DEFAULT_RUNS_DIR, resolve_run, run_of_checkpoint
 
@@ -109,10 +109,9 @@ def export(
             except GanforgeError:
                 raise
             except Exception as exc:  # an exporter failure is the model's, not the user's input
-                raise GanforgeError(f"{name} conversion failed: {type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0][:300]}") from exc
+                raise GanforgeError(f"{name} conversion failed: {first_line(exc, 300, typed=True)}") from exc
             seconds = time.perf_counter() - t0
-            checks[key] = [_eval_mode_check(spec), *spec.source_checks, *fmt.validate(spec, tmp, cache)]
+            checks[key] = [*generator_checks(spec), *fmt.validate(spec, tmp, cache)]
             raise_failures(f"{name} ({precision})", checks[key])
             diffs = [c.max_abs_diff for c in checks[key] if c.max_abs_diff is not None]
             entries[key] = {
@@ -156,19 +155,14 @@ def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
         text = str(w.message)
         if "torch.jit" in text and "deprecated" in text:
             continue
-        notes.append(f"{w.category.__name__}: {text.splitlines()[0]}")
+        # w.message is an instance of w.category; its whole first line, uncut as it always was
+        notes.append(first_line(w.message, limit=len(text), typed=True))
     return list(dict.fromkeys(notes))
 
 
 def _default_out(ckpt: Path) -> Path:
     run = run_of_checkpoint(ckpt)
     return run.export_dir if run is not None else ckpt.parent / "export"
-
-
-def _eval_mode_check(spec: ExportSpec) -> Check:
-    training = [n for n, m in spec.generator.named_modules() if m.training]
-    return Check("eval_mode", not training, "generator in eval mode" if not training
-                 else f"modules in training mode: {', '.join(training[:5]) or 'root'}")
 
 
 def _versions() -> dict[str, str]:

@@ -1,20 +1,20 @@
 """What to export: a generator rebuilt from a checkpoint, or a user's own generator
-(:class:`UserSource`), and how it is checked."""
+(:class:`UserSource`), described by an :class:`ExportSpec` (model, shapes, tolerances, metadata).
+How it is checked is :mod:`ganforge.export.validate`'s, which imports this module."""
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import ganforge
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, GanforgeError
 from ganforge.inference.metadata import PREFIX, ModelInfo
 from ganforge.training import checkpoint
+from ganforge.values import check_value_range
 
 BATCH_SIZES = (1, 3, 64, 257)  # odd sizes catch a batch size baked into a graph
 # Absolute tolerances against PyTorch eager fp32, per precision: absolute first,
@@ -43,7 +43,9 @@ class ExportSpec:
     config: dict = field(default_factory=dict)
     extra_metadata: dict[str, str] = field(default_factory=dict)  # ganforge.* keys beside ModelInfo's
     source: dict = field(default_factory=dict)  # a user's generator: module, init args, weights note (export.json)
-    source_checks: list = field(default_factory=list)  # Checks of the source itself, in every artifact's list
+    # a user's generator: how much a sample alone and in a batch differ, measured by spec_from_module
+    # (validate.generator_checks reports it in every artifact's list); None for a checkpoint's
+    batch_diff: float | None = None
     notes: list[str] = field(default_factory=list)  # what the user should know (export.json, gan-export's stderr)
     embedding_required: bool = True  # a conditional ganforge generator walks classes through its embedding
 
@@ -70,53 +72,6 @@ class ExportSpec:
     def dynamic_shapes(self, batch) -> tuple[dict[int, object], ...]:
         """torch.export's dynamic shapes: dimension 0 of every input is the batch."""
         return tuple({0: batch} for _ in self.example_inputs(1))
-
-    @torch.no_grad()
-    def reference(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """PyTorch eager output, the ground truth every artifact is compared with."""
-        return self.generator(*inputs)
-
-    def extra_files_check(self, extra: dict) -> object:
-        """The ``metadata`` check of a torch artifact: its extra files (read back as
-        bytes or str) must hold exactly the ganforge metadata."""
-        from ganforge.export.validate import Check
-
-        read = {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}
-        ok = read == self.metadata()
-        return Check("metadata", ok, "ganforge metadata in extra files" if ok else "extra files differ")
-
-    def parity_checks(self, run) -> list:
-        """Shape and max-abs parity of ``run(z)`` or ``run(z, labels)`` (an artifact's output,
-        array or tensor) against eager, at every checked batch size."""
-        from ganforge.export.validate import parity
-
-        checks = []
-        for b in self.batch_sizes:
-            inputs = self.example_inputs(b)
-            with torch.no_grad():
-                got = run(*inputs)
-            got = got.numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
-            checks.append(parity(b, got, self.reference(*inputs).numpy(), self.atol, self.mean_atol))
-        return checks
-
-    def class_embedding_check(self, run) -> list:
-        """A conditional artifact's class walk works through its metadata: ``run(z + E[b] - E[a], a)``
-        with E from the metadata must equal eager ``G(z, b)`` (what gan-infer's class walks rely on)."""
-        from ganforge.export.validate import Check, parity
-
-        if not self.info.conditional or (self.info.class_embedding is None and not self.embedding_required):
-            return []
-        if self.info.class_embedding is None:
-            return [Check("class_embedding", False, "conditional model without a class embedding in its metadata")]
-        z, b = self.example_inputs(64, seed=1)
-        a = (b + 1) % self.info.num_classes
-        E = torch.tensor(self.info.class_embedding, dtype=torch.float32)
-        with torch.no_grad():
-            got = run(z + E[b] - E[a], a)
-        got = got.numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
-        check = parity(64, got, self.reference(z, b).numpy(), self.atol, self.mean_atol)
-        check.name = "class_embedding"
-        return [check]
 
 
 @torch.no_grad()
@@ -192,9 +147,11 @@ class UserSource:
         if pair == alone:
             raise ConfigError("a generator of your own is --module PATH.py:Class with --weights G.pth, or a "
                               "--torchscript / --exported file alone")
-        lo, hi = self.value_range
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ConfigError(f"--value-range {lo},{hi}: give LOW,HIGH with LOW < HIGH, e.g. 0,1")
+        try:
+            check_value_range(self.value_range)
+        except GanforgeError:
+            lo, hi = self.value_range
+            raise ConfigError(f"--value-range {lo},{hi}: give LOW,HIGH with LOW < HIGH, e.g. 0,1") from None
 
     @property
     def file(self) -> Path:
@@ -206,7 +163,6 @@ def spec_from_module(source: UserSource, precision: str = "fp32") -> ExportSpec:
     """The ExportSpec of a user's generator, behind :class:`ganforge.usercode.UserGenerator`: built,
     loaded, probed, and checked to be in eval mode and independent of its batch."""
     from ganforge import usercode
-    from ganforge.export.validate import Check
 
     record: dict = {}
     if source.program is not None:
@@ -226,8 +182,6 @@ def spec_from_module(source: UserSource, precision: str = "fp32") -> ExportSpec:
         raise ConfigError(f"model.eval() does not reach every module: {', '.join(training[:4])} stay in training mode; "
                           "the class must not keep them training (an overridden train() or eval())")
     diff = usercode.check_batch_independent(G, ATOL["fp32"])
-    checks = [Check("batch_independent", True, f"a sample alone and in a batch differ by {diff:.3g} (atol "
-                                               f"{ATOL['fp32']:g})")]
     plain = note in ("a state_dict", usercode.PROGRAM_NOTES.get(source.program_kind))  # nothing worth a line
     notes = ([] if plain else [f"{source.file.name}: {note}"]) + _range_note(G, source.value_range) + _kind_note(
         G, source.kind)
@@ -249,7 +203,7 @@ def spec_from_module(source: UserSource, precision: str = "fp32") -> ExportSpec:
         record["num_classes"] = num_classes
     return ExportSpec(generator=G, info=info, checkpoint=source.file, epoch=None, precision=precision,
                       extra_metadata={SOURCE_LATENT_SHAPE: json.dumps(list(G.latent_shape))}, source=record,
-                      source_checks=checks, notes=notes, embedding_required=False)
+                      batch_diff=diff, notes=notes, embedding_required=False)
 
 
 @torch.no_grad()

@@ -1,4 +1,5 @@
-"""``gan-infer``: a thin adapter over :func:`ganforge.inference.generate`."""
+"""``gan-infer``: its options parsed into a generation request (:mod:`ganforge.inference.request`), run
+by :mod:`ganforge.inference.generation`."""
 
 from __future__ import annotations
 
@@ -110,7 +111,8 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
 def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, foreign, labels, per_class, interpolate,
          steps):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
-    from ganforge.inference import generate, generate_walk
+    from ganforge.inference.generation import run_generation, run_walk
+    from ganforge.inference.request import GenerationRequest, WalkRequest
 
     _check_combination(ctx, interpolate, per_class)
     short_warnings()
@@ -118,12 +120,14 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, f
     note = functools.partial(click.echo, err=True)  # a foreign model's line: what was read and assumed
     with cli_errors():
         if interpolate is not None:
-            result = generate_walk(model, *interpolate, out, steps=steps, labels=labels or None, device=device,
-                                   note=note, **runtime, **foreign)
+            request = WalkRequest(model=model, seed_a=interpolate[0], seed_b=interpolate[1], out=out, steps=steps,
+                                  labels=labels or None, device=device, **runtime, **foreign)
+            result = run_walk(request, note=note)
         else:
-            result = generate(model, None if per_class else n, out, seed=seed, device=device, nrow=nrow,
-                              batch_size=batch_size, labels=labels or None, per_class=per_class, progress=progress,
-                              note=note, **runtime, **foreign)
+            request = GenerationRequest(model=model, n=None if per_class else n, out=out, seed=seed, nrow=nrow,
+                                        batch_size=batch_size, labels=labels or None, per_class=per_class,
+                                        device=device, **runtime, **foreign)
+            result = run_generation(request, progress=progress, note=note)
     if verbose:
         click.echo(str(threads.current()), err=True)
         for line in result.runtime_details:

@@ -1,7 +1,8 @@
-"""The ONNX metadata contract (DESIGN.md, "ONNX metadata").
+"""The ONNX metadata contract (docs/architecture.md, "ONNX metadata").
 
 ``gan-export`` writes these ``metadata_props`` and ``gan-infer`` reads them, so a
-generator file needs nothing beside itself. Both sides use this module.
+generator file needs nothing beside itself. Both sides use this module, and
+:func:`check_graph` holds a ganforge graph to what its metadata says.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import math
 from dataclasses import dataclass
 
 from ganforge.errors import ModelFileError
-from ganforge.limits import MAX_CLASS_NAME, MAX_CLASSES, MAX_EMBEDDING_VALUES, MAX_LATENT_DIM, MAX_SAMPLE_VALUES
+from ganforge.limits import (MAX_CLASS_NAME, MAX_CLASSES, MAX_EMBEDDING_VALUES, MAX_FIXED_BATCH, MAX_LATENT_DIM,
+                             MAX_SAMPLE_VALUES)
 
 PREFIX = "ganforge."
 VARIANT = PREFIX + "variant"
@@ -156,3 +158,67 @@ def _check_sizes(source: str, latent_dim: int, sample_shape: tuple[int, ...], nu
                                      or len(props[CLASS_EMBEDDING]) > 32 * num_classes * latent_dim + 2):
         raise bad(f"a class embedding larger than {num_classes} x {latent_dim} numbers, or than the "
                   f"{MAX_EMBEDDING_VALUES:,} ganforge reads")
+
+
+def inputs_found(inputs) -> str:
+    """A graph's inputs (onnxruntime's ``NodeArg``s) as errors list them: ``z tensor(float) ['batch', 8]``."""
+    return ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs) or "none"
+
+
+def check_graph(path, info: ModelInfo, inputs, outputs) -> int | None:
+    """Hold a graph with ganforge metadata (``info``) to it: its inputs ``z`` (and ``labels``) and
+    output ``x`` (onnxruntime's ``NodeArg``s) must take and give what the metadata says; else a
+    ModelFileError naming what was found. Returns the batch the graph fixes (an adopted graph,
+    ganforge.export.adopt), None when open."""
+    fixed_batch = _check_inputs(path, info, inputs)
+    _check_output(path, info, outputs)
+    return fixed_batch
+
+
+def _check_inputs(path, info: ModelInfo, inputs) -> int | None:
+    names = sorted(i.name for i in inputs)
+    classes = info.num_classes
+    if classes is None and names == [LABELS_NAME, INPUT_NAME]:
+        raise ModelFileError(f"{path} takes '{LABELS_NAME}' but its metadata has no {NUM_CLASSES}; "
+                             "re-export it with gan-export")
+    if classes is not None and names == [INPUT_NAME]:
+        raise ModelFileError(f"{path}: its metadata says {classes} classes but the graph has no input "
+                             f"'{LABELS_NAME}'; re-export it with gan-export")
+    by_name = {i.name: i for i in inputs}
+    z, labels = by_name.get(INPUT_NAME), by_name.get(LABELS_NAME)
+    want = f"'{INPUT_NAME}' float [batch, {info.latent_dim}]"
+    if classes is None:
+        ok, want = len(inputs) == 1, f"one input {want}"
+    else:
+        ok = (len(inputs) == 2 and labels is not None and labels.type == "tensor(int64)"
+              and len(labels.shape) == 1)
+        want = f"inputs {want} and '{LABELS_NAME}' int64 [batch] ({classes} classes in its metadata)"
+    if not ok or z is None or z.type != "tensor(float)":
+        raise ModelFileError(f"{path} is not a generator: expected {want}, found inputs: {inputs_found(inputs)}")
+    shape = z.shape
+    if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != info.latent_dim):
+        raise ModelFileError(f"{path}: input '{INPUT_NAME}' has shape {shape}, but its metadata says "
+                             f"latent_dim {info.latent_dim}")
+    if not isinstance(shape[0], int):
+        return None
+    if not 1 <= shape[0] <= MAX_FIXED_BATCH:  # an adopted graph whose batch was fixed (ganforge.export.adopt)
+        raise ModelFileError(f"{path}: its graph fixes a batch of {shape[0]}; ganforge runs fixed batches "
+                             f"of 1 to {MAX_FIXED_BATCH}")
+    return shape[0]
+
+
+def _check_output(path, info: ModelInfo, outputs) -> None:
+    out = next((o for o in outputs if o.name == OUTPUT_NAME), None)
+    if out is None:
+        names = ", ".join(o.name for o in outputs)
+        raise ModelFileError(f"{path} is not a generator: no output '{OUTPUT_NAME}' (outputs: {names})")
+    rank = {"image": 3, "series": 1}[info.kind]
+    if len(info.sample_shape) != rank or (info.kind == "image" and info.sample_shape[0] not in (1, 3)):
+        want = "[C, H, W] with C 1 or 3" if info.kind == "image" else "[length]"
+        raise ModelFileError(f"{path} has inconsistent ganforge metadata: kind {info.kind} needs sample_shape "
+                             f"{want}, got {list(info.sample_shape)}; re-export it with gan-export")
+    declared = out.shape or []  # empty when the graph leaves the rank open: checked per run instead
+    if declared and (len(declared) != 1 + rank or any(isinstance(d, int) and d != want_d
+                                                      for d, want_d in zip(declared[1:], info.sample_shape))):
+        raise ModelFileError(f"{path}: output '{OUTPUT_NAME}' has shape {out.shape}, but its metadata says "
+                             f"samples of shape {list(info.sample_shape)}")

@@ -9,39 +9,15 @@ import functools
 
 import click
 
+from ganforge import values
+
 FOREIGN_KEYS = ("latent_dim", "latent_shape", "value_range", "layout", "num_classes")
 RUNTIME_KEYS = ("provider", "precision")
 
 
-def parse_value_range(ctx, param, value):
-    """``LOW,HIGH`` as two floats with LOW < HIGH."""
-    if value is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected LOW,HIGH such as -1,1 or 0,1; got {value!r}") from None
-    if not lo < hi:
-        raise click.BadParameter(f"LOW must be below HIGH; got {value!r}")
-    return lo, hi
-
-
-MAX_LATENT_AXES = 4  # a latent's dimensions after the batch: [C, H, W] of a conv generator is the most seen
-
-
-def parse_latent_shape(ctx, param, value):
-    """``100,1,1`` (or ``100x1x1``) as a tuple of 1 to MAX_LATENT_AXES positive ints."""
-    if value is None:
-        return None
-    try:
-        shape = tuple(int(v) for v in value.replace("x", ",").split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected sizes after the batch such as 100,1,1 or 128; got {value!r}") from None
-    if not 1 <= len(shape) <= MAX_LATENT_AXES or min(shape) < 1:
-        raise click.BadParameter(f"expected 1 to {MAX_LATENT_AXES} sizes, each >= 1, such as 100 or 100,1,1; "
-                                 f"got {value!r}")
-    return shape
-
+# click callbacks over ganforge.values' parsers (gan-export --onnx takes them too)
+parse_value_range = values.click_callback(values.parse_value_range)  # LOW,HIGH as two floats with LOW < HIGH
+parse_latent_shape = values.click_callback(values.parse_latent_shape)  # 100,1,1 (or 100x1x1): 1 to 4 positive ints
 
 _OPTIONS = (
     click.option("--latent-dim", type=click.IntRange(min=1),

@@ -299,48 +299,69 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
     ``*.npy`` and ``DIR/`` stream: each batch is written and dropped, so memory
     does not grow with ``n`` (the .npy header is written first, the rows after).
     ``DIR/`` gets one PNG a sample, images at the model's own size (no border).
-    A ``*.png`` grid needs every sample at once. ``progress(done, n)`` is called
-    after each batch.
+    A ``*.png`` grid needs every sample at once: it is refused over :data:`MAX_GRID`
+    samples or the memory budget. ``progress(done, n)`` is called after each batch.
     """
     form = out_form(out)
+    if form == "png":
+        check_grid(n, form)
+        grid_memory(n, sample_shape)
+    return write_batches(form, batches, n, sample_shape, out, kind=kind, nrow=nrow, value_range=value_range,
+                         progress=progress)
+
+
+def write_batches(form: str, batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int, ...],
+                  out: str | os.PathLike[str], *, kind: str, nrow: int | None = None, value_range=(-1.0, 1.0),
+                  progress: Callable[[int, int], None] | None = None) -> Sequence[Path]:
+    """:func:`save_batches` to ``out`` of the form :func:`out_form` gave, its size already checked
+    (a generation request's). A folder is checked again as it is replaced: it may have changed."""
     path = Path(out)
     with _writable(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
-    done = 0
-    if form == "dir":  # written in a folder beside, then moved into place whole
-        check_out_dir(path)
-        with _writable(path), atomic_dir(path) as tmp:
-            files = NumberedFiles(tmp, n)
-            for batch in batches:
-                check_finite(batch, done)
-                for image in _sample_images(batch, kind, value_range):
-                    _write_png_fast(image, files[done])
-                    done += 1
-                if progress:
-                    progress(done, n)
-        return NumberedFiles(path, n)
+    if form == "dir":
+        return _write_folder(batches, n, path, kind, value_range, progress)
     if form == "npy":
-        check_free_space(path.parent, n * math.prod(sample_shape) * 4, f"{path} ({n} samples)")
-        with _writable(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                      "shape": (n, *sample_shape)}
-            np.lib.format.write_array_header_1_0(f, header)
-            for batch in batches:
-                check_finite(batch, done)
-                batch = np.ascontiguousarray(batch, dtype=np.float32)
-                if batch.shape[1:] != tuple(sample_shape):
-                    raise ValueError(f"batch of shape {list(batch.shape)} does not hold samples {list(sample_shape)}")
-                f.write(batch.tobytes())
-                done += len(batch)
-                if progress:
-                    progress(done, n)
-            if done != n:
-                raise ValueError(f"expected {n} samples, got {done}")
-        return [path]
-    check_grid(n, form)
-    grid_memory(n, sample_shape)
+        return _write_npy(batches, n, sample_shape, path, progress)
     samples = np.concatenate(list(batches)) if not isinstance(batches, list) or len(batches) != 1 else batches[0]
     check_finite(samples, 0)
     if progress:
         progress(len(samples), n)
     return [save_png(render_grid(samples, kind, nrow=nrow, value_range=value_range), path)]
+
+
+def _write_folder(batches, n: int, path: Path, kind: str, value_range, progress) -> Sequence[Path]:
+    """One PNG a sample, written in a folder beside, then moved into place whole."""
+    check_out_dir(path)
+    done = 0
+    with _writable(path), atomic_dir(path) as tmp:
+        files = NumberedFiles(tmp, n)
+        for batch in batches:
+            check_finite(batch, done)
+            for image in _sample_images(batch, kind, value_range):
+                _write_png_fast(image, files[done])
+                done += 1
+            if progress:
+                progress(done, n)
+    return NumberedFiles(path, n)
+
+
+def _write_npy(batches, n: int, sample_shape: tuple[int, ...], path: Path, progress) -> Sequence[Path]:
+    """The .npy header first, then each batch's rows as it comes."""
+    check_free_space(path.parent, n * math.prod(sample_shape) * 4, f"{path} ({n} samples)")
+    done = 0
+    with _writable(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": (n, *sample_shape)}
+        np.lib.format.write_array_header_1_0(f, header)
+        for batch in batches:
+            check_finite(batch, done)
+            batch = np.ascontiguousarray(batch, dtype=np.float32)
+            if batch.shape[1:] != tuple(sample_shape):
+                raise ValueError(f"batch of shape {list(batch.shape)} does not hold samples {list(sample_shape)}")
+            f.write(batch.tobytes())
+            done += len(batch)
+            if progress:
+                progress(done, n)
+        if done != n:
+            raise ValueError(f"expected {n} samples, got {done}")
+    return [path]

@@ -21,13 +21,42 @@ from pathlib import Path
 import numpy as np
 
 from ganforge import threads
-from ganforge.errors import GanforgeError, MissingExtraError, ModelFileError
+from ganforge.errors import GanforgeError, MissingExtraError, ModelFileError, first_line
+from ganforge.limits import MEMORY_ENV, fmt_bytes, memory_budget
 
 ONNXRUNTIME, OPENVINO = "onnxruntime", "openvino"
 PROVIDERS = ("auto", ONNXRUNTIME, OPENVINO)  # --provider
 PROVIDER_ENV = "GANFORGE_PROVIDER"  # the default of --provider (auto when unset)
 PRECISIONS = ("fp32", "bf16", "int8")  # --precision of gan-infer, gan-bench and gan-eval
 INT8_FILE = "generator.int8.onnx"  # what gan-export --precision int8 writes beside generator.onnx
+_arena_bytes: int | None = None  # the cap of the CPU arena this process registered, once
+
+
+def capped_arena(ort, options) -> None:
+    """Make the session allocate CPU memory from one arena capped at the memory budget
+    (ganforge.limits): a graph that expands to gigabytes fails its run in one line
+    instead of taking the machine. onnxruntime registers such an arena once a process."""
+    global _arena_bytes
+    if _arena_bytes is None:
+        budget = memory_budget()
+        memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(memory, ort.OrtArenaCfg(budget, -1, -1, -1))
+        _arena_bytes = budget
+    options.add_session_config_entry("session.use_env_allocators", "1")
+
+
+def out_of_arena(exc: BaseException) -> bool:
+    """Whether a failed run is the capped arena refusing memory."""
+    return "Available memory of" in str(exc)  # what the capped arena says
+
+
+def run_failed(path: Path, batch: int, exc: BaseException) -> str:
+    """One line for a failed run; the memory cap's failures say how to raise it."""
+    if out_of_arena(exc):
+        fix = "use a smaller --batch-size" if batch > 1 else "check the model (one sample should not need that)"
+        return (f"running {path} on a batch of {batch} needs more than the {fmt_bytes(_arena_bytes or memory_budget())}"
+                f" memory limit: {fix}, or raise the limit ({MEMORY_ENV}=4G) if the model really needs it")
+    return f"running {path} on a batch of {batch} failed ({first_line(exc)})"
 
 
 def default_provider() -> str:
@@ -139,8 +168,8 @@ class OpenVinoRunner:
             config = {"INFERENCE_PRECISION_HINT": hint, **threads.openvino_config(threads.for_model_file(path))}
             self.compiled = _core().compile_model(str(path), "CPU", config)
         except Exception as exc:  # OpenVINO's own error types
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise ModelFileError(f"OpenVINO cannot compile {path} ({first}); use --provider onnxruntime") from None
+            raise ModelFileError(f"OpenVINO cannot compile {path} ({first_line(exc, 160)}); use --provider "
+                                 "onnxruntime") from None
         self.request = self.compiled.create_infer_request()
         self.output = output
         self.precision = precision

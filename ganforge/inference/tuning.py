@@ -12,7 +12,8 @@ is more than 3% faster), and the micro-batch is the fastest size (a larger one w
 3%: fewer calls). The plan is stored in ``$GANFORGE_CACHE_DIR`` (default
 ``~/.cache/ganforge``) under a key of the model file (path, size, modification time), the
 machine (CPU, cores), the runtimes' versions and what was asked (provider, precision). A
-change of any of them measures again.
+change of any of them measures again. :func:`report` and :func:`runtime_text` say what a
+generator's plan is and where its runs went.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 
 from ganforge import threads
 from ganforge.fsutil import atomic_write_text, cache_dir
-from ganforge.inference import timing
+from ganforge.inference import runtimes, timing
 
 # micro-batch sizes (size 1 is timed too, for routing single samples); the large ones matter for
 # small generators, whose runs of 1024 still take a few milliseconds (OpenVINO's bf16 mnist-mlp:
@@ -198,3 +199,39 @@ def plan_from(speeds: dict[str, dict[int, float]], order: list[str], candidates:
         micro = max(s for s, v in sizes.items() if v >= TIE * top)
         routes = [r for r in routes if r[0] <= micro]  # runs never exceed the micro-batch
     return Plan(micro, tuple(routes), speeds)
+
+
+def report(gen, small_job: bool = False) -> list[str]:
+    """How the runtime of ``gen`` (a :class:`~ganforge.inference.Generator`) was chosen, a line a
+    fact (gan-infer -v, gan-bench's report); ``small_job``: whether the job just run was one below
+    :data:`TUNE_FROM_N` samples, which keeps to onnxruntime."""
+    lines = [f"model: {gen.path} ({gen.precision}, {gen.device})",
+             "candidates: " + ", ".join(f"{name} {p}" for name, p in gen.candidates)]
+    if gen.device == "cpu" and gen._spare and runtimes.OPENVINO not in dict(gen.candidates):
+        lines[-1] += " (OpenVINO is not installed: pip install 'ganforge[openvino]')"  # auto offers it when it is
+    if gen.device != "cpu":
+        lines.append("plan: whole batches on the GPU (nothing to measure)")
+    elif gen.fixed_batch:
+        lines.append(f"plan: runs of {gen.fixed_batch}, the graph's fixed batch, on {gen.plan.describe()}")
+    elif gen.plan_source is None:
+        lines.append(f"plan: not measured yet: {gen.plan.describe()} (measured on a job of "
+                     f"{TUNE_FROM_N:,} samples or more, or by gan-bench, then cached)")
+    else:
+        where = "measured now" if gen.plan_source == "measured" else f"read from {cache_dir() / CACHE_FILE}"
+        lines.append(f"plan ({where}): {gen.plan.describe()}")
+        for name, sizes in gen.plan.speeds.items():
+            lines.append(f"  {name} samples/s by run size: " + ", ".join(f"{k}: {v:.0f}" for k, v in sizes.items()))
+    if small_job and gen._spare and set(gen.plan.runtimes) - set(gen._runners):
+        lines.append("this job is small: it kept to onnxruntime (opening another runtime costs more than it saves)")
+    lines.append(f"ran on: {', '.join(sorted(gen.used)) or 'nothing yet'}")
+    return lines
+
+
+def runtime_text(gen) -> str:
+    """What runs ``gen``, in words: ``onnxruntime (CPUExecutionProvider)``, or the measured plan."""
+    precision = dict(gen.candidates)
+    names = sorted(gen.used or set(gen.plan.runtimes))
+    where = ", ".join(f"{n} {precision.get(n, 'fp32')}" if precision.get(n, "fp32") != "fp32" else n for n in names)
+    if gen.measured and len(gen.plan.runtimes) > 1:
+        return f"{where} ({gen.plan.describe()})"
+    return f"{where} ({', '.join(gen.providers)})" if names == [runtimes.ONNXRUNTIME] else where

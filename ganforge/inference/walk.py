@@ -19,8 +19,11 @@ import numpy as np
 
 from ganforge.errors import GanforgeError
 from ganforge.limits import check_memory
-from ganforge.inference.render import GRID_BYTES, check_finite, frame_images, out_form, save_gif, save_samples
-from ganforge.inference.session import Generator, check_count, check_seed, label_list
+from ganforge.inference.render import (GRID_BYTES, check_finite, check_grid, frame_images, grid_memory, out_form, save_gif,
+                                      write_batches)
+from ganforge.inference.labels import walk_labels
+from ganforge.inference.session import Generator
+from ganforge.values import check_count, check_seed
 
 FRAME_MS = 100  # each frame of a GIF walk ...
 HOLD_MS = 800  # ... but its two ends, held so that the loop from B back to A reads as a new start
@@ -49,21 +52,17 @@ def walk_memory(steps: int, sample_shape: Sequence[int], kind: str) -> None:
                  "ask for fewer --steps")
 
 
-def walk_labels(labels: Sequence[str | int] | None) -> list[str | int] | None:
-    """A walk's ``labels`` as a list: None, one (a fixed class) or two (from one to the other)."""
-    labels = label_list(labels)
-    if labels is not None and len(labels) > 2:
-        raise GanforgeError(f"a walk takes one label (a fixed class) or two (from the first class to the second), "
-                            f"got {len(labels)}")
-    return labels
-
-
 def walk_ends(gen: Generator, seed_a: int, seed_b: int, labels: Sequence[str | int] | None = None
               ) -> tuple[int, int] | None:
     """The classes a walk starts and ends at: None for an unconditional model; else each
     seed's first default label (no ``labels``), one class throughout (one label), or
     from the first label to the second (two)."""
-    labels = walk_labels(labels)
+    return walk_classes(gen, seed_a, seed_b, walk_labels(labels))
+
+
+def walk_classes(gen: Generator, seed_a: int, seed_b: int, labels: list[str | int] | None
+                 ) -> tuple[int, int] | None:
+    """:func:`walk_ends` of ``labels`` checked (:func:`~ganforge.inference.labels.walk_labels`)."""
     if labels is not None:
         chosen = gen.parse_labels(labels)
         a, b = chosen[0], chosen[-1]
@@ -90,18 +89,24 @@ def interpolate(gen: Generator, seed_a: int, seed_b: int, steps: int,
     """
     steps = check_count(steps, "steps", minimum=2)
     seed_a, seed_b = check_seed(seed_a), check_seed(seed_b)
-    ends = walk_ends(gen, seed_a, seed_b, labels)
+    return walk_frames(gen, seed_a, seed_b, steps, walk_ends(gen, seed_a, seed_b, labels))
+
+
+def walk_frames(gen: Generator, seed_a: int, seed_b: int, steps: int, ends: tuple[int, int] | None, *,
+                small_job: bool = False) -> np.ndarray:
+    """:func:`interpolate` on checked arguments and the classes :func:`walk_ends` gave;
+    ``small_job``: as :meth:`Generator.__call__` takes it."""
     t = np.linspace(0.0, 1.0, steps)
-    z = slerp(gen.sample_noise(1, seed_a)[0], gen.sample_noise(1, seed_b)[0], t)
+    z = slerp(gen._noise(1, seed_a)[0], gen._noise(1, seed_b)[0], t)
     if ends is None:
-        return gen(z)
+        return gen(z, small_job=small_job)
     a, b = ends
     if a == b:
-        return gen(z, np.full(steps, a, np.int64))
+        return gen(z, np.full(steps, a, np.int64), small_job=small_job)
     E = np.asarray(gen.info.class_embedding, np.float64)
     label = np.where(t < 0.5, a, b)
     offset = (1 - t)[:, None] * E[a] + t[:, None] * E[b] - E[label]  # zero at both ends
-    return gen((z + offset).astype(np.float32), label)
+    return gen((z + offset).astype(np.float32), label, small_job=small_job)
 
 
 def save_walk(frames: np.ndarray, out: str | os.PathLike[str], *, kind: str,
@@ -109,9 +114,20 @@ def save_walk(frames: np.ndarray, out: str | os.PathLike[str], *, kind: str,
     """Write a walk's frames: ``*.gif`` animated (images scaled up to 128 px at least, ends
     held :data:`HOLD_MS`, looping), ``*.png`` a one-row strip, ``*.npy`` the raw array,
     ``DIR/`` one PNG a frame."""
+    frames, form = np.asarray(frames), out_form(out, walk=True)
+    if form == "png":
+        check_grid(len(frames), form)
+        grid_memory(len(frames), frames.shape[1:])
+    return write_walk(form, frames, out, kind=kind, value_range=value_range)
+
+
+def write_walk(form: str, frames: np.ndarray, out: str | os.PathLike[str], *, kind: str,
+               value_range=(-1.0, 1.0)) -> list[Path]:
+    """:func:`save_walk` to ``out`` of the form :func:`out_form` gave, the frames' count checked."""
     check_finite(frames, 0)
-    if out_form(out, walk=True) != "gif":
-        return list(save_samples(frames, out, kind=kind, nrow=len(frames), value_range=value_range))
+    if form != "gif":
+        return list(write_batches(form, [frames], len(frames), frames.shape[1:], out, kind=kind, nrow=len(frames),
+                                  value_range=value_range))
     durations = [FRAME_MS] * len(frames)
     durations[0] = durations[-1] = HOLD_MS
     return [save_gif(frame_images(frames, kind, value_range=value_range), out, durations)]

@@ -16,7 +16,7 @@ _LAZY = {
     "fit": "ganforge.training.loop",
     "TrainResult": "ganforge.training.loop",
     "TrainRequest": "ganforge.training.request",
-    "Hook": "ganforge.training.hooks",
+    "Hook": "ganforge.training.trainer",
     "VARIANTS": "ganforge.training.variants",
     "Variant": "ganforge.training.variants",
     "GeneratorModel": "ganforge.training.variants",

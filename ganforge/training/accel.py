@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ganforge.errors import DeviceError, GanforgeWarning
+from ganforge.errors import DeviceError, GanforgeWarning, first_line
 from ganforge.training.config import AMP_CHOICES
 
 GRAD_SCALER_INIT = 2.0**16  # GradScaler's first scale (torch's default); fp16 only
@@ -128,9 +128,8 @@ def compile_or_eager(modules: dict[str, nn.Module], probe, what: str) -> tuple[d
 
 
 def _warn_eager(what: str, eager: list[str], compiled: list[str], error: Exception) -> None:
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
     where = f"{what}'s {' and '.join(eager)}" if compiled else what
     rest = f"{' and '.join(eager)} trains eagerly, {' and '.join(compiled)} compiled" if compiled else \
         "training without it"
-    warnings.warn(f"--compile: torch.compile does not work for {where} here ({type(error).__name__}: {first[:160]}); "
+    warnings.warn(f"--compile: torch.compile does not work for {where} here ({first_line(error, 160, typed=True)}); "
                   f"{rest}", GanforgeWarning, stacklevel=3)

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from ganforge.errors import CheckpointError, ConfigError
+from ganforge.errors import CheckpointError, ConfigError, first_line
 from ganforge.fsutil import atomic_path
-from ganforge.training.config import MAX_CHECKPOINT_BYTES, MAX_EPOCHS
+from ganforge.limits import MAX_CHECKPOINT_BYTES, MAX_TRAIN_EPOCHS, check_file_size
 from ganforge.training.run import write_error
 
 FORMAT = 1
@@ -59,14 +59,11 @@ def load(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} does not exist")
     if not path.is_file():
         raise CheckpointError(f"{path} is not a regular file (a device or a pipe?); pass a checkpoint file")
-    if path.stat().st_size > MAX_BYTES:
-        raise CheckpointError(f"{path} is {path.stat().st_size / 2**30:.1f} GiB, larger than any ganforge checkpoint "
-                              f"({MAX_BYTES / 2**30:.0f} GiB at most); is it the right file?")
+    check_file_size(path, CheckpointError, "larger than any ganforge checkpoint ({limit} at most)", limit=MAX_BYTES)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (a foreign or damaged file: KeyError, IndexError, ...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable checkpoint ({first[:200]}); is the file complete?") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint ({first_line(exc)}); is the file complete?") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
         raise CheckpointError(f"{path} is not a ganforge checkpoint (expected keys {', '.join(REQUIRED)})")
     if state["format"] != FORMAT:
@@ -120,7 +117,7 @@ def _number(value: Any) -> bool:
 
 def _history(rows: Any) -> bool:
     """One row of figures per epoch, as metrics.csv and the plots read them."""
-    if not isinstance(rows, list) or len(rows) > MAX_EPOCHS:
+    if not isinstance(rows, list) or len(rows) > MAX_TRAIN_EPOCHS:
         return False
     return all(isinstance(row, dict) and {"epoch", "d_real", "d_fake", "g"} <= row.keys()
                and all(isinstance(k, str) and _number(v) for k, v in row.items()) for row in rows)
@@ -139,7 +136,7 @@ def _check_parts(state: dict) -> None:
         raise _fail("variant", "a variant name", state["variant"])
     if not isinstance(state["config"], dict) or not all(isinstance(k, str) for k in state["config"]):
         raise _fail("config", "a dict of config keys", state["config"])
-    _int(state, "epoch", 0, MAX_EPOCHS)
+    _int(state, "epoch", 0, MAX_TRAIN_EPOCHS)
     for key in ("generator", "discriminator", "generator_ema"):
         if key in state:
             _weights(state, key)
@@ -173,7 +170,7 @@ def _check_parts(state: dict) -> None:
 
 def _check_partial(at: dict) -> None:
     """Where inside an epoch the checkpoint stands (resume.position)."""
-    for key, low, high in (("epoch", 1, MAX_EPOCHS), ("pos", 0, MAX_STEP), ("world_size", 1, MAX_WORLD_SIZE)):
+    for key, low, high in (("epoch", 1, MAX_TRAIN_EPOCHS), ("pos", 0, MAX_STEP), ("world_size", 1, MAX_WORLD_SIZE)):
         if key not in at:
             raise _fail("partial", f"a position with {key}", at)
         _int(at, key, low, high)

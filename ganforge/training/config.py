@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganforge.errors import ConfigError
-from ganforge.limits import MAX_CLASS_NAME
+from ganforge.limits import (MAX_CLASS_NAME, MAX_CONFIG_BYTES, MAX_TRAIN_BATCH_SIZE, MAX_TRAIN_CLASSES,
+                             MAX_TRAIN_EPOCHS, MAX_TRAIN_SAMPLE_COUNT, MAX_TRAIN_SEED)
 
 if TYPE_CHECKING:
     from ganforge.training.variants.base import Variant
@@ -29,27 +30,6 @@ if TYPE_CHECKING:
 # Keys starting with "_" are comments.
 RUN_KEYS = ("variant", "preset", "device", "precision", "world_size", "ganforge_version", "runs_dir", "threads")
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
-MAX_SEED = 2**63 - 1
-# Upper bounds of the sizes a config (a file, --set, a checkpoint's) may ask for: generous for
-# real use, far below what would allocate gigabytes before the first step.
-MAX_EPOCHS = 1_000_000  # the sources train 20-300 epochs; more cannot be meant (and never ends)
-MAX_BATCH_SIZE = 65_536  # BigGAN's 2048 thirty times over (a batch is also capped by the data)
-MAX_SAMPLE_COUNT = 256  # the per-epoch grid: 16x16 samples (defaults 16-64), drawn and rendered each epoch
-MAX_LATENT_DIM = 2048  # StyleGAN's 512 four times; x MAX_CLASSES stays within what gan-infer serves
-# (limits.MAX_EMBEDDING_VALUES), as does a class name (limits.MAX_CLASS_NAME)
-MAX_WIDTH = 8192  # a hidden layer or base width (sources: 8-256); MAX_PARAMETERS bounds the whole
-MAX_LAYERS = 64  # hidden layers or conv blocks (sources: 2-5)
-MAX_IMAGE_SIDE = 1024  # pixels a side (StyleGAN's FFHQ); a larger image_size is a typo or an attack
-MAX_SERIES_LEN = 65_536  # points per curve (the sine source: 32)
-MAX_SERIES_VALUES = 2**27  # rows x points of synthetic series, made at once: 512 MiB of float32
-MAX_CLASSES = 1000  # ImageNet's; the sample grid draws a row a class every epoch
-# G and D together: BigGAN-deep at 512x512 has about 150M. Training holds some 20 bytes a
-# parameter (weights, gradients, Adam's two moments, the EMA copy): 4 GB before activations.
-MAX_PARAMETERS = 200_000_000
-# A checkpoint (or a user's weights file): MAX_PARAMETERS in float32 four times over (weights, the
-# EMA copy, Adam's two moments), and a GiB for the rest (noise, history, RNG states).
-MAX_CHECKPOINT_BYTES = MAX_PARAMETERS * 4 * 4 + 2**30
-MAX_CONFIG_BYTES = 1 << 20  # a config file (a resolved config.json is about 1 KB)
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's, in the order they apply
 # The levers against collapse, each off: what every variant's "source" preset starts from, so
 # that `--preset source` is the source document's recipe whatever the defaults turn on.
@@ -116,11 +96,11 @@ class TrainConfig:
     def validate(self) -> None:
         """Refuse values no run can use. Variants extend this for their own fields."""
         self.require_positive("epochs", "batch_size", "sample_count", "log_every")
-        self.require_at_most(MAX_EPOCHS, "epochs")
-        self.require_at_most(MAX_BATCH_SIZE, "batch_size")
-        self.require_at_most(MAX_SAMPLE_COUNT, "sample_count")
-        if not 0 <= self.seed <= MAX_SEED:  # torch.manual_seed takes 64 bits, numpy's RNGs more
-            raise ConfigError(f"seed must be between 0 and {MAX_SEED} (2^63 - 1), got {self.seed}")
+        self.require_at_most(MAX_TRAIN_EPOCHS, "epochs")
+        self.require_at_most(MAX_TRAIN_BATCH_SIZE, "batch_size")
+        self.require_at_most(MAX_TRAIN_SAMPLE_COUNT, "sample_count")
+        if not 0 <= self.seed <= MAX_TRAIN_SEED:  # torch.manual_seed takes 64 bits, numpy's RNGs more
+            raise ConfigError(f"seed must be between 0 and {MAX_TRAIN_SEED} (2^63 - 1), got {self.seed}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema is a decay in [0, 1) (0 turns it off), got {self.ema}")
         if self.checkpoint_every < 0:
@@ -132,8 +112,8 @@ class TrainConfig:
         if not self.conditional and (self.num_classes is not None or self.class_names is not None):
             raise ConfigError("num_classes and class_names come from the data with conditional=true; "
                               "set conditional=true or leave them unset")
-        if self.num_classes is not None and not 2 <= self.num_classes <= MAX_CLASSES:
-            raise ConfigError(f"num_classes must be between 2 and {MAX_CLASSES}, got {self.num_classes}")
+        if self.num_classes is not None and not 2 <= self.num_classes <= MAX_TRAIN_CLASSES:
+            raise ConfigError(f"num_classes must be between 2 and {MAX_TRAIN_CLASSES}, got {self.num_classes}")
         _check_class_names(self.class_names, self.num_classes)
         for name in ("learning_rate", "learning_rate_d"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
@@ -313,10 +293,13 @@ def resolve(
     *,
     preset: str | None = None,
     config_file: str | Path | None = None,
+    file_config: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     sets: Iterable[str] = (),
 ) -> Any:
-    """Build and validate a variant's config from every source, in precedence order."""
+    """Build and validate a variant's config from every source, in precedence order.
+    ``file_config``: the keys of ``config_file`` when the caller has read it already
+    (:attr:`TrainRequest.file_config <ganforge.training.request.TrainRequest.file_config>`)."""
     cfg = variant.config_cls()
     if preset is not None:
         if preset not in variant.presets:
@@ -324,7 +307,7 @@ def resolve(
             raise ConfigError(f"unknown preset {preset!r} for variant {variant.name}; presets: {names}")
         cfg = apply(cfg, variant.presets[preset], where=f" in preset {preset!r}")
     if config_file is not None:
-        data = read_config_file(config_file)
+        data = dict(file_config) if file_config is not None else read_config_file(config_file)
         file_variant = data.pop("variant", variant.name)
         if file_variant != variant.name:
             raise ConfigError(f"config file {config_file} is for variant {file_variant!r}, not {variant.name!r}")

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.errors import ConfigError, DataError, GanforgeWarning
-from ganforge.training.config import MAX_IMAGE_SIDE
+from ganforge.limits import MAX_TRAIN_IMAGE_SIDE
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 IDX_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -390,9 +390,9 @@ def load_folder(path: str | Path, *, image_size: int | tuple[int, int], channels
 
 
 def _check_decoded_size(root: Path, n: int, size: tuple[int, int], channels: int) -> None:
-    """Refuse a training size over MAX_IMAGE_SIDE, and decoded images that cannot fit in memory."""
-    if max(size) > MAX_IMAGE_SIDE:
-        raise DataError(f"images from {root} would train at {size[0]}x{size[1]}, more than {MAX_IMAGE_SIDE} a side; "
+    """Refuse a training size over MAX_TRAIN_IMAGE_SIDE, and decoded images that cannot fit in memory."""
+    if max(size) > MAX_TRAIN_IMAGE_SIDE:
+        raise DataError(f"images from {root} would train at {size[0]}x{size[1]}, more than {MAX_TRAIN_IMAGE_SIDE} a side; "
                         f"set a smaller image_size (e.g. --set image_size=64)")
     need = n * channels * size[0] * size[1]
     memory = _physical_memory()

@@ -5,7 +5,8 @@ the sample grid of each epoch, ``--eval-every``'s score and ``best.pt``, ``metri
 log line, TensorBoard events, and the plots at the end. Adding one never edits the loop.
 
 Hooks run in rank 0 only, the run's one writer, in the order given; :func:`running` opens
-the run's log, starts them, and closes both however the run ends.
+the run's log, starts them, and closes both however the run ends. What a hook is (:class:`Hook`)
+and what it is handed (the :class:`Trainer`, an :class:`EpochEnd`) are in ``trainer.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -26,34 +26,9 @@ from ganforge.training.data import real_examples
 from ganforge.training.plots import plot_losses, write_progress_gif
 from ganforge.training.run import close_log, open_log
 from ganforge.training.runtime import conditioned
-
-if TYPE_CHECKING:
-    from ganforge.training.loop import Trainer
+from ganforge.training.trainer import EpochEnd, Hook, Trainer
 
 PLOT_SAMPLES = {"series": 5, "image": 16}  # real and generated samples shown in losses.png
-
-
-@dataclass
-class EpochEnd:
-    epoch: int
-    row: dict[str, Any]  # the epoch's figures (a row of metrics.csv); a hook may add to it ("eval")
-    checkpoint: dict[str, Any]  # what last.pt gets for this epoch (best.pt too, when it is the best)
-
-
-class Hook:
-    """Override what you need; every method does nothing by default."""
-
-    def on_start(self, t: Trainer) -> None:
-        """Before the first epoch of this call (a new run or a resume)."""
-
-    def on_epoch_end(self, t: Trainer, end: EpochEnd) -> None:
-        """After each epoch, before the loop writes last.pt."""
-
-    def on_end(self, t: Trainer) -> None:
-        """After the last epoch, or after an interrupt wrote its checkpoint (not after an error)."""
-
-    def close(self) -> None:
-        """Always, last: release what ``on_start`` took."""
 
 
 class Scorer(Protocol):

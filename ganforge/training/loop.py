@@ -4,8 +4,8 @@
     result = train("sine", epochs=50)
 
 A run is one :class:`~ganforge.training.request.TrainRequest`. :func:`fit` turns it into a
-:class:`Trainer` (config, data, run folder, the checkpointed state, how this process runs
-it), then trains epoch after epoch: each step updates D (the critic), then G every
+:class:`~ganforge.training.trainer.Trainer` (config, data, run folder, the checkpointed state,
+how this process runs it), then trains epoch after epoch: each step updates D (the critic), then G every
 ``n_critic`` steps. After each epoch the loop writes ``checkpoints/last.pt``; the rest a run
 leaves behind (samples, scores, metrics, log lines, TensorBoard, plots) is hooks
 (``hooks.py``). Under torchrun every process runs this same loop on its shard of the data
@@ -14,7 +14,6 @@ and rank 0 alone writes (``distributed.py``).
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 import warnings
@@ -27,13 +26,13 @@ import torch
 
 import ganforge
 from ganforge import progress, threads
-from ganforge.errors import ConfigError
-from ganforge.training import checkpoint, conditional, distributed, resume
+from ganforge.errors import ConfigError, first_line
+from ganforge.training import checkpoint, classes, distributed, resume
 from ganforge.training.accel import configure_backends, resolve_device, resolve_precision, use_channels_last
 from ganforge.training.config import augment_policy, to_dict
 from ganforge.training.data import Batches
 from ganforge.training.distributed import Dist
-from ganforge.training.hooks import EpochEnd, Hook, Hooks, Scorer, default_hooks, running
+from ganforge.training.hooks import Hooks, Scorer, default_hooks, running
 from ganforge.training.losses import make_objective
 from ganforge.training.request import TrainRequest, new_config, resumed_config
 from ganforge.training.run import CHECKPOINT_COPIES, SPACE_MARGIN, RunDir, check_space, writes
@@ -41,7 +40,8 @@ from ganforge.training.runtime import Runtime, conditioned
 from ganforge.training.state import TrainState, ema_decay, ema_update
 from ganforge.training.stop import Interrupted, StopAfterStep, StopRequest, TrainingDiverged
 from ganforge.training.sums import EpochSums
-from ganforge.training.variants import Variant, check_size, get_variant
+from ganforge.training.trainer import EpochEnd, Hook, Trainer
+from ganforge.training.variants import check_size, get_variant
 
 __all__ = ["Interrupted", "TrainRequest", "TrainResult", "Trainer", "TrainingDiverged", "ema_update", "fit", "train"]
 
@@ -57,26 +57,6 @@ class TrainResult:
     rank: int = 0  # this process's rank under torchrun (0 otherwise); only rank 0 wrote the run
     world_size: int = 1  # processes that trained together
     epochs_run: int = 0  # epochs this call trained (after a resume: fewer than ``epochs``)
-
-
-@dataclass
-class Trainer:
-    """One run in progress: what the loop and its hooks work on."""
-
-    variant: Variant
-    cfg: Any
-    run: RunDir
-    data: Any  # what the variant's load_data gave
-    batches: Batches
-    state: TrainState  # what checkpoints hold
-    rt: Runtime  # how this process runs it
-    objective: Any  # the variant's losses (losses.py)
-    hooks: list[Hook]
-    progress: bool = False  # a progress bar per epoch
-    resume_at: dict[str, Any] | None = None  # where inside an interrupted epoch to pick up
-    log: logging.Logger | None = None  # opened by hooks.running
-    stop: StopRequest | None = None
-    fixed: tuple[int, Any] | None = None  # (step, the fixed noise's samples): hooks.fixed_samples computes them once
 
 
 def train(variant: str | None = None, *, scorer: Scorer | None = None, hooks: Sequence[Hook] = (),
@@ -158,7 +138,7 @@ def _config_and_data(request: TrainRequest, saved: resume.Saved | None, dist: Di
         print(f"data: {data.source}", file=sys.stderr)
     if variant.configure is not None:
         cfg = variant.configure(cfg, data)
-    cfg = conditional.configure(cfg, data, variant.name)  # classes from the data (conditional=true)
+    cfg = classes.configure(cfg, data, variant.name)  # classes from the data (conditional=true)
     check_size(variant, cfg)  # with every size known, before any model is built
     return variant, cfg, data
 
@@ -249,7 +229,7 @@ def _train_epoch(t: Trainer, epoch: int, meter: progress.Meter | None = None) ->
         if all(torch.isfinite(p).all() for p in (*state.G.parameters(), *state.D.parameters())):
             raise
         raise TrainingDiverged(
-            f"weights became non-finite in epoch {epoch} (step {state.step}: {str(exc).splitlines()[0][:120]}); "
+            f"weights became non-finite in epoch {epoch} (step {state.step}: {first_line(exc, 120)}); "
             f"{t.run.checkpoint} still holds epoch {state.epoch}: lower learning_rate and resume or retrain"
         ) from None
     row, why = sums.figures(dist, epoch, state.step, time.perf_counter() - t0)

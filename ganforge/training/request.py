@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -70,22 +71,30 @@ class TrainRequest:
         options = {k: v for k, v in keywords.items() if k not in own}
         return cls(variant=variant, options=options, **{k: v for k, v in keywords.items() if k in own})
 
+    @cached_property
+    def file_config(self) -> Mapping[str, Any] | None:
+        """The keys of ``config_file`` (None without one), read and parsed once, when first asked
+        for: the variant, the runs folder and the config all come from this one reading."""
+        if self.config_file is None:
+            return None
+        return MappingProxyType(read_config_file(self.config_file))
+
     def runs_folder(self) -> Path:
         if self.runs_dir is not None:
             return Path(self.runs_dir)
-        from_file = read_config_file(self.config_file).get("runs_dir") if self.config_file is not None else None
+        from_file = self.file_config.get("runs_dir") if self.file_config is not None else None
         return Path(from_file) if from_file else DEFAULT_RUNS_DIR
 
     def variant_name(self) -> str:
-        if self.variant is None and self.config_file is not None:
-            return read_config_file(self.config_file).get("variant") or DEFAULT_VARIANT
+        if self.variant is None and self.file_config is not None:
+            return self.file_config.get("variant") or DEFAULT_VARIANT
         return self.variant or DEFAULT_VARIANT
 
 
 def new_config(variant: Variant, request: TrainRequest) -> Any:
     """The config of a new run: every source of the request, in precedence order, checked."""
-    cfg = resolve(variant, preset=request.preset, config_file=request.config_file, overrides=request.options,
-                  sets=request.sets)
+    cfg = resolve(variant, preset=request.preset, config_file=request.config_file, file_config=request.file_config,
+                  overrides=request.options, sets=request.sets)
     check_config(variant, cfg)
     return cfg
 

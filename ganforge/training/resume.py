@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -24,9 +24,7 @@ from ganforge.training.request import TrainRequest
 from ganforge.training.run import RunDir, resolve_run, run_of_checkpoint
 from ganforge.training.state import rng_state, set_rng_state
 from ganforge.training.sums import EpochSums
-
-if TYPE_CHECKING:
-    from ganforge.training.loop import Trainer
+from ganforge.training.trainer import Trainer
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The run directory (DESIGN.md, "Artifacts and contracts").
+"""The run directory (docs/architecture.md, "Artifacts and contracts").
 
     runs/<variant>-<YYYYmmdd-HHMMSS>/
       config.json  checkpoints/last.pt  train.log  metrics.csv
@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ganforge.errors import CheckpointError, ConfigError, WriteError
+from ganforge.errors import CheckpointError, ConfigError, WriteError, first_line
 from ganforge.fsutil import atomic_write_text, free_bytes
 from ganforge.runs import DEFAULT_RUNS_DIR, LATEST, latest_with
 
@@ -220,7 +220,7 @@ def write_error(path: Path, exc: BaseException, needed: int | None = None) -> Wr
     if full:
         return WriteError(f"cannot write {path}: disk full ({_mb(free)} free on {path.parent}); free space or pass "
                           "--runs-dir on another disk", path, exc)
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[0][:200]
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
     return WriteError(f"cannot write {path}: {reason} ({_mb(free)} free on {path.parent}); check that folder, or pass "
                       "--runs-dir elsewhere", path, exc)
 

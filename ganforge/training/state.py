@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.training import conditional
+from ganforge.training import classes
 from ganforge.training.accel import Precision, use_channels_last
 from ganforge.training.variants import Variant
 
@@ -105,9 +105,9 @@ def _grid_noise(cfg: Any, latent_dim: int, device: torch.device) -> tuple[torch.
     g = torch.Generator().manual_seed(cfg.seed + 1)
     if not cfg.num_classes:
         return torch.randn(cfg.sample_count, latent_dim, generator=g).to(device), None
-    per_class = conditional.grid_columns(cfg.sample_count, cfg.num_classes)
+    per_class = classes.grid_columns(cfg.sample_count, cfg.num_classes)
     fixed = torch.randn(per_class, latent_dim, generator=g).repeat(cfg.num_classes, 1)
-    return fixed.to(device), conditional.fixed_labels(cfg.num_classes, per_class, device)
+    return fixed.to(device), classes.fixed_labels(cfg.num_classes, per_class, device)
 
 
 def ema_decay(decay: float, updates: int) -> float:

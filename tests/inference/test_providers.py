@@ -112,7 +112,7 @@ def test_generator_routes_runs_by_the_plan(openvino):
 
 
 def test_the_plan_is_measured_once_and_read_back(openvino, cache, monkeypatch, tmp_path):
-    monkeypatch.setattr(gi, "TUNE_FROM_N", 100)
+    monkeypatch.setattr(tuning, "TUNE_FROM_N", 100)
     gen = Generator(MODEL, device="cpu")
     gen.tune_micro_batch(budget_s=0.01)
     assert set(gen.plan.speeds) == {"onnxruntime", "openvino"} and gen.plan_source == "measured"
@@ -124,7 +124,7 @@ def test_the_plan_is_measured_once_and_read_back(openvino, cache, monkeypatch, t
 
 
 def test_a_small_job_keeps_to_onnxruntime_and_a_big_one_follows_the_plan(openvino, monkeypatch, tmp_path):
-    monkeypatch.setattr(gi, "TUNE_FROM_N", 100)
+    monkeypatch.setattr(tuning, "TUNE_FROM_N", 100)
     gen = Generator(MODEL, device="cpu")
     tuning.store(gen._tuning_key, tuning.Plan(16, ((1, "openvino"),)))  # as if OpenVINO had won everywhere
     small = gi.generate(MODEL, 50, tmp_path / "small.npy")

@@ -147,7 +147,7 @@ def test_micro_batches_give_the_same_samples(cache, monkeypatch):
 
 
 def test_generate_tunes_large_requests_once_and_caches(cache, monkeypatch, tmp_path):
-    monkeypatch.setattr(gi, "TUNE_FROM_N", 100)
+    monkeypatch.setattr(tuning, "TUNE_FROM_N", 100)
     model = DATA / "tiny-image.onnx"
     gi.generate(model, 99, tmp_path / "a.npy")
     assert not cache.exists()  # small requests never pay for a measurement

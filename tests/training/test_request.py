@@ -54,3 +54,23 @@ def test_resume_takes_the_options_that_change_nothing_it_computes(tmp_path):
                      progress=False, device="cpu")
     other = torch.load(straight.checkpoint, weights_only=True)
     assert all(torch.equal(state["generator"][k], other["generator"][k]) for k in other["generator"])
+
+
+def test_the_config_file_is_read_once_a_run(tmp_path, monkeypatch):
+    """The variant, the runs folder (asked twice) and the config come from one reading of --config."""
+    import json
+
+    from ganforge.training import config, request
+
+    reads, read = [], config.read_config_file
+
+    def counted(path):
+        reads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(request, "read_config_file", counted)
+    monkeypatch.setattr(config, "read_config_file", lambda path: pytest.fail(f"{path} read again by config"))
+    (tmp_path / "c.json").write_text(json.dumps({"variant": "sine", "runs_dir": str(tmp_path / "runs"), "epochs": 1,
+                                                 "n_rows": 64, "batch_size": 32, "sample_count": 4}))
+    result = train(config_file=tmp_path / "c.json", progress=False, device="cpu")
+    assert reads == [tmp_path / "c.json"] and result.run_dir.parent == tmp_path / "runs"

@@ -1,4 +1,4 @@
-"""The shape DESIGN.md draws: training never imports evaluation or export (what it needs from
+"""The shape docs/architecture.md draws: training never imports evaluation or export (what it needs from
 them is handed to it), generators honour one declared protocol, configs validate without
 changing themselves."""
 

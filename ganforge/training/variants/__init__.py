@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ganforge.errors import ConfigError
-from ganforge.training.config import MAX_PARAMETERS
+from ganforge.limits import MAX_TRAIN_PARAMETERS
 from ganforge.training.variants import custom, dcgan, mnist_mlp, sine, wgan, wgan_gp
 from ganforge.training.variants.base import GeneratorBase, GeneratorModel, Variant
 
@@ -81,9 +81,9 @@ class _NoRandomInit(torch.overrides.TorchFunctionMode):
 
 
 def check_size(variant: Variant, cfg) -> None:
-    """Refuse a complete config whose G and D together exceed MAX_PARAMETERS."""
+    """Refuse a complete config whose G and D together exceed MAX_TRAIN_PARAMETERS."""
     g, d = count_parameters(variant, cfg)
-    if g + d > MAX_PARAMETERS:
+    if g + d > MAX_TRAIN_PARAMETERS:
         raise ConfigError(f"{variant.name} with this config has {(g + d) / 1e6:,.0f}M parameters (G {g / 1e6:,.1f}M, "
-                          f"D {d / 1e6:,.1f}M), more than the {MAX_PARAMETERS // 1_000_000}M ganforge trains; lower "
+                          f"D {d / 1e6:,.1f}M), more than the {MAX_TRAIN_PARAMETERS // 1_000_000}M ganforge trains; lower "
                           "the widths, latent size or image size")

@@ -30,10 +30,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ganforge.errors import ConfigError, GanforgeWarning
-from ganforge.training.config import MAX_IMAGE_SIDE, MAX_LATENT_DIM, MAX_WIDTH, TrainConfig
+from ganforge.errors import ConfigError, GanforgeWarning, first_line
+from ganforge.limits import MAX_TRAIN_IMAGE_SIDE, MAX_TRAIN_LATENT_DIM, MAX_TRAIN_WIDTH
+from ganforge.training.config import TrainConfig
 from ganforge.training.datasets import ImageData, load_images
 from ganforge.training.variants.base import Variant
+from ganforge.values import MAX_LATENT_AXES, square_size
 
 # A spec is plain text naming a class, nothing else: a .py file (no control characters or
 # colons in its path) or a dotted module, then the class (dotted for a nested one).
@@ -46,8 +48,7 @@ MAX_SPEC_CHARS = 4096 + 256  # a path (Linux's PATH_MAX) and a class name
 # parameter count: an integer is a width, size or count (configs: 8192 wide, 1024 a side).
 MAX_INIT_ARGS_CHARS = 16_384  # as JSON
 MAX_INIT_ARGS_DEPTH = 8  # nested lists and objects
-MAX_INIT_INT = 8 * MAX_WIDTH
-MAX_LATENT_DIMS = 4  # [C, H, W] noise and one more
+MAX_INIT_INT = 8 * MAX_TRAIN_WIDTH
 PROBE_BATCH = 2  # samples a probe runs: two tell the batch dimension from a squeezed one
 RANGE_SLACK = 1e-3  # how far past [-1, 1] a probe's output may go before the warning (rounding)
 USAGE = "--generator FILE.py:G --discriminator FILE.py:D --latent-shape N (docs/training.md#your-own-architecture)"
@@ -72,8 +73,7 @@ class CustomConfig(TrainConfig):
     sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
 
     def __post_init__(self) -> None:
-        if self.image_size is not None and len(self.image_size) == 1:  # one number: a square
-            self.image_size = [self.image_size[0], self.image_size[0]]
+        self.image_size = square_size(self.image_size)  # one number: a square
 
     def validate(self) -> None:
         super().validate()
@@ -84,9 +84,9 @@ class CustomConfig(TrainConfig):
         check_init_args("init_args", self.init_args)
         check_init_args("d_init_args", self.d_init_args)
         shape = self.latent_shape
-        if not 1 <= len(shape) <= MAX_LATENT_DIMS or min(shape) < 1 or math.prod(shape) > MAX_LATENT_DIM:
-            raise ConfigError(f"--latent-shape {','.join(map(str, shape))}: give 1 to {MAX_LATENT_DIMS} positive "
-                              f"sizes of at most {MAX_LATENT_DIM} values in all, e.g. 100 or 100,1,1")
+        if not 1 <= len(shape) <= MAX_LATENT_AXES or min(shape) < 1 or math.prod(shape) > MAX_TRAIN_LATENT_DIM:
+            raise ConfigError(f"--latent-shape {','.join(map(str, shape))}: give 1 to {MAX_LATENT_AXES} positive "
+                              f"sizes of at most {MAX_TRAIN_LATENT_DIM} values in all, e.g. 100 or 100,1,1")
         self.require_positive("n_critic")
         if self.loss != "wgan-gp" and self.n_critic != 1:
             raise ConfigError(f"n_critic applies to --loss wgan-gp; with {self.loss or 'bce'} D and G take turns")
@@ -101,7 +101,7 @@ class CustomConfig(TrainConfig):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
             raise ConfigError(f"image_size must be [height, width] (or one number), got {self.image_size}")
-        self.require_at_most(MAX_IMAGE_SIDE, "image_size")
+        self.require_at_most(MAX_TRAIN_IMAGE_SIDE, "image_size")
 
 
 def check_spec(key: str, spec: Any) -> None:
@@ -187,8 +187,7 @@ def _probe(net: nn.Module, spec: str, x: torch.Tensor, what: str) -> torch.Tenso
         with torch.no_grad():
             out = net(x)
     except Exception as exc:  # noqa: BLE001  (your forward, whatever it raises)
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ConfigError(f"{spec} fails on {what} {list(x.shape)} ({type(exc).__name__}: {first}); "
+        raise ConfigError(f"{spec} fails on {what} {list(x.shape)} ({first_line(exc, typed=True)}); "
                           f"check --latent-shape and the data's size") from None
     finally:
         net.train(training)

@@ -27,9 +27,10 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.limits import MAX_TRAIN_LATENT_DIM, MAX_TRAIN_WIDTH
 from ganforge.training.augment import MinibatchStd
 from ganforge.training.conditional import discriminate, projection_for
-from ganforge.training.config import LEVERS_OFF, MAX_LATENT_DIM, MAX_WIDTH, TrainConfig
+from ganforge.training.config import LEVERS_OFF, TrainConfig
 from ganforge.training.datasets import ImageData, check_path, detect, load_cifar, load_folder, parse_classes
 from ganforge.training.variants.base import GeneratorBase, Variant
 
@@ -61,8 +62,8 @@ class DCGANConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "g_features", "d_features")
-        self.require_at_most(MAX_LATENT_DIM, "latent_dim")
-        self.require_at_most(MAX_WIDTH, "g_features", "d_features")
+        self.require_at_most(MAX_TRAIN_LATENT_DIM, "latent_dim")
+        self.require_at_most(MAX_TRAIN_WIDTH, "g_features", "d_features")
         parse_classes(self.classes)
         if self.g_norm not in G_NORMS:
             raise ConfigError(f"g_norm must be one of {', '.join(G_NORMS)}, got {self.g_norm!r}")
@@ -175,7 +176,7 @@ PRESETS = {"source": {**LEVERS_OFF, "g_features": 64, "d_features": 64, "d_batch
 
 VARIANT = Variant(
     name="dcgan",
-    source="TheJoyOfGan: a DCGAN on CIFAR-10's cars",  # ../shared/sources/dcgan-cifar10-cars.md
+    source="TheJoyOfGan: a DCGAN on CIFAR-10's cars",  # docs/variants.md#dcgan
     config_cls=DCGANConfig,
     generator=lambda cfg: Generator(cfg.latent_dim, cfg.g_features, num_classes=cfg.num_classes, norm=cfg.g_norm,
                                     class_std=cfg.class_embedding_std),

@@ -27,9 +27,10 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.limits import MAX_TRAIN_LATENT_DIM, MAX_TRAIN_WIDTH
 from ganforge.training.augment import MinibatchStd
 from ganforge.training.conditional import discriminate, projection_for
-from ganforge.training.config import LEVERS_OFF, MAX_LATENT_DIM, MAX_WIDTH, TrainConfig
+from ganforge.training.config import LEVERS_OFF, TrainConfig
 from ganforge.training.datasets import TORCHVISION_MNIST, ImageData, load_folder, load_idx
 from ganforge.training.variants.base import GeneratorBase, Variant
 
@@ -56,8 +57,8 @@ class MnistMLPConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_size", "hidden_size")
-        self.require_at_most(MAX_LATENT_DIM, "latent_size")
-        self.require_at_most(MAX_WIDTH, "hidden_size")
+        self.require_at_most(MAX_TRAIN_LATENT_DIM, "latent_size")
+        self.require_at_most(MAX_TRAIN_WIDTH, "hidden_size")
         if self.dataset not in TORCHVISION_MNIST:
             raise ConfigError(f"dataset must be one of {', '.join(TORCHVISION_MNIST)}, got {self.dataset!r}")
 
@@ -120,7 +121,7 @@ def load_data(cfg: MnistMLPConfig) -> ImageData:
 
 VARIANT = Variant(
     name="mnist-mlp",
-    source="an MLP GAN on MNIST, in model/train/inference blocks",  # ../shared/sources/mnist-mlp-gan.md
+    source="an MLP GAN on MNIST, in model/train/inference blocks",  # docs/variants.md#mnist-mlp
     config_cls=MnistMLPConfig,
     generator=lambda cfg: Generator(cfg.latent_size, cfg.hidden_size, cfg.num_classes, cfg.class_embedding_std),
     discriminator=lambda cfg: Discriminator(cfg.hidden_size, cfg.num_classes, cfg.minibatch_std),

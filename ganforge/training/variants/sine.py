@@ -24,9 +24,10 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.limits import (MAX_TRAIN_LATENT_DIM, MAX_TRAIN_LAYERS, MAX_TRAIN_SERIES_LEN, MAX_TRAIN_SERIES_VALUES,
+                             MAX_TRAIN_WIDTH)
 from ganforge.training.augment import MinibatchStd
-from ganforge.training.config import (LEVERS_OFF, MAX_LATENT_DIM, MAX_LAYERS, MAX_SERIES_LEN, MAX_SERIES_VALUES,
-                                       MAX_WIDTH, TrainConfig)
+from ganforge.training.config import LEVERS_OFF, TrainConfig
 from ganforge.training.variants.base import GeneratorBase, Variant
 
 
@@ -49,15 +50,15 @@ class SineConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "sample_len", "n_rows")
-        self.require_at_most(MAX_LATENT_DIM, "latent_dim")
-        self.require_at_most(MAX_SERIES_LEN, "sample_len")
-        self.require_at_most(MAX_WIDTH, "g_hidden", "d_hidden")
-        if self.n_rows * self.sample_len > MAX_SERIES_VALUES:  # the data are made at once, in float32
+        self.require_at_most(MAX_TRAIN_LATENT_DIM, "latent_dim")
+        self.require_at_most(MAX_TRAIN_SERIES_LEN, "sample_len")
+        self.require_at_most(MAX_TRAIN_WIDTH, "g_hidden", "d_hidden")
+        if self.n_rows * self.sample_len > MAX_TRAIN_SERIES_VALUES:  # the data are made at once, in float32
             raise ConfigError(f"n_rows x sample_len is {self.n_rows * self.sample_len:,} values, more than "
-                              f"{MAX_SERIES_VALUES:,}; lower n_rows")
+                              f"{MAX_TRAIN_SERIES_VALUES:,}; lower n_rows")
         for name in ("g_hidden", "d_hidden"):
-            if not getattr(self, name) or min(getattr(self, name)) < 1 or len(getattr(self, name)) > MAX_LAYERS:
-                raise ConfigError(f"{name} lists the hidden layers' widths, 1 to {MAX_LAYERS} of them, each >= 1, "
+            if not getattr(self, name) or min(getattr(self, name)) < 1 or len(getattr(self, name)) > MAX_TRAIN_LAYERS:
+                raise ConfigError(f"{name} lists the hidden layers' widths, 1 to {MAX_TRAIN_LAYERS} of them, each >= 1, "
                                   f"got {getattr(self, name)}")
         if self.data is not None or self.download:
             raise ConfigError("the sine variant uses embedded synthetic data; drop --data / data / --download")
@@ -120,7 +121,7 @@ def load_data(cfg: SineConfig) -> torch.Tensor:
 
 VARIANT = Variant(
     name="sine",
-    source="a beginner's GAN on synthetic sine curves",  # ../shared/sources/sine-gan.md
+    source="a beginner's GAN on synthetic sine curves",  # docs/variants.md#sine
     config_cls=SineConfig,
     generator=lambda cfg: Generator(cfg.latent_dim, cfg.sample_len, tuple(cfg.g_hidden)),
     discriminator=lambda cfg: Discriminator(cfg.sample_len, cfg.minibatch_std, tuple(cfg.d_hidden)),

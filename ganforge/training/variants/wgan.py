@@ -31,12 +31,14 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.limits import MAX_TRAIN_IMAGE_SIDE, MAX_TRAIN_LATENT_DIM, MAX_TRAIN_LAYERS, MAX_TRAIN_WIDTH
 from ganforge.training.augment import MinibatchStd
 from ganforge.training.conditional import discriminate, projection_for
-from ganforge.training.config import LEVERS_OFF, MAX_IMAGE_SIDE, MAX_LATENT_DIM, MAX_LAYERS, MAX_WIDTH, TrainConfig
+from ganforge.training.config import LEVERS_OFF, TrainConfig
 from ganforge.training.datasets import ImageData, load_images
 from ganforge.training.losses import PENALTIES
 from ganforge.training.variants.base import GeneratorBase, Variant
+from ganforge.values import square_size
 
 
 @dataclass
@@ -69,17 +71,16 @@ class WGANConfig(TrainConfig):
     sample_count: int = 64  # fixed-noise samples per epoch (an 8x8 grid)
 
     def __post_init__(self) -> None:
-        if self.image_size is not None and len(self.image_size) == 1:  # one number: a square
-            self.image_size = [self.image_size[0], self.image_size[0]]
+        self.image_size = square_size(self.image_size)  # one number: a square
 
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "hidden_dim", "n_layers", "n_critic", "critic_layers")
-        self.require_at_most(MAX_LATENT_DIM, "latent_dim")
-        self.require_at_most(MAX_WIDTH, "hidden_dim")
-        self.require_at_most(MAX_LAYERS, "n_layers", "critic_layers")
+        self.require_at_most(MAX_TRAIN_LATENT_DIM, "latent_dim")
+        self.require_at_most(MAX_TRAIN_WIDTH, "hidden_dim")
+        self.require_at_most(MAX_TRAIN_LAYERS, "n_layers", "critic_layers")
         # a stride or padding beyond the image's side only makes kernels (and weights) huge
-        self.require_at_most(MAX_IMAGE_SIDE, "image_size", "g_strides", "g_paddings", "c_strides", "c_paddings")
+        self.require_at_most(MAX_TRAIN_IMAGE_SIDE, "image_size", "g_strides", "g_paddings", "c_strides", "c_paddings")
         if self.penalty not in PENALTIES:
             raise ConfigError(f"penalty must be one of {', '.join(PENALTIES)}, got {self.penalty!r}")
         if self.channels is not None and self.channels not in (1, 3):
@@ -275,7 +276,7 @@ PRESETS = {"source": {**LEVERS_OFF, "n_critic": 5, "epochs": 20, "learning_rate"
 
 VARIANT = Variant(
     name="wgan",
-    source="a WGAN whose kernel sizes are computed from the sizes wanted",  # ../shared/sources/adaptive-kernel-wgan.md
+    source="a WGAN whose kernel sizes are computed from the sizes wanted",  # docs/variants.md#wgan
     config_cls=WGANConfig,
     generator=build_generator,
     discriminator=build_critic,

@@ -24,9 +24,10 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
+from ganforge.limits import MAX_TRAIN_IMAGE_SIDE, MAX_TRAIN_LATENT_DIM, MAX_TRAIN_WIDTH
 from ganforge.training.augment import MinibatchStd
 from ganforge.training.conditional import discriminate, projection_for
-from ganforge.training.config import LEVERS_OFF, MAX_IMAGE_SIDE, MAX_LATENT_DIM, MAX_WIDTH, TrainConfig
+from ganforge.training.config import LEVERS_OFF, TrainConfig
 from ganforge.training.datasets import ImageData, load_folder
 from ganforge.training.variants.base import GeneratorBase, Variant
 
@@ -58,9 +59,9 @@ class WGANGPConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "g_features", "d_features", "n_critic")
-        self.require_at_most(MAX_LATENT_DIM, "latent_dim")
-        self.require_at_most(MAX_WIDTH, "g_features", "d_features")
-        self.require_at_most(MAX_IMAGE_SIDE, "image_size")
+        self.require_at_most(MAX_TRAIN_LATENT_DIM, "latent_dim")
+        self.require_at_most(MAX_TRAIN_WIDTH, "g_features", "d_features")
+        self.require_at_most(MAX_TRAIN_IMAGE_SIDE, "image_size")
         if self.image_size is not None and n_upsamplings(self.image_size) is None:
             near = sorted((4 * 2**k for k in range(1, 9)), key=lambda s: abs(s - self.image_size))[:2]
             raise ConfigError(f"image_size must be 4 * 2^k (8, 16, 32, 64, 128, ...), got {self.image_size}; "
@@ -169,7 +170,7 @@ PRESETS = {"source": {**LEVERS_OFF, "image_size": 64, "n_critic": 5, "epochs": 5
 
 VARIANT = Variant(
     name="wgan-gp",
-    source="a WGAN-GP trained on a folder of your own images",  # ../shared/sources/wgan-gp-image-folder.md
+    source="a WGAN-GP trained on a folder of your own images",  # docs/variants.md#wgan-gp
     config_cls=WGANGPConfig,
     generator=lambda cfg: Generator(cfg.latent_dim, cfg.image_size, cfg.g_features, num_classes=cfg.num_classes,
                                         class_std=cfg.class_embedding_std),

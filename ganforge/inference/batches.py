@@ -1,0 +1,133 @@
+"""How a :class:`~ganforge.inference.Generator` turns many samples into runs: noise from one
+stream per seed (so samples never depend on the batch size), chunks sized for memory, each run
+in micro-batches, and the batches of a per-class grid. A mixin over the Generator's runs
+(``_micro``, ``_run_noise``), its ``info`` and its labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from ganforge.errors import GanforgeError
+from ganforge.inference import labels as labelling
+from ganforge.values import check_count, check_seed
+
+MAX_BATCH = 1024  # samples per chunk when generating many ...
+BATCH_BYTES = 4 << 20  # ... or fewer, so that one chunk's output stays near 4 MiB: big images, smaller chunks
+
+
+class Batching:
+    """The batch methods of :class:`~ganforge.inference.Generator`."""
+
+    @property
+    def default_batch(self) -> int:
+        """Samples per chunk when generating many (each chunk then runs in :attr:`micro_batch`
+        pieces): up to 1024, a power of two that keeps one chunk's output within 4 MiB, so
+        memory stays small for big images (benchmarks/results/streaming.md)."""
+        per_sample = 4 * math.prod(self.info.sample_shape)
+        fits = max(1, BATCH_BYTES // per_sample)
+        return min(MAX_BATCH, 1 << (fits.bit_length() - 1))
+
+    def sample_noise(self, n: int, seed: int) -> np.ndarray:
+        """Noise ``[n, latent_dim]`` float32: what ``generate(n, seed)`` feeds the model."""
+        return self._noise(check_count(n), check_seed(seed))
+
+    def _noise(self, n: int, seed: int) -> np.ndarray:
+        return np.random.default_rng(seed).standard_normal((n, self.info.latent_dim), dtype=np.float32)
+
+    # --- batches ------------------------------------------------------------------------------------
+
+    def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None,
+                     labels: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """Yield ``n`` samples in batches of ``batch_size`` samples a run (default: batches of
+        :attr:`default_batch`, each run in :attr:`micro_batch` pieces).
+
+        Noise is drawn from one stream, so the samples do not depend on
+        ``batch_size``. A conditional model takes ``labels`` (class indices ``[n]``) or,
+        when None, labels drawn as :meth:`sample_labels` draws them. Arguments are
+        checked here, not at the first ``next()`` (:meth:`stream` takes them checked).
+        """
+        n, seed = check_count(n), check_seed(seed)
+        labels = None if labels is None else self._check_labels(labels, n)  # None: drawn below, if conditional
+        if batch_size is not None:
+            batch_size = check_count(batch_size, "batch size")
+        return self.stream(n, seed, batch_size, labels)
+
+    def stream(self, n: int, seed: int, batch_size: int | None = None, labels: np.ndarray | None = None, *,
+               small_job: bool = False) -> Iterator[np.ndarray]:
+        """:meth:`iter_batches` on arguments already checked (a
+        :class:`~ganforge.inference.request.GenerationRequest`'s; ``labels`` int64 ``[n]`` in range,
+        or None); ``small_job``: as :meth:`__call__` takes it."""
+        noise = np.random.default_rng(seed)
+        label_rng = labelling.label_rng(seed) if labels is None and self.info.conditional else None
+
+        def chunk(start: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
+            z = noise.standard_normal((b, self.info.latent_dim), dtype=np.float32)
+            if label_rng is not None:
+                return z, labelling.draw_labels(self.info, label_rng, b)
+            return z, None if labels is None else labels[start : start + b]
+
+        return self._batches(n, chunk, batch_size, small_job)
+
+    def run_batches(self, z: np.ndarray, labels: np.ndarray | None = None,
+                    batch_size: int | None = None) -> Iterator[np.ndarray]:
+        """Like :meth:`iter_batches` on given noise ``z`` (and ``labels``) instead of a seed's."""
+        z = self._check_noise(z)
+        labels = self._check_labels(labels, len(z))
+        if batch_size is not None:
+            batch_size = check_count(batch_size, "batch size")
+        return self._batches(len(z), lambda start, b: (z[start : start + b],
+                                                       None if labels is None else labels[start : start + b]),
+                             batch_size)
+
+    def per_class_batches(self, per_class: int, classes: list[int], seed: int,
+                          batch_size: int | None = None) -> Iterator[np.ndarray]:
+        """Samples of a per-class grid, row after row: ``per_class`` noises (:meth:`sample_noise`),
+        the same in every row, each row one of ``classes``. Streams: memory does not grow with
+        the rows."""
+        if not self.info.conditional:
+            raise GanforgeError(self._no_classes("per-class grids"))
+        per_class, seed = check_count(per_class, "per_class"), check_seed(seed)
+        if batch_size is not None:
+            batch_size = check_count(batch_size, "batch size")
+        return self.stream_per_class(per_class, classes, seed, batch_size)
+
+    def stream_per_class(self, per_class: int, classes: list[int], seed: int, batch_size: int | None = None, *,
+                         small_job: bool = False) -> Iterator[np.ndarray]:
+        """:meth:`per_class_batches` on arguments already checked, of a conditional model;
+        ``small_job``: as :meth:`__call__` takes it."""
+        noise = self._noise(per_class, seed)
+        row = np.asarray(classes, np.int64)
+
+        def chunk(start: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+            index = np.arange(start, start + b)
+            return noise[index % per_class], row[index // per_class]
+
+        return self._batches(per_class * len(row), chunk, batch_size, small_job)
+
+    def _batches(self, n: int, chunk, batch_size: int | None, small_job: bool = False) -> Iterator[np.ndarray]:
+        """``chunk(start, b)`` gives the noise and labels of samples ``start:start + b``.
+        No ``batch_size``: chunks sized for memory, each run in micro-batches; else exactly
+        ``batch_size`` samples a run."""
+        step, run = (self.default_batch, self._micro) if batch_size is None else (batch_size, self._run_noise)
+        done = 0
+        while done < n:
+            b = min(step, n - done)
+            z, labels = chunk(done, b)
+            yield run(np.ascontiguousarray(z, dtype=np.float32), labels, small_job=small_job)
+            done += b
+
+    def generate(self, n: int, seed: int = 0, batch_size: int | None = None,
+                 labels: np.ndarray | None = None) -> np.ndarray:
+        """``n`` samples ``[n, *sample_shape]`` float32 from ``seed`` (and ``labels``, see
+        :meth:`iter_batches`), whatever ``batch_size``."""
+        batches = self.iter_batches(n, seed, batch_size, labels)
+        out = np.empty((n, *self.info.sample_shape), np.float32)  # filled in place: no second copy
+        done = 0
+        for batch in batches:
+            out[done : done + len(batch)] = batch
+            done += len(batch)
+        return out

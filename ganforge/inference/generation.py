@@ -1,0 +1,190 @@
+"""Running a generation request: open the model, make the samples, write them, say how.
+
+:func:`run_generation` and :func:`run_walk` take a request checked when it was built
+(:mod:`ganforge.inference.request`) and check nothing of it again; :func:`generate` and
+:func:`generate_walk` are the Python API, keywords in, a request built, a runner called.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from ganforge.errors import GanforgeError
+from ganforge.inference import labels as labelling
+from ganforge.inference.render import check_grid, grid_memory, write_batches
+from ganforge.inference.request import GenerationRequest, ModelRequest, WalkRequest
+from ganforge.inference.session import Generator
+from ganforge.inference.walk import walk_classes, walk_frames, walk_memory, write_walk
+
+EXPORTED = os.path.join("export", "generator.onnx")  # where gan-export puts a run's model
+
+
+class GenerateResult(Sequence):
+    """The files :func:`generate` wrote (a sequence of ``Path``; a folder's names are made
+    on demand), and how it made them."""
+
+    def __init__(self, paths: Sequence[Path], *, n: int, model: Path, device: str, providers: list[str],
+                 seconds: float, labels: tuple[str, ...] | None = None, conditional: bool = False,
+                 runtime: str | None = None, runtime_details: Sequence[str] = ()):
+        self._paths = paths
+        self.n = n  # samples generated (frames, for a walk)
+        # conditional models: the classes asked for, by name, in order (a walk's: where it starts and
+        # ends); None when the labels were drawn at random, or the model has no classes
+        self.labels = labels
+        self.conditional = conditional  # whether the model takes labels
+        self.model = model  # the ONNX file
+        self.device = device  # "cpu" or "cuda": where onnxruntime really ran
+        self.providers = providers  # what the session really got, e.g. ["CPUExecutionProvider"]
+        self.seconds = seconds  # wall time: open the model, generate, write
+        self.runtime = runtime  # what ran it, in words (Generator.runtime_text)
+        self.runtime_details = list(runtime_details)  # how that was chosen (Generator.runtime_report): gan-infer -v
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, i):
+        return self._paths[i]
+
+    @property
+    def paths(self) -> list[Path]:
+        return list(self._paths)
+
+
+def default_model(runs_dir: str | os.PathLike[str] = "runs") -> Path:
+    """The model commands use when none is named: the latest run's ``export/generator.onnx``, or,
+    when that run has none (still training, or never exported), the newest run's that has one,
+    with a warning saying which."""
+    from ganforge.runs import latest_with
+
+    return latest_with(runs_dir, EXPORTED, what="an export",
+                       make="train and export one first (gan-train, then gan-export), or pass --model FILE.onnx")
+
+
+def open_generator(request: ModelRequest, note: Callable[[str], None] | None = None) -> Generator:
+    """The request's generator (its model, else :func:`default_model`), and a foreign model's
+    :attr:`Generator.foreign_note` to ``note``, once."""
+    model = default_model() if request.model is None else request.model
+    gen = Generator(model, **request.generator_options())
+    if note is not None and gen.foreign_note:
+        note(gen.foreign_note)
+    return gen
+
+
+class _Job(NamedTuple):
+    n: int  # samples
+    nrow: int | None  # columns of a grid
+    chosen: list[int] | None  # the classes asked for, in order
+    small_job: bool
+    batches: Iterator
+
+
+def _job(request: GenerationRequest, gen: Generator) -> _Job:
+    """What the request makes of this model: a per-class grid's classes are the labels given, else
+    all of the model's, and only now is its size known (and checked)."""
+    if request.per_class is None:
+        chosen = None if request.labels is None else gen.parse_labels(request.labels)
+        labels = None if chosen is None else labelling.blocks(chosen, request.n)
+        small = request.small_job()
+        return _Job(request.n, request.nrow, chosen, small,
+                    gen.stream(request.n, request.seed, request.batch_size, labels, small_job=small))
+    if not gen.info.conditional:
+        raise GanforgeError(gen._no_classes("per-class grids"))
+    if request.labels is not None:
+        classes = gen.parse_labels(request.labels)
+    else:
+        classes = list(range(gen.info.num_classes))
+        check_grid(request.total(len(classes)), request.form)
+    small = request.small_job(len(classes))
+    batches = gen.stream_per_class(request.per_class, classes, request.seed, request.batch_size, small_job=small)
+    return _Job(request.total(len(classes)), request.per_class, classes, small, batches)
+
+
+def _result(gen: Generator, paths, n: int, start: float, chosen, small_job: bool) -> GenerateResult:
+    names = None if chosen is None else tuple(gen.info.class_names[i] for i in chosen)
+    return GenerateResult(paths, n=n, model=gen.path, device=gen.device, providers=gen.providers,
+                          seconds=time.perf_counter() - start, labels=names, conditional=gen.info.conditional,
+                          runtime=gen.runtime_text(), runtime_details=gen.runtime_report(small_job))
+
+
+def run_generation(request: GenerationRequest, *, progress: Callable[[int, int], None] | None = None,
+                   note: Callable[[str], None] | None = None) -> GenerateResult:
+    """Make and write the request's samples (:func:`generate`); ``progress(done, n)`` follows a
+    streamed output, ``note(line)`` gets a foreign model's note."""
+    start = time.perf_counter()
+    gen = open_generator(request, note)
+    job = _job(request, gen)
+    if request.form == "png":
+        grid_memory(job.n, gen.info.sample_shape)
+    if not job.small_job and request.batch_size is None and not gen.measured:
+        gen.tune_micro_batch()  # a second or two, once per model and machine (cached)
+    paths = write_batches(request.form, job.batches, job.n, gen.info.sample_shape, request.out, kind=gen.info.kind,
+                          nrow=job.nrow, value_range=gen.info.value_range, progress=progress)
+    return _result(gen, paths, job.n, start, job.chosen, job.small_job)
+
+
+def run_walk(request: WalkRequest, *, note: Callable[[str], None] | None = None) -> GenerateResult:
+    """Make and write the request's walk (:func:`generate_walk`)."""
+    start = time.perf_counter()
+    gen = open_generator(request, note)
+    walk_memory(request.steps, gen.info.sample_shape, gen.info.kind)
+    ends = walk_classes(gen, request.seed_a, request.seed_b, request.labels)
+    small = request.small_job()
+    frames = walk_frames(gen, request.seed_a, request.seed_b, request.steps, ends, small_job=small)
+    paths = write_walk(request.form, frames, request.out, kind=gen.info.kind, value_range=gen.info.value_range)
+    return _result(gen, paths, request.steps, start, ends, small)
+
+
+def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.PathLike[str], *, seed: int = 0,
+             device: str = "auto", nrow: int | None = None, batch_size: int | None = None,
+             latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
+             layout: str | None = None, labels: Sequence[str | int] | None = None, per_class: int | None = None,
+             progress=None, latent_shape: Sequence[int] | None = None, num_classes: int | None = None,
+             note: Callable[[str], None] | None = None, provider: str | None = None,
+             precision: str = "fp32") -> GenerateResult:
+    """Sample ``n`` outputs of ``model`` (default: :func:`default_model`) from ``seed`` and write them to ``out``.
+
+    ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
+    ``DIR/`` one PNG per sample; .npy and DIR/ stream batch by batch, so memory
+    does not grow with ``n``; ``progress(done, n)`` follows them. Same arguments, same bytes. Arguments and the
+    form of ``out`` are checked before the model runs (:class:`~ganforge.inference.request.GenerationRequest`);
+    ``latent_dim``, ``latent_shape``, ``value_range``, ``layout`` and ``num_classes`` are for
+    generators without ganforge metadata (:class:`Generator`), and ``note(line)``
+    gets such a model's :attr:`Generator.foreign_note` once, when it opens. ``provider`` and
+    ``precision``: what runs it (:class:`Generator`); from ``TUNE_FROM_N`` samples the fastest
+    runtime per run size is measured first (once, cached), and a smaller job runs on
+    onnxruntime alone (opening OpenVINO would cost it more than it saves).
+
+    A conditional model draws each sample's class at random (:meth:`Generator.sample_labels`)
+    unless ``labels`` (names or indices) are given: then the ``n`` samples go to them in
+    contiguous blocks, as even as possible, in the order given. ``per_class=K`` makes a
+    grid of one row a class (``labels``, else every class) and K columns, column j with the
+    same noise in every row; ``n`` is then K times the classes, so it must be None.
+    """
+    request = GenerationRequest(model=model, n=n, out=out, seed=seed, nrow=nrow, batch_size=batch_size,
+                                labels=labels, per_class=per_class, device=device, latent_dim=latent_dim,
+                                latent_shape=latent_shape, value_range=value_range, layout=layout,
+                                num_classes=num_classes, provider=provider, precision=precision)
+    return run_generation(request, progress=progress, note=note)
+
+
+def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int, out: str | os.PathLike[str], *,
+                  steps: int = 16, labels: Sequence[str | int] | None = None, device: str = "auto",
+                  latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
+                  layout: str | None = None, latent_shape: Sequence[int] | None = None,
+                  num_classes: int | None = None, note: Callable[[str], None] | None = None,
+                  provider: str | None = None, precision: str = "fp32") -> GenerateResult:
+    """Walk from seed A's first sample to seed B's in ``steps`` frames (:func:`interpolate`)
+    and write them to ``out``: ``*.gif`` animation, ``*.png`` one-row strip, ``*.npy``
+    array or ``DIR/`` (:func:`ganforge.inference.walk.save_walk`). ``labels``: one class
+    throughout, or two to walk from the first class to the second. Arguments are checked
+    before the model runs (:class:`~ganforge.inference.request.WalkRequest`). The other
+    arguments are :func:`generate`'s.
+    """
+    request = WalkRequest(model=model, seed_a=seed_a, seed_b=seed_b, out=out, steps=steps, labels=labels,
+                          device=device, latent_dim=latent_dim, latent_shape=latent_shape, value_range=value_range,
+                          layout=layout, num_classes=num_classes, provider=provider, precision=precision)
+    return run_walk(request, note=note)

@@ -1,0 +1,143 @@
+"""A generation as asked for: one frozen request, checked once, where it is built.
+
+gan-infer builds one from its command line (click parses the types), :func:`ganforge.inference.generate`
+and :func:`~ganforge.inference.generate_walk` from their keywords; the runners
+(:mod:`ganforge.inference.generation`) read it and check nothing again. Everything that can be
+checked without the model is checked here, before it opens, so a typo costs nothing: counts,
+seeds, the labels list, the per-class rules, the form of ``out`` and the grid's size. What
+needs the model (labels by name, a per-class grid of all its classes) is checked once it is
+open. The options that open the model (``device``, the foreign-model options, ``provider``,
+``precision``) are held for :class:`~ganforge.inference.Generator`, which checks them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ganforge.errors import GanforgeError
+from ganforge.inference import tuning
+from ganforge.inference.labels import label_list, walk_labels
+from ganforge.inference.render import MAX_GRID, check_grid, check_out_dir, out_form
+from ganforge.values import check_count, check_seed
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRequest:
+    """The model a request runs, and how to open it (:class:`~ganforge.inference.Generator`'s arguments)."""
+
+    model: str | os.PathLike[str] | None = None  # None: the latest run's export (default_model)
+    device: str = "auto"  # auto, cpu or cuda
+    latent_dim: int | None = None  # the five foreign-model options (ganforge.inference.foreign)
+    latent_shape: Sequence[int] | None = None
+    value_range: tuple[float, float] | None = None
+    layout: str | None = None
+    num_classes: int | None = None
+    provider: str | None = None  # None: $GANFORGE_PROVIDER, else auto
+    precision: str = "fp32"
+
+    def generator_options(self) -> dict:
+        """The keyword arguments of :class:`~ganforge.inference.Generator` besides the model."""
+        return dict(device=self.device, latent_dim=self.latent_dim, latent_shape=self.latent_shape,
+                    value_range=self.value_range, layout=self.layout, num_classes=self.num_classes,
+                    provider=self.provider, precision=self.precision)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest(ModelRequest):
+    """``n`` samples from ``seed`` to ``out`` (``*.png`` grid of ``nrow`` columns, ``*.npy``,
+    ``DIR/``); ``labels`` split them in blocks; ``per_class=K`` a grid of K columns, a row a
+    class, instead of ``n``. See :func:`ganforge.inference.generate`."""
+
+    n: int | None = None  # None with per_class: per_class times the classes
+    out: str | os.PathLike[str]
+    seed: int = 0
+    nrow: int | None = None
+    batch_size: int | None = None  # samples a run; None: chunks sized for memory, in micro-batches
+    labels: Sequence[str | int] | None = None  # class names or indices (a tuple once built)
+    per_class: int | None = None
+    form: str = field(init=False)  # what out asks for: "png", "npy" or "dir"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        labels = label_list(self.labels)
+        object.__setattr__(self, "labels", None if labels is None else tuple(labels))
+        if self.per_class is not None:
+            self._check_per_class()
+        else:
+            object.__setattr__(self, "n", check_count(self.n))
+            if self.labels is not None and self.n < len(self.labels):
+                raise GanforgeError(f"{len(self.labels)} labels need at least {len(self.labels)} samples, "
+                                    f"got n={self.n}")
+        if self.batch_size is not None:
+            object.__setattr__(self, "batch_size", check_count(self.batch_size, "batch size"))
+        if self.nrow is not None:
+            object.__setattr__(self, "nrow", check_count(self.nrow, "nrow"))
+        object.__setattr__(self, "form", out_form(self.out))
+        if self.form == "dir":
+            check_out_dir(self.out)
+        if self.per_class is None or self.labels is not None:
+            check_grid(self.total(), self.form)  # a per-class grid of all classes: once the model says how many
+
+    def _check_per_class(self) -> None:
+        per_class = check_count(self.per_class, "per_class")
+        object.__setattr__(self, "per_class", per_class)
+        if per_class > MAX_GRID:
+            raise GanforgeError(f"a per-class grid holds at most {MAX_GRID} samples of each class, got "
+                                f"per_class={per_class}: for many samples of one class use --n N --label NAME "
+                                "--out DIR/ (or .npy), which stream")
+        if self.n is not None:
+            raise GanforgeError(f"pass n or per_class, not both: per_class={per_class} makes {per_class} samples "
+                                "of each class")
+        if self.nrow is not None:
+            raise GanforgeError(f"nrow does not go with per_class: a per-class grid has {per_class} columns")
+
+    def total(self, num_classes: int | None = None) -> int:
+        """The samples it makes: ``n``; a per-class grid's ``per_class`` times its classes (the
+        labels given, else the model's ``num_classes``)."""
+        if self.per_class is None:
+            return self.n
+        return self.per_class * (len(self.labels) if self.labels is not None else num_classes)
+
+    def small_job(self, num_classes: int | None = None) -> bool:
+        """Whether it makes fewer than :data:`~ganforge.inference.tuning.TUNE_FROM_N` samples: then
+        it runs on onnxruntime alone (opening OpenVINO would cost it more than it saves) and
+        measures nothing."""
+        return self.total(num_classes) < tuning.TUNE_FROM_N
+
+    def tunes(self, num_classes: int | None = None) -> bool:
+        """Whether the runtime plan is measured first (once per model and machine, then cached)
+        where none is: a job of TUNE_FROM_N samples or more, its run size left to the plan."""
+        return not self.small_job(num_classes) and self.batch_size is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalkRequest(ModelRequest):
+    """A walk of ``steps`` frames from seed A's first sample to seed B's, written to ``out``
+    (``*.gif``, ``*.png`` strip, ``*.npy``, ``DIR/``); ``labels``: one class, or two to walk
+    from the first to the second. See :func:`ganforge.inference.generate_walk`."""
+
+    seed_a: int
+    seed_b: int
+    out: str | os.PathLike[str]
+    steps: int = 16
+    labels: Sequence[str | int] | None = None  # a tuple of one or two once built
+    form: str = field(init=False)  # "gif", "png", "npy" or "dir"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seed_a", check_seed(self.seed_a))
+        object.__setattr__(self, "seed_b", check_seed(self.seed_b))
+        object.__setattr__(self, "steps", check_count(self.steps, "steps", minimum=2))
+        if self.steps > MAX_GRID:
+            raise GanforgeError(f"a walk has at most {MAX_GRID} frames (all in memory at once), got --steps "
+                                f"{self.steps}")
+        labels = walk_labels(self.labels)
+        object.__setattr__(self, "labels", None if labels is None else tuple(labels))
+        object.__setattr__(self, "form", out_form(self.out, walk=True))
+        if self.form == "dir":
+            check_out_dir(self.out)
+
+    def small_job(self, num_classes: int | None = None) -> bool:
+        """Always: a walk is at most MAX_GRID frames (see :meth:`GenerationRequest.small_job`)."""
+        return True
