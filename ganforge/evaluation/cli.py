@@ -31,7 +31,7 @@ def main(source, data, n, seed, out_dir, runtime, foreign):
             import torch  # (real data comes from the training code)
         except ImportError as exc:
             raise MissingExtraError("gan-eval", "train", exc) from None
-        apply_torch(torch, log=lambda line: click.echo(line, err=True))  # the evaluator trains on torch
+        apply_torch(torch)  # the evaluator trains on torch (gan-eval has no -v: an error stays one line)
         report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir, overrides=foreign,
                           progress=lambda line: click.echo(line, err=True), **runtime)
     g, f = report["generated"], report["floor"]
