@@ -9,6 +9,7 @@ torch-free on purpose: ``ganforge.inference`` imports it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -155,3 +156,12 @@ def check_writable(folder: str | os.PathLike[str], option: str = "--out") -> Non
         os.unlink(probe)
     except OSError as exc:
         raise GanforgeError(f"cannot write to {folder}: {exc.strerror or exc}; pass a writable {option}") from None
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (a model or a checkpoint can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

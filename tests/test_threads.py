@@ -9,7 +9,11 @@ from ganforge.errors import GanforgeError
 
 
 @pytest.fixture(autouse=True)
-def _no_request():
+def _no_request(monkeypatch):
+    """No --threads, and what the fake torches here set stays here: the process's real torch keeps
+    its own record (a later gan-train in this process tells its own setting from the user's by it)."""
+    for name in ("_torch_set", "_current"):
+        monkeypatch.setattr(threads, name, getattr(threads, name))
     threads.use(None)
     yield
     threads.use(None)

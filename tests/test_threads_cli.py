@@ -20,7 +20,11 @@ COMMANDS = {"gan-train": train_main, "gan-export": export_main, "gan-infer": inf
 
 
 @pytest.fixture(autouse=True)
-def _reset():
+def _reset(monkeypatch):
+    """No --threads; and torch's thread count as this process has it counts as ganforge's own
+    setting, not the user's: these tests set and restore it by hand, as no user of one command does."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(threads, "_torch_set", torch.get_num_threads())
     threads.use(None)
     yield
     threads.use(None)
@@ -103,7 +107,7 @@ def test_gan_train_chooses_one_thread_for_the_sine_mlp(tmp_path, monkeypatch):
                                                  "n_rows=64"])
         assert result.exit_code == 0, result.output
         log = (tmp_path / "latest" / "train.log").read_text()
-        assert "threads: 1 intra-op, 1 inter-op (a tiny model: 8,577 parameters x 32)" in log
+        assert "threads: 1 intra-op, 1 inter-op (a tiny model: 8,577 parameters x 32)" in log, [l for l in log.splitlines() if "threads" in l]
     finally:
         torch.set_num_threads(before)
 

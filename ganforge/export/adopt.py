@@ -24,7 +24,6 @@ torch-free: onnx and the inference package only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import replace
@@ -34,7 +33,7 @@ import numpy as np
 
 import ganforge
 from ganforge.errors import GanforgeError, MissingExtraError, ModelFileError, WriteError, first_line
-from ganforge.fsutil import atomic_path
+from ganforge.fsutil import atomic_path, file_sha256
 from ganforge.inference import Generator, ModelInfo
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, PREFIX
 from ganforge.inference.render import check_finite
@@ -71,7 +70,7 @@ def adopt_onnx(src: str | os.PathLike[str], dest: str | os.PathLike[str], **over
     _check_opset(model, src)
     info = replace(gen.info, version=ganforge.__version__)
     _wrap(model.graph, gen)
-    props = {**info.to_metadata(), SOURCE_ONNX_SHA256: _sha256(src),
+    props = {**info.to_metadata(), SOURCE_ONNX_SHA256: file_sha256(src),
              SOURCE_LATENT_SHAPE: json.dumps(list(gen.latent_shape))}
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
@@ -93,14 +92,6 @@ def _check_opset(model, src: Path) -> None:
     if version is None or version < MIN_OPSET:
         raise ModelFileError(f"{src} uses ONNX opset {version}; adopting it needs opset {MIN_OPSET} or later "
                              "(onnx.version_converter.convert_version upgrades it)")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write(data: bytes, dest: Path, gen: Generator) -> None:

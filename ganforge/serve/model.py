@@ -9,7 +9,6 @@ around its model: ``setup`` (open, warm up), ``decode_request`` (:meth:`ServedMo
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ganforge import __version__
 from ganforge.errors import GanforgeError
+from ganforge.fsutil import file_sha256
 from ganforge.inference import Generator
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME
 from ganforge.limits import check_memory
@@ -33,14 +33,6 @@ JSON_VALUE_BYTES = 64
 def model_name(precision: str) -> str:
     """The Triton export's model name (``ganforge.export.triton``): ``generator``, ``generator_int8``."""
     return "generator" if precision == "fp32" else f"generator_{precision}"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ServedModel:

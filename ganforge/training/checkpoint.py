@@ -7,7 +7,6 @@ never runs code when loaded.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import torch
 
 from ganforge.errors import CheckpointError, ConfigError, first_line
-from ganforge.fsutil import atomic_path
+from ganforge.fsutil import atomic_path, file_sha256
 from ganforge.limits import MAX_CHECKPOINT_BYTES, MAX_TRAIN_EPOCHS, check_file_size
 from ganforge.training.run import write_error
 
@@ -242,12 +241,7 @@ def import_recorded(variant: Any, cfg: Any, where: str = "the checkpoint", *, sa
                               f"fit its config: {exc}") from None
 
 
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256 = file_sha256  # the source checkpoint's digest in export metadata
 
 
 def build_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, Any, Any]:
