@@ -82,18 +82,16 @@ def write_report(folder: Path, meta: dict, results: list[dict]) -> None:
     lines += ["", "## Notes", "",
               "- The models are the default dcgan ([3, 32, 32], latent 100) and mnist-mlp ([1, 28, 28], latent 64) "
               "architectures as gan-export writes them; their weights do not change the speed.",
-              "- Client and servers share the 2 cores with each other and with other work (load average 10 to 30 "
-              "while this ran): the cores columns say what each got (CPU seconds over wall seconds: the server's "
-              "process tree, its client). LitServe runs two processes (its HTTP server and its inference worker) "
-              "and got about twice gan-serve's share of the contended CPU; \"ratio per server core\" divides "
-              "that out. Where a point misses 1.5x (dcgan with 16-sample requests), that share is the measured "
-              "reason: per core gan-serve made 2.7x to 2.9x LitServe's samples there.",
-              "- Earlier runs (the same day, under the same load) gave 2.5x to 9.4x at every point, but LitServe's "
-              "worker processes outlived their turns then (fixed: each server is now stopped as a process group) "
-              "and loaded the machine; this run is the clean one.",
-              "- Tried at dcgan 16 x 16 beside this run (5 s each, same load): gan-serve defaults 1,469 samples/s "
-              "(0.36 cores), `--workers 2` 1,585 (0.44), `--max-queue-delay-ms 2` 1,747 (0.45): within the "
-              "noise of the shared machine, so the defaults stay.",
+              "- Client and servers share the 2 cores: the cores columns say what each got (CPU seconds over wall "
+              "seconds: the server's process tree, its client; the load average is in the first line). LitServe runs "
+              "two processes (its HTTP server and its inference worker); \"ratio per server core\" divides the "
+              "cores each server got out.",
+              "- An earlier run the same day, while three test suites shared the machine (load average 10 to 30), "
+              "gave 1.35x to 4.6x (dcgan with 16-sample requests under 1.5x, where LitServe's two processes got "
+              "twice gan-serve's share of the contended CPU); per server core it was 2.7x to 8.1x at every point. "
+              "On a contended machine the ratio follows the CPU share each server wins.",
+              "- Tried at dcgan 16 x 16 in that loaded run (5 s each): `--workers 2` and `--max-queue-delay-ms 2` "
+              "stayed within the noise of gan-serve's defaults, so the defaults stay.",
               "- uvicorn serves gan-serve with httptools and uvloop when they are installed (LitServe's install "
               "brings them, so both servers here ran on them); with the serve extra alone it uses h11 and asyncio.",
               "- LitServe ran as its documentation shows a batched API (one worker, `max_batch_size` 64, "
