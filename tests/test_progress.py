@@ -154,6 +154,20 @@ def test_the_evaluator_training_writes_a_line_at_the_interval(monkeypatch):
     assert any(line.startswith("  evaluator: steps 1/3 (33%)") for line in lines), lines
 
 
+def test_the_evaluator_says_each_tenth_once_when_tenths_come_quicker_than_the_interval(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from ganforge.evaluation import images
+    from ganforge.training.datasets import ImageData
+
+    monkeypatch.setattr(progress, "now", Clock(1))  # a tenth (2 steps) takes seconds: its line is enough
+    data = ImageData(torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8), torch.arange(40) % 2, ["a", "b"],
+                     "fake")
+    lines = []
+    images._fit_evaluator(data, "classes", ["a", "b"], "fp", seed=0, steps=20, batch=8, progress=lines.append)
+    assert sum(line.startswith("  evaluator ") and "%" in line for line in lines) == 9, lines
+    assert not any(line.startswith("  evaluator: ") for line in lines), lines
+
+
 def test_gan_bench_writes_a_line_while_it_times(monkeypatch):
     from pathlib import Path
 

@@ -133,7 +133,7 @@ def _fit_evaluator(data: ImageData, task: str, classes: list[str], fp: str, *, s
         progress(f"training the evaluator's feature network on {len(train_idx):,} real images ({steps} steps; "
                  f"once for these data, then cached in {CACHE})")
     start, tenth = time.perf_counter(), max(1, steps // 10)
-    meter = Meter(steps, what="  evaluator", write=progress) if progress else None  # and at least every 30 s
+    meter = Meter(steps, what="  evaluator", write=progress) if progress else None  # between tenths 30 s apart
     for step in range(steps):
         if meter is not None and step:
             meter.step(batch)
@@ -141,6 +141,8 @@ def _fit_evaluator(data: ImageData, task: str, classes: list[str], fp: str, *, s
             spent = time.perf_counter() - start
             progress(f"  evaluator {100 * step // steps}% ({step}/{steps} steps, {spent:.0f} s, about "
                      f"{spent * (steps - step) / step:.0f} s left)")
+            if meter is not None:
+                meter.last = meter._now()  # a tenth's line is a line: the meter speaks only if a tenth takes 30 s
         idx = train_idx[torch.randint(len(train_idx), (min(batch, len(train_idx)),), generator=g)]
         x, y = to_float(data.images[idx]), data.labels[idx]
         if task == "rotation":
