@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from ganforge.cli import version_option
 from ganforge.errors import MissingExtraError, cli_errors, short_warnings
 from ganforge.threads import threads_option
 from ganforge.training.config import AMP_CHOICES
@@ -26,6 +27,7 @@ def _load_training():
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@version_option("gan-train")
 @click.argument("variant", required=False)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON file of config keys (a run's config.json works).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key; repeatable.")

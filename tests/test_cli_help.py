@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 CLIS = {"gan-train": "ganforge.train_cli", "gan-export": "ganforge.export.cli", "gan-infer": "ganforge.inference.cli",
-        "gan-bench": "ganforge.bench.cli", "gan-eval": "ganforge.evaluation.cli"}
+        "gan-bench": "ganforge.bench.cli", "gan-eval": "ganforge.evaluation.cli", "gan-serve": "ganforge.serve.cli"}
 
 
 @pytest.mark.parametrize("name", CLIS)
@@ -19,3 +19,11 @@ def test_every_option_has_help_text(name):
     result = CliRunner().invoke(command, ["--help"])
     assert result.exit_code == 0 and "Usage:" in result.output
     assert "TEXT" not in result.output.split("--data")[1].split("\n")[0] if "--data" in result.output else True
+
+
+@pytest.mark.parametrize("name", CLIS)
+def test_every_command_says_its_version(name):
+    import ganforge
+
+    result = CliRunner().invoke(importlib.import_module(CLIS[name]).main, ["--version"])
+    assert result.exit_code == 0 and result.output == f"{name} {ganforge.__version__}\n"

@@ -13,7 +13,7 @@ import ganforge
 
 PACKAGE = Path(ganforge.__file__).parent
 GROUND = ("ganforge.errors", "ganforge.limits", "ganforge.fsutil", "ganforge.runs", "ganforge.values",
-          "ganforge.threads", "ganforge.progress")
+          "ganforge.threads", "ganforge.progress", "ganforge.cli")
 TORCH_FREE = ("ganforge.inference", "ganforge.serve", *GROUND)
 
 

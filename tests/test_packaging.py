@@ -75,3 +75,17 @@ def test_make_torch_index_installs_torch_first_only_when_set(tmp_path, target, e
     extras_line = [i for i, line in enumerate(lines) if f"pip install --progress-bar on -e '.[{extras_}]'" in line]
     assert len(torch_line) == 1 and len(extras_line) == 1 and torch_line[0] < extras_line[0], lines
     assert not [line for line in dry() if "--index-url" in line]
+
+
+def test_what_the_readmes_quick_start_writes_is_ignored_and_cleaned():
+    """The files the README's commands write in the clone do not clutter `git status`, and `make clean`
+    removes them."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    quick = readme.split("## The commands")[0]
+    written = set(re.findall(r"(?:--out|-o) (\w[\w.-]*\.(?:png|npy|gif))\b", quick)) | {"grid.png"}  # make demo's
+    assert {"more.png", "fashion.png", "served.png"} <= written
+    ignored = set((root / ".gitignore").read_text().split())
+    clean = next(line for line in (root / "Makefile").read_text().splitlines() if line.startswith("\trm -rf"))
+    assert {f"/{name}" for name in written} <= ignored
+    assert all(name in clean.split() for name in written | {"runs", "bench", "eval"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ganforge.cli import version_option
 from ganforge.errors import cli_errors
 from ganforge.inference.options import foreign_options
 from ganforge.threads import threads_option
@@ -22,6 +23,7 @@ def _ints(ctx, param, value):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@version_option("gan-bench")
 @click.option("--model", type=click.Path(),
               help="Exported ONNX generator (default: the latest run's export/generator.onnx, else the newest run's "
                    "that has one); the torch backends use the checkpoint its export.json names.")

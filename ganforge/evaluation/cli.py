@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
+from ganforge.cli import version_option
 from ganforge.errors import MissingExtraError, cli_errors
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge.threads import apply_torch, threads_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@version_option("gan-eval")
 @click.argument("source", required=False, metavar="[MODEL.onnx|RUN]")
 @click.option("--data", type=click.Path(), help="Real images for an image model (IDX folder, CIFAR-10, image folder).")
 @click.option("--n", "n", type=click.IntRange(min=10), default=2000, show_default=True,
@@ -51,7 +55,7 @@ def main(source, data, n, seed, out_dir, runtime, foreign):
                    f"(floor {f['classifier_gap']:.3f})")
     if line := reduced_line(report):
         click.echo(line)
-    click.echo(f"report: {out_dir}/eval.md")
+    click.echo(f"report: {os.path.join(out_dir, 'eval.md')}")  # --out eval/ gives eval/eval.md, not eval//eval.md
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ganforge.cli import version_option
 from ganforge.errors import ConfigError, GanforgeError, MissingExtraError, cli_errors
 from ganforge.export.formats import NAMES, OFFERS, PRECISIONS
 from ganforge.inference.options import parse_latent_shape, parse_value_range
@@ -35,6 +36,7 @@ def _init_args(ctx, param, value):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@version_option("gan-export")
 @click.argument("source", required=False, metavar="[RUN|CHECKPOINT]")
 @click.option("--format", "fmt", type=click.Choice([*NAMES, "all"]), default="onnx", show_default=True,
               help=", ".join(f"{n} ({about})" for n, (_, about) in OFFERS.items()) + ", all.")

@@ -10,9 +10,10 @@ import time
 import click
 from click.core import ParameterSource
 
+from ganforge import threads
+from ganforge.cli import version_option
 from ganforge.errors import cli_errors, short_warnings
 from ganforge.inference.options import foreign_options, runtime_options
-from ganforge import threads
 from ganforge.progress import sample_lines
 from ganforge.threads import threads_option
 
@@ -78,6 +79,7 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@version_option("gan-infer")
 @click.option("--model", type=click.Path(),
               help="Exported ONNX generator (default: the latest run's export/generator.onnx, else the newest "
                    "run's that has one).")

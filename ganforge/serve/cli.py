@@ -8,6 +8,7 @@ import warnings
 
 import click
 
+from ganforge.cli import version_option
 from ganforge.errors import GanforgeWarning, cli_errors, short_warnings
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge.serve.config import LOOPBACK, TOKEN_ENV, ServeConfig, token_from_env
@@ -25,6 +26,7 @@ def _size(ctx, param, value):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@version_option("gan-serve")
 @click.option("--model", type=click.Path(), help="Exported ONNX generator (default: the latest run's "
               "export/generator.onnx). Fixed at start: no request names a file.")
 @click.option("--host", default=LOOPBACK, show_default=True,

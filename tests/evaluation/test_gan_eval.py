@@ -44,3 +44,9 @@ def test_run_folder_resolves_to_its_export(tmp_path):
     assert resolve_model(tmp_path / "run") == tmp_path / "run" / "export" / "generator.onnx"
     with pytest.raises(GanforgeError, match="no real data source for series variant 'tiny-series'"):
         evaluate(tmp_path / "run", n=20)
+
+
+def test_the_report_line_names_the_file_once_whatever_the_out_folder_ends_in(sine_export, tmp_path):
+    result = CliRunner().invoke(main, [str(sine_export.artifacts["onnx"]), "--n", "50", "--out", f"{tmp_path}/ev/"])
+    assert result.exit_code == 0, result.output
+    assert f"report: {tmp_path}/ev/eval.md\n" in result.output and "//" not in result.output
