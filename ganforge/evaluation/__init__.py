@@ -118,6 +118,10 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
     if info.kind == "series":
         from ganforge.evaluation.series import evaluate_series
 
+        if data is not None:
+            raise GanforgeError(f"--data does not apply to a series model ({info.variant}): its real curves are "
+                                "drawn from the variant's own source; drop --data")
+
         real = real_series(info.variant, 2 * n, info.sample_shape[0], seed)
         fake = gen.generate(n, seed=seed)
         scores = evaluate_series(real, to_unit_range(fake, info.value_range), seed=seed)

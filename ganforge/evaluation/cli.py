@@ -11,6 +11,11 @@ from ganforge.errors import MissingExtraError, cli_errors
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge.threads import apply_torch, threads_option
 
+# the printed line: each image score beside its real-vs-real floor
+IMAGE_SCORES = (("Fréchet distance", "frechet_distance"), ("precision", "precision"), ("recall", "recall"),
+                ("coverage", "coverage"))
+UNBIASED = ": the unbiased estimate, which falls below 0 by chance when two samples match"
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @version_option("gan-eval")
@@ -40,9 +45,8 @@ def main(source, data, n, seed, out_dir, runtime, foreign):
                           progress=lambda line: click.echo(line, err=True), **runtime)
     g, f = report["generated"], report["floor"]
     if report["evaluator"]["kind"] == "image":
-        click.echo(f"Fréchet distance {g['frechet_distance']:.3f} (floor {f['frechet_distance']:.3f}), precision "
-                   f"{g['precision']:.3f}, recall {g['recall']:.3f}, coverage {g['coverage']:.3f} "
-                   f"(evaluator accuracy {report['evaluator']['accuracy']:.3f})")
+        click.echo(", ".join(f"{name} {g[key]:.3f} (floor {f[key]:.3f})" for name, key in IMAGE_SCORES)
+                   + f" (evaluator accuracy {report['evaluator']['accuracy']:.3f})")
         cond = report.get("conditional")
         if cond and "accuracy" in cond:
             click.echo(f"label accuracy {cond['accuracy']:.3f}: the evaluator's class matches the requested one "
@@ -51,8 +55,8 @@ def main(source, data, n, seed, out_dir, runtime, foreign):
             click.echo(f"label accuracy skipped: {cond['skipped']}")
     else:
         click.echo(f"sine-like {g['sine_like_fraction']:.1%} (floor {f['sine_like_fraction']:.1%}), "
-                   f"MMD^2 {g['mmd']:.4f} (floor {f['mmd']:.4f}), classifier gap {g['classifier_gap']:.3f} "
-                   f"(floor {f['classifier_gap']:.3f})")
+                   f"MMD^2 {g['mmd']:.4f} (floor {f['mmd']:.4f}{UNBIASED if f['mmd'] < 0 else ''}), classifier gap "
+                   f"{g['classifier_gap']:.3f} (floor {f['classifier_gap']:.3f})")
     if line := reduced_line(report):
         click.echo(line)
     click.echo(f"report: {os.path.join(out_dir, 'eval.md')}")  # --out eval/ gives eval/eval.md, not eval//eval.md
