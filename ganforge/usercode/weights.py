@@ -62,6 +62,22 @@ def program_kind(path: str | Path) -> str | None:
     return None
 
 
+TORCH_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; the legacy format (a pickle)
+
+
+def _check_torch_file(path: Path) -> None:
+    """A file that cannot be torch.save's is named as such before torch reads it (torch's own error for a
+    text file is ``KeyError: 101``)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(TORCH_STARTS):
+        return
+    text = bool(head) and all(32 <= b < 127 or b in b"\t\r\n" for b in head)
+    kind = "it is empty" if not head else "it is a text file" if text else "its first bytes are not torch.save's"
+    raise ConfigError(f"{path} is not torch weights ({kind}): pass the file torch.save(G.state_dict(), 'G.pth') "
+                      "wrote")
+
+
 def load_weights(path: str | Path, *, trust_pickle: bool = False) -> tuple[dict[str, torch.Tensor], str]:
     """The generator's state_dict in ``path`` and one line on how it was found.
 
@@ -75,6 +91,7 @@ def load_weights(path: str | Path, *, trust_pickle: bool = False) -> tuple[dict[
     if kind is not None:
         raise ConfigError(f"{path} is a {'TorchScript' if kind == 'torchscript' else 'torch.export'} file, not a "
                           f"state_dict: pass it as {PROGRAM_OPTIONS[kind]} {path} (it needs no --module)")
+    _check_torch_file(path)
     notes = []
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):

@@ -463,6 +463,15 @@ def test_load_weights_refusals(tmp_path):
         usercode.load_weights(tmp_path / "cut.pth")
     with pytest.raises(ConfigError, match="does not exist"):
         usercode.load_weights(tmp_path / "none.pth")
+    (tmp_path / "notes.pth").write_text("epoch 24: G 0.7, D 0.6\n")  # torch's own error: KeyError: 101
+    with pytest.raises(ConfigError, match=r"notes.pth is not torch weights \(it is a text file\): pass the file torch.save"):
+        usercode.load_weights(tmp_path / "notes.pth")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"empty.pth is not torch weights \(it is empty\)"):
+        usercode.load_weights(tmp_path / "empty.pth")
+    (tmp_path / "w.npy").write_bytes(b"\x93NUMPY\x01\x00" + bytes(40))
+    with pytest.raises(ConfigError, match=r"w.npy is not torch weights \(its first bytes are not torch.save's\)"):
+        usercode.load_weights(tmp_path / "w.npy")
 
 
 def test_load_into_takes_the_generator_under_a_prefix():
