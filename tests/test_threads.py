@@ -195,3 +195,9 @@ def test_a_resume_keeps_its_runs_threads_and_deterministic_ignores_the_load(tmp_
         (tmp_path / "config.json").write_text(text)
         assert threads.recorded(tmp_path / "config.json") is None
     assert threads.recorded(tmp_path / "missing.json") is None
+
+
+def test_a_zero_window_reads_the_load_average_without_waiting(monkeypatch):
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
+    slept = []
+    assert threads.idle_cores({0, 1}, window=0, sleep=slept.append) == 1.5 and not slept
