@@ -183,21 +183,46 @@ def _cpu_times(stat: Path, cpus: set[int]) -> tuple[float, float] | None:
     return (idle, total) if found else None
 
 
+def runnable(stat: Path = Path("/proc/stat"), samples: int = 5, gap: float = 0.0005, sleep=time.sleep) -> int | None:
+    """Threads runnable on the host now besides this one: the least ``procs_running`` of
+    ``/proc/stat`` less one over ``samples`` reads ``gap`` seconds apart (a few milliseconds in
+    all: a process that only passes by is not counted), None when it cannot be read."""
+    least = None
+    for i in range(samples):
+        if i:
+            sleep(gap)
+        for line in (_read(stat) or "").splitlines():
+            if line.startswith("procs_running "):
+                value = line.split()[1]
+                if value.isdigit():
+                    least = int(value) if least is None else min(least, int(value))
+                break
+        else:
+            return None
+    return None if least is None else max(0, least - 1)
+
+
 def idle_cores(cpus: set[int] | None = None, window: float = BUSY_WINDOW_S, stat: Path = Path("/proc/stat"),
                sleep=time.sleep) -> float | None:
     """How many of ``cpus`` sat idle over ``window`` seconds (this process sleeps meanwhile, so what
-    ran was other work); else from the load average; None when neither can be read."""
+    ran was other work). ``window`` 0: from the threads runnable now (:func:`runnable`, a few
+    milliseconds), else the load average; a host-wide count is taken as spread evenly over the
+    host's CPUs. None when nothing can be read."""
     cpus = affinity() if cpus is None else cpus
-    before = _cpu_times(stat, cpus) if window > 0 else None  # 0: no wait, the load average alone
+    before = _cpu_times(stat, cpus) if window > 0 else None
     if before is not None:
         sleep(window)
         after = _cpu_times(stat, cpus)
         if after is not None and after[1] > before[1]:
             return len(cpus) * (after[0] - before[0]) / (after[1] - before[1])
-    try:
-        return max(0.0, len(cpus) - os.getloadavg()[0])
-    except (AttributeError, OSError):
-        return None
+    share = len(cpus) / max(len(cpus), os.cpu_count() or 1)  # our CPUs' part of a host-wide count
+    others = runnable(stat, sleep=sleep) if window <= 0 else None
+    if others is None:
+        try:
+            others = os.getloadavg()[0]  # the last minute's: counts what just ended, a poorer guide
+        except (AttributeError, OSError):
+            return None
+    return max(0.0, len(cpus) - others * share)
 
 
 @functools.lru_cache(maxsize=1)
@@ -332,7 +357,7 @@ def for_model_file(path) -> Choice:
 
 
 INFER_RUN = 256  # samples a run, about, for the work of an inference session
-INFER_WINDOW_S = 0.0  # gan-infer starts in 0.25 s: a 50 ms watch cost it 18%, so it reads the load average
+INFER_WINDOW_S = 0.0  # gan-infer starts in 0.25 s: a 50 ms watch cost it 18%, so it counts the runnable threads
 
 
 def apply_ort(options, choice: Choice | None) -> Choice | None:
