@@ -183,10 +183,26 @@ def _cpu_times(stat: Path, cpus: set[int]) -> tuple[float, float] | None:
     return (idle, total) if found else None
 
 
-def runnable(stat: Path = Path("/proc/stat"), samples: int = 5, gap: float = 0.0005, sleep=time.sleep) -> int | None:
-    """Threads runnable on the host now besides this one: the least ``procs_running`` of
-    ``/proc/stat`` less one over ``samples`` reads ``gap`` seconds apart (a few milliseconds in
-    all: a process that only passes by is not counted), None when it cannot be read."""
+def _own_running(task: Path = Path("/proc/self/task")) -> int:
+    """This process's threads running or runnable now (state R), at least 1 (the caller)."""
+    count = 0
+    try:
+        for folder in task.iterdir():
+            text = _read(folder / "stat") or ""
+            if text[text.rfind(")") + 2 : text.rfind(")") + 3] == "R":  # "pid (name) S ...": the state
+                count += 1
+    except OSError:
+        pass
+    return max(1, count)
+
+
+def runnable(stat: Path = Path("/proc/stat"), samples: int = 5, gap: float = 0.0005, sleep=time.sleep,
+             own=None) -> int | None:
+    """Threads of other processes runnable on the host now: the least of ``samples`` reads, ``gap``
+    seconds apart, of ``procs_running`` (``/proc/stat``) less this process's own running threads
+    (a library's pool still busy from its start); a few milliseconds in all, so a process that only
+    passes by is not counted. None when it cannot be read."""
+    own = own or _own_running
     least = None
     for i in range(samples):
         if i:
@@ -195,11 +211,12 @@ def runnable(stat: Path = Path("/proc/stat"), samples: int = 5, gap: float = 0.0
             if line.startswith("procs_running "):
                 value = line.split()[1]
                 if value.isdigit():
-                    least = int(value) if least is None else min(least, int(value))
+                    others = max(0, int(value) - own())
+                    least = others if least is None else min(least, others)
                 break
         else:
             return None
-    return None if least is None else max(0, least - 1)
+    return least
 
 
 def idle_cores(cpus: set[int] | None = None, window: float = BUSY_WINDOW_S, stat: Path = Path("/proc/stat"),
