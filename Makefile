@@ -52,7 +52,7 @@ lean-check:
 	bash scripts/check-lean-install.sh
 
 clean:
-	rm -rf $(VENV) runs bench eval grid.png more.png fashion.png served.png *.egg-info
+	rm -rf $(VENV) runs bench eval grid.png more.png fashion.png served.png *.egg-info src/*.egg-info
 
 # The CUDA paths on a GPU machine (training with AMP, torchrun over NCCL, onnxruntime's CUDA
 # provider with and without IO binding, torch on the GPU): writes benchmarks/results/gpu.md.

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
 from tests.fakedata import write_cifar, write_idx, write_images  # noqa: E402
 
@@ -55,7 +55,7 @@ class Step:
 
 def run(cmd: list[str], cwd: Path, timeout: float = 600) -> tuple[bool, str]:
     """A command's success and its last line of output (its one-line error when it failed)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT)))}
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

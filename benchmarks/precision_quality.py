@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
 from ganforge.errors import GanforgeError  # noqa: E402
 from ganforge.evaluation import evaluate  # noqa: E402

@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
 SETTINGS = ("ganforge", "default", "one")
 # steps of one timed epoch at --scale 1 (batch sizes: the variants' defaults)
@@ -108,7 +108,7 @@ def _spinners(n: int) -> list[subprocess.Popen]:
 
 def _measure(kind: str, work: str, mode: str, tmp: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("GANFORGE_THREADS", "OMP_NUM_THREADS")}
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(ROOT / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if mode == "one":
         env["GANFORGE_THREADS"] = "1"
     out = subprocess.run([sys.executable, __file__, "--child", kind, work, mode, str(tmp)], env=env,

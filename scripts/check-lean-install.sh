@@ -10,7 +10,8 @@
 # the repo is left untouched (no build/, dist/ or *.egg-info appear in it).
 # Steps: wheel from the tree (pip, PEP 517 with build isolation), sdist from the tree
 # (setuptools' PEP 517 hook), wheel from the sdist (pip again: proves the sdist holds what
-# a build needs), the two wheels hold the same files, then install the first wheel with
+# a build needs), the two wheels hold the same files, an editable install imports the package
+# (not the clone) from the clone's parent, then install the first wheel with
 # the cpu extra and run gan-infer, ganforge.inference and gan-train / gan-export from it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,17 +63,18 @@ from pathlib import Path
 
 src, sdist, wheel, wheel2 = Path(sys.argv[1]), *map(Path, sys.argv[2:5])
 fail = lambda msg: sys.exit(f"lean install check FAILED: {msg}")
-package = sorted(p.relative_to(src).as_posix() for p in (src / "ganforge").rglob("*")
+package = sorted(p.relative_to(src / "src").as_posix() for p in (src / "src" / "ganforge").rglob("*")
                  if p.is_file() and "__pycache__" not in p.parts)
 with tarfile.open(sdist) as tar:
     top = sdist.name.removesuffix(".tar.gz")
     in_sdist = {n.removeprefix(top + "/") for n in tar.getnames()}
-missing = [n for n in ["setup.cfg", "pyproject.toml", "README.md", "PKG-INFO", *package] if n not in in_sdist]
+missing = [n for n in ["setup.cfg", "pyproject.toml", "README.md", "PKG-INFO", *("src/" + p for p in package)]
+           if n not in in_sdist]
 if missing:
     fail(f"the sdist lacks {missing[:10]}")
 names = lambda w: sorted(n for n in zipfile.ZipFile(w).namelist() if ".dist-info/" not in n)
 if names(wheel) != package:
-    fail(f"the wheel's files differ from ganforge/: {sorted(set(names(wheel)) ^ set(package))[:10]}")
+    fail(f"the wheel's files differ from src/ganforge/: {sorted(set(names(wheel)) ^ set(package))[:10]}")
 if names(wheel2) != names(wheel):
     fail(f"the wheel built from the sdist differs: {sorted(set(names(wheel2)) ^ set(names(wheel)))[:10]}")
 with zipfile.ZipFile(wheel) as z:
@@ -89,6 +91,18 @@ if any(r.startswith("torch") for r in requires if "extra ==" not in r):
 kb = lambda p: f"{p.stat().st_size / 1024:.0f} KB"
 print(f"  wheel {wheel.name} ({kb(wheel)}, {len(package)} package files), sdist {sdist.name} ({kb(sdist)})")
 PY
+
+# An editable install of a clone named ganforge/, imported from the clone's parent (where the
+# clone itself could pass for a namespace package ganforge, and its runs/ for ganforge.runs):
+# the src/ layout's path entry must win, so the real package is the one imported.
+mkdir -p "$tmp/parent" && cp -a "$tmp/src" "$tmp/parent/ganforge" && mkdir -p "$tmp/parent/ganforge/runs"
+"$build" -m pip install --quiet --no-deps --no-build-isolation -e "$tmp/parent/ganforge" >/dev/null 2>&1 \
+  || fail "the editable install did not build"
+(cd "$tmp/parent" && "$build" -c 'import ganforge, sys; from ganforge.runs import DEFAULT_RUNS_DIR
+assert ganforge.__file__.endswith("/ganforge/src/ganforge/__init__.py"), ganforge.__file__') \
+  || fail "from the clone's parent, an editable install imports the clone folder instead of the package"
+rm -rf "$tmp/parent"
+step "an editable install imports the package from the clone's parent"
 rm -rf "$tmp/src" "$tmp/from-sdist"
 
 "$python" -m venv "$tmp/venv"

@@ -89,3 +89,16 @@ def test_what_the_readmes_quick_start_writes_is_ignored_and_cleaned():
     clean = next(line for line in (root / "Makefile").read_text().splitlines() if line.startswith("\trm -rf"))
     assert {f"/{name}" for name in written} <= ignored
     assert all(name in clean.split() for name in written | {"runs", "bench", "eval"})
+
+
+def test_the_package_lives_under_src_so_the_clone_cannot_shadow_it():
+    # From the clone's parent, a root-level ganforge/ folder beside the editable install's finder
+    # made `ganforge` the clone folder itself (a namespace package) and `ganforge.runs` its runs/
+    # folder: "cannot import name 'DEFAULT_RUNS_DIR' from 'ganforge.runs' (unknown location)".
+    # With src/, the editable install is a path entry that wins over a namespace folder
+    # (scripts/check-lean-install.sh imports an editable install from the clone's parent).
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert cfg["options"]["package_dir"].split() == ["=", "src"]
+    assert cfg["options.packages.find"]["where"] == "src"
+    assert (ROOT / "src" / "ganforge" / "__init__.py").is_file() and not (ROOT / "ganforge").exists()

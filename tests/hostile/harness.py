@@ -54,7 +54,7 @@ def run_cli(cli: str, *args: str, cwd: Path | str | None = None, env: dict[str, 
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
 
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT))), "COLUMNS": "200", **(env or {})}
     full_env.pop("PYTHONWARNINGS", None)  # what a user sees, warnings included
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-m", CLIS[cli], *args], cwd=cwd, env=full_env, stdout=out,

@@ -25,7 +25,7 @@ def modules() -> dict[str, ast.Module]:
 def test_serving_a_request_never_imports_torch():
     code = textwrap.dedent(f"""
         import asyncio, json, sys
-        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        sys.path[:0] = [{str(Path(__file__).resolve().parents[2] / "src")!r}, {str(Path(__file__).resolve().parents[2])!r}]
         from ganforge.serve.app import make_app
         from ganforge.serve.config import ServeConfig
         from ganforge.serve.handlers import State
