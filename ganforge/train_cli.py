@@ -80,12 +80,7 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
     with cli_errors():
         training = _load_training()
         if list_variants:
-            from ganforge.training.config import valid_keys
-
-            for name, v in [*training.VARIANTS.items(), ("custom", training.get_variant("custom"))]:
-                keys = ", ".join(valid_keys(v.config_cls))
-                where = "training.md#your-own-architecture" if name == "custom" else f"variants.md#{name}"
-                click.echo(f"{name:10s} {v.kind:7s} {v.source} (docs/{where})\n           keys: {keys}")
+            click.echo(_variant_list(training))
             return
         own = _own_modules(variant, resume, generator=generator, discriminator=discriminator,
                            latent_shape=latent_shape, init_args=init_args, d_init_args=d_init_args)
@@ -104,6 +99,19 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
     total = f" ({result.epochs} in all)" if result.epochs_run != result.epochs else ""
     click.echo(f"trained {result.epochs_run} epochs{total} of {result.variant}{on} ({result.seconds:.1f}s); "
                f"next: gan-export {result.run_dir}")
+
+
+def _variant_list(training) -> str:
+    """``--list``: every variant, and each config key it takes (``--set key=value``, a --config file)
+    with its type and default."""
+    from ganforge.training.config import key_table
+
+    blocks = []
+    for name, v in [*training.VARIANTS.items(), ("custom", training.get_variant("custom"))]:
+        where = "training.md#your-own-architecture" if name == "custom" else f"variants.md#{name}"
+        blocks.append("\n".join([f"{name} ({v.kind}): {v.source} (docs/{where})", *key_table(v.config_cls)]))
+    return ("Each key takes --set key=value (a list: 32,64 or [32,64]; null where its type says 'or null') or a "
+            "--config JSON file's entry.\n\n" + "\n\n".join(blocks))
 
 
 def _own_modules(variant, resume, **given):
