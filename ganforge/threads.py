@@ -418,5 +418,6 @@ def threads_option(command):
         return None
 
     return click.option("--threads", metavar="N", callback=callback, expose_value=False, is_eager=True,
-                        help=f"Threads to compute on (default: chosen from the model's size and the idle cores; "
-                             f"${ENV} sets it too; OMP_NUM_THREADS is honoured). -v says the choice.")(command)
+                        show_default="chosen from the model's size and the idle cores",
+                        help=f"Threads to compute on (${ENV} sets it too; OMP_NUM_THREADS is honoured). -v and "
+                             f"logs say the choice and why.")(command)
