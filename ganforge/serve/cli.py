@@ -123,6 +123,7 @@ def _server_class():
             if self.should_exit:
                 return
             served = self.state.served
+            print(f"gan-serve: {served.sessions_text()}", flush=True)
             for listener in self.servers:
                 for sock in listener.sockets:
                     host, port = sock.getsockname()[:2]
