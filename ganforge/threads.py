@@ -318,8 +318,9 @@ def choose(work: float | None = None, *, what: str = "", requested: int | None =
         idle = min(float(cores), idle / ways)
     host = os.cpu_count() or cores
     split = [f"{processes} processes"] * (processes > 1) + [f"{parts} sessions"] * (parts > 1)
+    to = f" to each of {' x '.join(split)}" if parts > 1 else f" to {processes} processes" if processes > 1 else ""
     of = (f"{cores} core{'s' if cores != 1 else ''} available" + (f" (of the host's {host})" if host > cores else "")
-          + (f" to each of {' x '.join(split)}" if parts > 1 else f" to {processes} processes" if processes > 1 else ""))
+          + to)
     if idle is None:
         return made(cores, of, "auto")
     free = max(1, min(cores, int(idle + 0.5)))

@@ -36,7 +36,8 @@ def _load_training():
 @click.option("--preset", help="A named preset of the variant (sine: 'source', the source document's hyperparameters).")
 @click.option("--data", type=click.Path(), help="Data location (folder or root) for variants that read data.")
 @click.option("--download", is_flag=True, help="Let torchvision download MNIST / Fashion-MNIST / CIFAR-10 into --data.")
-@click.option("--epochs", type=click.IntRange(min=1), show_default=VARIANTS_OWN, help="Epochs to train (with --resume: the new total).")
+@click.option("--epochs", type=click.IntRange(min=1), show_default=VARIANTS_OWN,
+              help="Epochs to train (with --resume: the new total).")
 @click.option("--eval-every", type=click.IntRange(min=1), metavar="N", show_default=VARIANTS_OWN,
               help="Score G every N epochs (series: MMD; images: Fréchet distance) and keep checkpoints/best.pt.")
 @click.option("--ema", type=click.FloatRange(min=0, max=1, max_open=True), metavar="DECAY", show_default=VARIANTS_OWN,
@@ -67,7 +68,8 @@ def _load_training():
               help="The noise one sample of --generator's class takes, e.g. 100 or 100,1,1 (z is reshaped to it).")
 @click.option("--init-args", metavar="JSON", help="Keyword arguments of --generator's class, a JSON object.")
 @click.option("--d-init-args", metavar="JSON", help="Keyword arguments of --discriminator's class, a JSON object.")
-@click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]), show_default="the variant's; bce with --generator",
+@click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]),
+              show_default="the variant's; bce with --generator",
               help="bce (non-saturating) or hinge for a variant with a discriminator; with --generator also "
                    "wgan-gp (Wasserstein + gradient penalty).")
 @threads_option

@@ -49,7 +49,7 @@ def test_every_default_is_shown_in_help(name):
         if option.is_flag or default in (None, click.core.UNSET) or option.multiple:
             continue
         shown = re.search(r"\[default: (.*?)[;\]]", text)  # "[default: 64; x>=1]": a range may follow
-        assert shown and shown[1] == str(default), f"{name} {option.opts[0]}: its default {default!r} is not shown: {text}"
+        assert shown and shown[1] == str(default), f"{name} {option.opts[0]}: default {default!r} not shown: {text}"
 
 
 @pytest.mark.parametrize("name", CLIS)
@@ -59,7 +59,7 @@ def test_a_chosen_default_is_said_in_words_and_nowhere_else(name):
         _, text = option.get_help_record(ctx) or ("", "")
         assert "[default: None]" not in text and "[default: ()]" not in text, (name, option.opts[0])
         # a default is said once, in the brackets; none hides in the prose any more
-        assert not WORD_DEFAULT.search(option.help or ""), f"{name} {option.opts[0]}: 'default' in its help: {option.help}"
+        assert not WORD_DEFAULT.search(option.help or ""), f"{name} {option.opts[0]}: 'default' in its help text"
         if isinstance(option.show_default, str):
             assert f"[default: ({option.show_default})" in text
     said = {o.opts[0] for o in options if isinstance(o.show_default, str)}

@@ -39,7 +39,8 @@ def _ints(ctx, param, value):
               help="Folder for bench.json, bench.md and bench.png (checked before timing starts).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start comparison.")
 @click.option("--provider", type=click.Choice(["auto", "onnxruntime", "openvino"]),
-              show_default="auto: measured per run size", help="What the ganforge backends may run on (gan-infer --provider).")
+              show_default="auto: measured per run size",
+              help="What the ganforge backends may run on (gan-infer --provider).")
 @foreign_options
 @threads_option
 def main(model, backends, batch_sizes, budget, out_dir, no_cold_start, provider, foreign):

@@ -165,7 +165,8 @@ class OpenVinoRunner:
             raise missing_openvino("OpenVINO runs")
         hint = {"bf16": "bf16"}.get(precision, "f32")  # int8 files run their QDQ parts in int8 under f32
         try:
-            config = {"INFERENCE_PRECISION_HINT": hint, **threads.openvino_config(choice or threads.for_model_file(path))}
+            choice = choice or threads.for_model_file(path)
+            config = {"INFERENCE_PRECISION_HINT": hint, **threads.openvino_config(choice)}
             self.compiled = _core().compile_model(str(path), "CPU", config)
         except Exception as exc:  # OpenVINO's own error types
             raise ModelFileError(f"OpenVINO cannot compile {path} ({first_line(exc, 160)}); use --provider "

@@ -175,7 +175,8 @@ def key_rows(cls: type) -> list[tuple[str, str, str]]:
     """(key, type, default) of every field of the config class ``cls``, sorted by key; the defaults
     are the class's own (an instance made with none given)."""
     defaults = cls()
-    return [(key, _type_name(tp), shown_default(getattr(defaults, key))) for key, tp in sorted(field_types(cls).items())]
+    return [(key, _type_name(tp), shown_default(getattr(defaults, key)))
+            for key, tp in sorted(field_types(cls).items())]
 
 
 def key_table(cls: type, indent: str = "  ") -> list[str]:
