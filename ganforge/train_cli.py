@@ -58,7 +58,8 @@ def _load_training():
               help="Where runs go (each in a folder of its own; 'latest' points at the newest).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
               help="Continue a run from its last checkpoint; RUN left out: the latest run that has one.")
-@click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")
+@click.option("--list", "list_variants", is_flag=True,
+              help="List the variants and each config key (its type and default), then exit.")
 @click.option("--generator", metavar="FILE.py:CLASS",
               help="Train your own generator class (or package.module:CLASS) instead of a VARIANT; needs "
                    "--discriminator and --latent-shape (docs/training.md#your-own-architecture).")
