@@ -236,3 +236,40 @@ def test_a_host_wide_count_is_shared_over_the_hosts_cpus_and_the_load_average_is
     stat.write_text("cpu0 1 2 3 4\n")  # no procs_running line: the load average
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (4.0, 0.0, 0.0))
     assert threads.idle_cores({0, 1}, window=0, stat=stat, sleep=lambda s: None) == 1.0
+
+
+def test_sessions_side_by_side_split_the_cores_and_never_ask_for_more():
+    assert [threads.share(8, n) for n in (1, 2, 3, 4, 8, 16)] == [8, 4, 2, 2, 1, 1]
+    for cores in (1, 2, 3, 8, 16):
+        for parts in (1, 2, 3, 4, 5):
+            c = threads.choose(55e6, env={}, cores=cores, idle=float(cores), parts=parts)
+            assert c.intra == max(1, cores // parts) and c.cores == c.intra
+            assert c.intra * parts <= cores or c.intra == 1  # one thread each is the floor
+    c = threads.choose(55e6, env={}, cores=16, idle=16.0, parts=4)
+    assert c.reason == "4 cores available to each of 4 sessions, idle"
+    c = threads.choose(55e6, env={}, cores=16, idle=8.0, parts=4)  # half the cores busy: half the share
+    assert c.intra == 2 and c.busy and "of the 4 cores available to each of 4 sessions busy" in c.reason
+    c = threads.choose(55e6, env={"LOCAL_WORLD_SIZE": "2"}, cores=16, idle=16.0, parts=2)
+    assert c.intra == 4 and "to each of 2 processes x 2 sessions" in c.reason
+    assert threads.choose(1e3, env={}, cores=16, idle=16.0, parts=4).intra == 1  # a tiny model: one each anyway
+
+
+def test_threads_or_ganforge_threads_give_each_session_that_many():
+    c = threads.choose(55e6, env={}, cores=8, idle=8.0, parts=4, requested=3)
+    assert c.intra == 3 and c.reason == "--threads 3; more than the 2 cores available to each of 4 sessions"
+    c = threads.choose(55e6, env={"GANFORGE_THREADS": "2"}, cores=8, idle=8.0, parts=4)
+    assert (c.intra, c.source, c.reason) == (2, "env", "GANFORGE_THREADS=2")
+    with pytest.raises(GanforgeError, match="sessions must be a whole number >= 1"):
+        threads.choose(55e6, env={}, cores=8, idle=8.0, parts=0)
+
+
+def test_for_model_file_splits_a_models_cores_between_its_sessions(monkeypatch, tmp_path):
+    model = tmp_path / "big.onnx"
+    model.write_bytes(b"\0" * 400_000)  # 100,000 parameters: 25.6 M multiply-adds a run, more than TINY_WORK
+    monkeypatch.setattr(threads, "_cores", lambda: 12)
+    monkeypatch.setattr(threads, "_measured_idle", lambda cores, window: float(cores))
+    monkeypatch.delenv("GANFORGE_THREADS", raising=False)
+    for name in ("OMP_NUM_THREADS", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert threads.for_model_file(model).intra == 12
+    assert [threads.for_model_file(model, parts=n).intra for n in (2, 5, 12, 20)] == [6, 2, 1, 1]

@@ -12,11 +12,12 @@ from ganforge.bench.cli import main as bench_main
 from ganforge.evaluation.cli import main as eval_main
 from ganforge.export.cli import main as export_main
 from ganforge.inference.cli import main as infer_main
+from ganforge.serve.cli import main as serve_main
 from ganforge.train_cli import main as train_main
 
 DATA = Path(__file__).parent / "data"
 COMMANDS = {"gan-train": train_main, "gan-export": export_main, "gan-infer": infer_main, "gan-eval": eval_main,
-            "gan-bench": bench_main}
+            "gan-bench": bench_main, "gan-serve": serve_main}
 
 
 @pytest.fixture(autouse=True)

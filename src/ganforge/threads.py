@@ -272,7 +272,7 @@ def _env_count(env: Mapping[str, str], name: str, strict: bool) -> int | None:
 def choose(work: float | None = None, *, what: str = "", requested: int | None = None,
            env: Mapping[str, str] | None = None, torch_threads: int | None = None,
            cores: int | None = None, idle: float | None = None, measure: bool = True,
-           window: float = BUSY_WINDOW_S, keep: int | None = None, steady: bool = False) -> Choice:
+           window: float = BUSY_WINDOW_S, keep: int | None = None, steady: bool = False, parts: int = 1) -> Choice:
     """The threads for ``work`` multiply-adds per step (None: unknown), ``what`` naming it for the
     reason ("8,577 parameters x 32"). ``torch_threads``: what torch has now, to honour the user's own
     ``torch.set_num_threads``. ``cores``/``idle``: given instead of read (tests); ``measure``: watch
@@ -281,21 +281,26 @@ def choose(work: float | None = None, *, what: str = "", requested: int | None =
     On a CPU the thread count changes the last bits of some results (a dcgan step's convolutions):
     ``keep`` (a resumed run's own count, :func:`recorded`) is used unless the user set one, so that a
     resume computes as its run did; ``steady`` (``--deterministic``) leaves the load out of the choice,
-    so that runs repeat bit for bit on a machine however busy it is."""
+    so that runs repeat bit for bit on a machine however busy it is.
+
+    ``parts``: this is one of that many sessions computing side by side in the process (gan-serve
+    --workers): the cores, and the idle ones, are split between them so that together they never ask
+    for more (:func:`share`). ``--threads`` and ``GANFORGE_THREADS`` still give each session that many."""
     env = os.environ if env is None else env
     requested = _requested if requested is None else check_threads(requested)
+    parts = check_threads(parts, "sessions")
     cores = _cores() if cores is None else cores
-    share = _env_count(env, "LOCAL_WORLD_SIZE", strict=False) or 1  # torchrun: the cores split between processes
-    if share > 1:
-        cores = max(1, cores // share)
+    processes = _env_count(env, "LOCAL_WORLD_SIZE", strict=False) or 1  # torchrun: the cores split between processes
+    ways = processes * parts
+    cores = share(cores, ways)
 
     def made(n: int, reason: str, source: str) -> Choice:
         return Choice(n, 1, reason, cores=cores, idle=idle, source=source)
 
     if requested is not None:
-        return made(requested, f"--threads {requested}" + _over(requested, cores), "option")
+        return made(requested, f"--threads {requested}" + _over(requested, cores, parts), "option")
     if (n := _env_count(env, ENV, strict=True)) is not None:
-        return made(n, f"{ENV}={n}" + _over(n, cores), "env")
+        return made(n, f"{ENV}={n}" + _over(n, cores, parts), "env")
     if (n := _env_count(env, "OMP_NUM_THREADS", strict=False)) is not None:
         return made(n, f"OMP_NUM_THREADS={n}, yours", "omp")
     if torch_threads is not None and torch_threads not in (len(affinity()), _torch_set):
@@ -308,12 +313,14 @@ def choose(work: float | None = None, *, what: str = "", requested: int | None =
         return made(cores, f"{cores} core{'s' if cores != 1 else ''} available; --deterministic: whatever the load",
                     "auto")
     if idle is None and measure:
-        idle = _measured_idle(cores * share, window)
+        idle = _measured_idle(cores * ways, window)
     if idle is not None:
-        idle = min(float(cores), idle / share)
+        idle = min(float(cores), idle / ways)
     host = os.cpu_count() or cores
+    split = [f"{processes} processes"] * (processes > 1) + [f"{parts} sessions"] * (parts > 1)
+    to = f" to each of {' x '.join(split)}" if parts > 1 else f" to {processes} processes" if processes > 1 else ""
     of = (f"{cores} core{'s' if cores != 1 else ''} available" + (f" (of the host's {host})" if host > cores else "")
-          + (f" to {share} processes" if share > 1 else ""))
+          + to)
     if idle is None:
         return made(cores, of, "auto")
     free = max(1, min(cores, int(idle + 0.5)))
@@ -333,8 +340,16 @@ def recorded(config_json) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
-def _over(n: int, cores: int) -> str:
-    return f"; more than the {cores} cores available" if n > cores else ""
+def _over(n: int, cores: int, parts: int = 1) -> str:
+    if n <= cores:
+        return ""
+    return f"; more than the {cores} cores available" + (f" to each of {parts} sessions" if parts > 1 else "")
+
+
+def share(n: int, parts: int) -> int:
+    """Threads for each of ``parts`` sessions side by side out of ``n``: ``max(1, n // parts)``, so that
+    together they never ask for more than ``n`` (where ``parts`` <= ``n``)."""
+    return max(1, n // check_threads(parts, "sessions"))
 
 
 def _applied(choice: Choice) -> Choice:
@@ -364,13 +379,14 @@ def apply_torch(torch, work: float | None = None, what: str = "", log=None, **ho
     return _applied(choice)
 
 
-def for_model_file(path) -> Choice:
-    """The choice for an ONNX generator: its weights (bytes / 4) times a run of :data:`INFER_RUN` samples."""
+def for_model_file(path, parts: int = 1) -> Choice:
+    """The choice for an ONNX generator: its weights (bytes / 4) times a run of :data:`INFER_RUN` samples;
+    ``parts``: one of that many sessions of it side by side (:func:`choose`)."""
     try:
         params = os.stat(path).st_size / 4
     except (OSError, TypeError):
-        return choose()
-    return choose(params * INFER_RUN, what=f"about {params:,.0f} parameters", window=INFER_WINDOW_S)
+        return choose(parts=parts)
+    return choose(params * INFER_RUN, what=f"about {params:,.0f} parameters", window=INFER_WINDOW_S, parts=parts)
 
 
 INFER_RUN = 256  # samples a run, about, for the work of an inference session
@@ -418,5 +434,6 @@ def threads_option(command):
         return None
 
     return click.option("--threads", metavar="N", callback=callback, expose_value=False, is_eager=True,
-                        help=f"Threads to compute on (default: chosen from the model's size and the idle cores; "
-                             f"${ENV} sets it too; OMP_NUM_THREADS is honoured). -v says the choice.")(command)
+                        show_default="chosen from the model's size and the idle cores",
+                        help=f"Threads to compute on (${ENV} sets it too; OMP_NUM_THREADS is honoured). -v and "
+                             f"logs say the choice and why.")(command)

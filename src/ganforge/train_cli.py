@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import click
 
-from ganforge.cli import version_option
+from ganforge.cli import CONTEXT_SETTINGS, version_option
 from ganforge.errors import MissingExtraError, cli_errors, short_warnings
 from ganforge.threads import threads_option
 from ganforge.training.config import AMP_CHOICES
+
+VARIANTS_OWN = "the variant's: gan-train --list"  # options that override a config key
 
 
 def _load_training():
@@ -26,7 +28,7 @@ def _load_training():
     return training
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT_SETTINGS)
 @version_option("gan-train")
 @click.argument("variant", required=False)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON file of config keys (a run's config.json works).")
@@ -34,27 +36,30 @@ def _load_training():
 @click.option("--preset", help="A named preset of the variant (sine: 'source', the source document's hyperparameters).")
 @click.option("--data", type=click.Path(), help="Data location (folder or root) for variants that read data.")
 @click.option("--download", is_flag=True, help="Let torchvision download MNIST / Fashion-MNIST / CIFAR-10 into --data.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (with --resume: the new total).")
-@click.option("--eval-every", type=click.IntRange(min=1), metavar="N",
+@click.option("--epochs", type=click.IntRange(min=1), show_default=VARIANTS_OWN,
+              help="Epochs to train (with --resume: the new total).")
+@click.option("--eval-every", type=click.IntRange(min=1), metavar="N", show_default=VARIANTS_OWN,
               help="Score G every N epochs (series: MMD; images: Fréchet distance) and keep checkpoints/best.pt.")
-@click.option("--ema", type=click.FloatRange(min=0, max=1, max_open=True), metavar="DECAY",
+@click.option("--ema", type=click.FloatRange(min=0, max=1, max_open=True), metavar="DECAY", show_default=VARIANTS_OWN,
               help="Keep an exponential moving average of G (e.g. 0.999); samples and exports use it.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="STEPS",
+@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="STEPS", show_default=VARIANTS_OWN,
               help="Also write checkpoints/last.pt every STEPS steps inside an epoch (resume picks up there).")
 @click.option("--tensorboard", is_flag=True, help="Write TensorBoard events to <run>/tensorboard (tensorboard --logdir runs).")
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms: bit-reproducible on CPU (docs/training.md says what it means on CUDA).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               help="auto: CUDA when torch sees it. Under torchrun: one GPU a process (cuda:LOCAL_RANK).")
-@click.option("--amp", type=click.Choice(AMP_CHOICES),
-              help="Mixed precision: auto (bf16 on CUDA where supported, else off; the default), bf16, fp16 "
+@click.option("--amp", type=click.Choice(AMP_CHOICES), show_default="auto",
+              help="Mixed precision: auto (bf16 on CUDA where supported, else off), bf16, fp16 "
                    "(with a gradient scaler), off.")
 @click.option("--compile", "compile_", is_flag=True, default=None,
               help="torch.compile G and D (a variant it fails for trains eagerly, with a warning).")
-@click.option("--seed", type=int, help="Seed for init, noise, shuffling and synthetic data.")
-@click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs go (default: runs, or the config file's runs_dir).")
+@click.option("--seed", type=int, show_default=VARIANTS_OWN, help="Seed for init, noise, shuffling and synthetic data.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), show_default="runs, or the config file's runs_dir",
+              help="Where runs go (each in a folder of its own; 'latest' points at the newest).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN]",
-              help="Continue a run (default: the latest one with a checkpoint) from its last checkpoint.")
-@click.option("--list", "list_variants", is_flag=True, help="List the variants and their config keys, then exit.")
+              help="Continue a run from its last checkpoint; RUN left out: the latest run that has one.")
+@click.option("--list", "list_variants", is_flag=True,
+              help="List the variants and each config key (its type and default), then exit.")
 @click.option("--generator", metavar="FILE.py:CLASS",
               help="Train your own generator class (or package.module:CLASS) instead of a VARIANT; needs "
                    "--discriminator and --latent-shape (docs/training.md#your-own-architecture).")
@@ -65,8 +70,9 @@ def _load_training():
 @click.option("--init-args", metavar="JSON", help="Keyword arguments of --generator's class, a JSON object.")
 @click.option("--d-init-args", metavar="JSON", help="Keyword arguments of --discriminator's class, a JSON object.")
 @click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]),
+              show_default="the variant's; bce with --generator",
               help="bce (non-saturating) or hinge for a variant with a discriminator; with --generator also "
-                   "wgan-gp (Wasserstein + gradient penalty). Default: the variant's; bce with --generator.")
+                   "wgan-gp (Wasserstein + gradient penalty).")
 @threads_option
 def main(variant, config_file, sets, preset, data, download, epochs, eval_every, ema, checkpoint_every, tensorboard, deterministic, device, amp, compile_, seed, runs_dir, resume, list_variants, generator, discriminator, latent_shape, init_args, d_init_args, loss):
     """Train a GAN VARIANT (default: sine, which needs no download), or your own
@@ -80,12 +86,7 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
     with cli_errors():
         training = _load_training()
         if list_variants:
-            from ganforge.training.config import valid_keys
-
-            for name, v in [*training.VARIANTS.items(), ("custom", training.get_variant("custom"))]:
-                keys = ", ".join(valid_keys(v.config_cls))
-                where = "training.md#your-own-architecture" if name == "custom" else f"variants.md#{name}"
-                click.echo(f"{name:10s} {v.kind:7s} {v.source} (docs/{where})\n           keys: {keys}")
+            click.echo(_variant_list(training))
             return
         own = _own_modules(variant, resume, generator=generator, discriminator=discriminator,
                            latent_shape=latent_shape, init_args=init_args, d_init_args=d_init_args)
@@ -104,6 +105,19 @@ def main(variant, config_file, sets, preset, data, download, epochs, eval_every,
     total = f" ({result.epochs} in all)" if result.epochs_run != result.epochs else ""
     click.echo(f"trained {result.epochs_run} epochs{total} of {result.variant}{on} ({result.seconds:.1f}s); "
                f"next: gan-export {result.run_dir}")
+
+
+def _variant_list(training) -> str:
+    """``--list``: every variant, and each config key it takes (``--set key=value``, a --config file)
+    with its type and default."""
+    from ganforge.training.config import key_table
+
+    blocks = []
+    for name, v in [*training.VARIANTS.items(), ("custom", training.get_variant("custom"))]:
+        where = "training.md#your-own-architecture" if name == "custom" else f"variants.md#{name}"
+        blocks.append("\n".join([f"{name} ({v.kind}): {v.source} (docs/{where})", *key_table(v.config_cls)]))
+    return ("Each key takes --set key=value (a list: 32,64 or [32,64]; null where its type says 'or null') or a "
+            "--config JSON file's entry.\n\n" + "\n\n".join(blocks))
 
 
 def _own_modules(variant, resume, **given):

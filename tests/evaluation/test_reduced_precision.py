@@ -16,7 +16,7 @@ OFF = 0.01  # the stand-in's samples: fp32's plus this
 
 
 class Shifted:
-    def __init__(self, path, output, precision):
+    def __init__(self, path, output, precision, choice=None):  # choice: the threads, as OpenVinoRunner takes them
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

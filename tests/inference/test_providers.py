@@ -35,7 +35,7 @@ class FakeOpenVino:
     opened: list[str] = []
     sizes: list[int] = []
 
-    def __init__(self, path, output, precision):
+    def __init__(self, path, output, precision, choice=None):  # choice: the threads, as OpenVinoRunner takes them
         import onnxruntime
 
         FakeOpenVino.opened.append(precision)

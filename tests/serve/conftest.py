@@ -43,8 +43,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 class Server:
-    def __init__(self, proc: subprocess.Popen, port: int):
+    def __init__(self, proc: subprocess.Popen, port: int, log: list[str] | None = None):
         self.proc, self.port = proc, port
+        self.log = log or []  # what it printed up to where it listens
         self.url = f"http://127.0.0.1:{port}"
 
     def get(self, path: str, headers: dict | None = None, timeout: float = 30):
@@ -77,8 +78,9 @@ def serving(model: Path = COND, *args: str, env: dict | None = None, ready: bool
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
     try:
-        port = _port(proc)
-        server = Server(proc, port)
+        log: list[str] = []
+        port = _port(proc, log)
+        server = Server(proc, port, log)
         if ready:
             _wait_ready(server)
         yield server
@@ -94,10 +96,12 @@ def serving(model: Path = COND, *args: str, env: dict | None = None, ready: bool
             stream.close()
 
 
-def _port(proc: subprocess.Popen) -> int:
+def _port(proc: subprocess.Popen, log: list[str] | None = None) -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
+        if log is not None and line:
+            log.append(line.rstrip("\n"))
         if not line:
             if proc.poll() is not None:
                 raise AssertionError(f"gan-serve exited {proc.returncode}: {proc.stderr.read()[-2000:]}")

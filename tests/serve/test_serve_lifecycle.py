@@ -162,6 +162,11 @@ def test_workers_share_one_queue():
         for t in threads:
             t.join(60)
         metrics = server.get("/metrics")[2].decode()
+        described = json.loads(server.get("/v1/model")[2])
+    # the startup log and /v1/model say what each session computes on (a tiny model: one thread each)
+    assert "gan-serve: 2 sessions of the model, each on threads: 1 intra-op, 1 inter-op (a tiny model" in \
+        "\n".join(server.log), server.log
+    assert described["sessions"] == 2 and described["threads_per_session"]["intra_op"] == 1
     for z, (status, _, raw) in zip(zs, answers):
         assert status == 200
         x = np.asarray(json.loads(raw)["outputs"][0]["data"], np.float32).reshape(3, 1, 8, 8)

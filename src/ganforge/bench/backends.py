@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganforge import threads
 from ganforge.errors import GanforgeError, first_line
 
 
@@ -24,6 +25,23 @@ class Backend:
 
 class Skipped(Exception):
     """A backend that cannot run here; the message says why."""
+
+
+def threads_info(choice: threads.Choice) -> dict:
+    """What a backend computes on, for the report: its threads and why."""
+    return {"intra_op": choice.intra, "inter_op": choice.inter, "reason": choice.reason}
+
+
+def torch_threads(torch, module) -> dict:
+    """Set torch's threads for ``module`` as the onnxruntime sessions get theirs: chosen for its size
+    (parameters x a run of :data:`~ganforge.threads.INFER_RUN` samples, as
+    :func:`~ganforge.threads.for_model_file` counts an ONNX file's) within the same cores, so that
+    every backend is timed on the same budget. torch's threads are the process's: the torch
+    backends share them."""
+    params = sum(p.numel() for p in module.parameters())
+    choice = threads.apply_torch(torch, params * threads.INFER_RUN, f"{params:,} parameters",
+                                 window=threads.INFER_WINDOW_S)
+    return threads_info(choice)
 
 
 def bench_labels(n: int, num_classes: int | None) -> np.ndarray | None:
@@ -44,7 +62,7 @@ def ganforge_backend(model: Path, device: str, label: str, foreign: dict | None 
     except GanforgeError as exc:
         raise Skipped(str(exc)) from None
     load = time.perf_counter() - t0
-    info: dict = {"precision": precision}
+    info: dict = {"precision": precision, "threads": threads_info(gen.threads)}
     if gen.tune_micro_batch() is not None:
         info |= {"micro_batch": gen.micro_batch, "plan": gen.plan.describe(), "routes": [list(r) for r in gen.plan.routes],
                  "micro_batch_samples_per_s": {str(k): round(v) for k, v in gen.micro_batch_speeds.items()},
@@ -76,11 +94,10 @@ def torch_eager_backend(checkpoint_path: Path, *, compiled: bool = False) -> Bac
     except GanforgeError as exc:  # the checkpoint beside the model is not usable: time the rest
         raise Skipped(str(exc)) from None
     load = time.perf_counter() - t0
+    info = {"threads": torch_threads(torch, G)}
     classes = getattr(G, "num_classes", None)
     if compiled:
         G = torch.compile(G, dynamic=False)
-
-    classes = getattr(G, "num_classes", None)
 
     def run(z):
         with torch.inference_mode():
@@ -88,7 +105,7 @@ def torch_eager_backend(checkpoint_path: Path, *, compiled: bool = False) -> Bac
                 return G(torch.from_numpy(z), torch.from_numpy(bench_labels(len(z), classes)))
             return G(torch.from_numpy(z))
 
-    return Backend("torch-compile" if compiled else "torch-eager", load, run)
+    return Backend("torch-compile" if compiled else "torch-eager", load, run, info=info)
 
 
 def torchscript_backend(path: Path) -> Backend:
@@ -106,6 +123,7 @@ def torchscript_backend(path: Path) -> Backend:
             raise Skipped(f"{path} is not a loadable TorchScript generator ({first_line(exc, 160)}); re-export it "
                           "with gan-export --format torchscript") from None
     load = time.perf_counter() - t0
+    info = {"threads": torch_threads(torch, module)}
 
     def run(z):
         with torch.inference_mode():
@@ -113,7 +131,7 @@ def torchscript_backend(path: Path) -> Backend:
                 return module(torch.from_numpy(z), torch.from_numpy(bench_labels(len(z), classes)))
             return module(torch.from_numpy(z))
 
-    return Backend("torchscript", load, run)
+    return Backend("torchscript", load, run, info=info)
 
 
 OPENVINO_HINTS = {"openvino-fp32": "f32", "openvino-default": None}  # None: OpenVINO's own (bf16 where the CPU has it)
@@ -127,9 +145,11 @@ def openvino_backend(model: Path, name: str) -> Backend:
     except ImportError:
         raise Skipped("openvino is not installed (pip install 'ganforge[openvino]')") from None
     hint = OPENVINO_HINTS[name]
+    choice = threads.for_model_file(model)  # the onnxruntime sessions' budget
+    config = {**({"INFERENCE_PRECISION_HINT": hint} if hint else {}), **threads.openvino_config(choice)}
     t0 = time.perf_counter()
     try:
-        compiled = openvino.Core().compile_model(str(model), "CPU", {"INFERENCE_PRECISION_HINT": hint} if hint else {})
+        compiled = openvino.Core().compile_model(str(model), "CPU", config)
     except Exception as exc:  # OpenVINO's own error types
         raise Skipped(f"OpenVINO cannot compile {model.name} ({first_line(exc, 160)})") from None
     request = compiled.create_infer_request()
@@ -149,4 +169,4 @@ def openvino_backend(model: Path, name: str) -> Backend:
         classes = Generator(model, device="cpu").info.num_classes
     hinted = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino Type: f32, bf16, f16
     precision = hinted.get_type_name() if hasattr(hinted, "get_type_name") else str(hinted)
-    return Backend(name, load, run, info={"inference_precision": precision})
+    return Backend(name, load, run, info={"inference_precision": precision, "threads": threads_info(choice)})

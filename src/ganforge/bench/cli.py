@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ganforge.cli import version_option
+from ganforge.cli import CONTEXT_SETTINGS, LATEST_MODEL, version_option
 from ganforge.errors import cli_errors
 from ganforge.inference.options import foreign_options
 from ganforge.threads import threads_option
@@ -22,26 +22,25 @@ def _ints(ctx, param, value):
     return out
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT_SETTINGS)
 @version_option("gan-bench")
-@click.option("--model", type=click.Path(),
-              help="Exported ONNX generator (default: the latest run's export/generator.onnx, else the newest run's "
-                   "that has one); the torch backends use the checkpoint its export.json names.")
+@click.option("--model", type=click.Path(), show_default=LATEST_MODEL,
+              help="Exported ONNX generator; the torch backends use the checkpoint its export.json names.")
 @click.option("--backends", help="Comma-separated: ganforge (as gan-infer runs it), onnxruntime-cpu (ganforge on "
                                  "onnxruntime alone), onnxruntime-cuda, torch-eager, torchscript, torch-compile, "
-                                 "openvino-fp32, openvino-default, ganforge-bf16, ganforge-int8 (default: all that can "
-                                 "run here but torch-compile, which compiles for each batch size, and ganforge-int8 "
-                                 "unless generator.int8.onnx is exported).")
-@click.option("--batch-sizes", callback=_ints, default="1,8,64,256,1024", show_default=True,
+                                 "openvino-fp32, openvino-default, ganforge-bf16, ganforge-int8.",
+              show_default="all that can run here but torch-compile, which compiles for each batch size, and "
+                           "ganforge-int8 unless generator.int8.onnx is exported")
+@click.option("--batch-sizes", callback=_ints, default="1,8,64,256,1024",
               help="Comma-separated samples per call to time (the biggest must fit the memory budget).")
-@click.option("--budget", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+@click.option("--budget", type=click.FloatRange(min=0.01), default=1.0,
               help="Seconds of timed calls per backend and batch size.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench", show_default=True,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench",
               help="Folder for bench.json, bench.md and bench.png (checked before timing starts).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start comparison.")
 @click.option("--provider", type=click.Choice(["auto", "onnxruntime", "openvino"]),
-              help="What the ganforge backends may run on (gan-infer --provider; default auto: measured per run "
-                   "size).")
+              show_default="auto: measured per run size",
+              help="What the ganforge backends may run on (gan-infer --provider).")
 @foreign_options
 @threads_option
 def main(model, backends, batch_sizes, budget, out_dir, no_cold_start, provider, foreign):

@@ -55,9 +55,12 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("max_abs_diff_vs_ganforge"):
         lines += ["", "Largest difference from ganforge fp32 on one batch of 64 (output range [-1, 1]): "
                   + ", ".join(f"{k} {v:.2g}" for k, v in report["max_abs_diff_vs_ganforge"].items()) + "."]
-    lines += ["", "| backend | load s | first call s | plan: runtime per run size; micro-batch | "
-              "samples/s by run size (the micro-batch's runtime) |", "|---|---|---|---|---|"]
-    lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} | {b.get('plan') or '-'} | "
+    lines += ["", "Every backend computes on the threads ganforge chooses for the model's size within the same "
+              "cores (torch's are the process's: its backends share them).", "",
+              "| backend | load s | first call s | threads (intra-op: why) | plan: runtime per run size; micro-batch | "
+              "samples/s by run size (the micro-batch's runtime) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {b['name']} | {b['load_s']:.3f} | {b['first_call_s']:.3f} | {_threads(b.get('threads'))} | "
+              f"{b.get('plan') or '-'} | "
               + (', '.join(f'{k}: {v}' for k, v in b['micro_batch_samples_per_s'].items())
                  if b.get("micro_batch") else "-") + " |" for b in report["backends"]]
     cold = report.get("cold_start")
@@ -70,6 +73,11 @@ def markdown(report: dict[str, Any]) -> str:
     for note in report["notes"]:
         lines.append(f"- {note}")
     return "\n".join(lines) + "\n"
+
+
+def _threads(threads: dict | None) -> str:
+    """A backend's threads in the table: ``2: a tiny model: about 1,537 parameters``."""
+    return "-" if not threads else f"{threads['intra_op']}: {threads['reason']}"
 
 
 def plot(report: dict[str, Any], path: Path) -> bool:

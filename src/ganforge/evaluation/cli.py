@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ganforge.cli import version_option
+from ganforge.cli import CONTEXT_SETTINGS, version_option
 from ganforge.errors import MissingExtraError, cli_errors
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge.threads import apply_torch, threads_option
@@ -17,15 +17,15 @@ IMAGE_SCORES = (("Fréchet distance", "frechet_distance"), ("precision", "precis
 UNBIASED = ": the unbiased estimate, which falls below 0 by chance when two samples match"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT_SETTINGS)
 @version_option("gan-eval")
 @click.argument("source", required=False, metavar="[MODEL.onnx|RUN]")
 @click.option("--data", type=click.Path(), help="Real images for an image model (IDX folder, CIFAR-10, image folder).")
-@click.option("--n", "n", type=click.IntRange(min=10), default=2000, show_default=True,
+@click.option("--n", "n", type=click.IntRange(min=10), default=2000,
               help="Generated samples to score (the k-NN scores use at most 2000 a side).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0,
               help="Seed of the generated samples, the real subset and the evaluator: same seed, same scores.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="eval", show_default=True,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="eval",
               help="Folder for eval.json and eval.md (checked before the work starts).")
 @runtime_options
 @foreign_options

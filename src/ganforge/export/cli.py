@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ganforge.cli import version_option
+from ganforge.cli import CONTEXT_SETTINGS, version_option
 from ganforge.errors import ConfigError, GanforgeError, MissingExtraError, cli_errors
 from ganforge.export.formats import NAMES, OFFERS, PRECISIONS
 from ganforge.inference.options import parse_latent_shape, parse_value_range
@@ -35,19 +35,20 @@ def _init_args(ctx, param, value):
     return args
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT_SETTINGS)
 @version_option("gan-export")
 @click.argument("source", required=False, metavar="[RUN|CHECKPOINT]")
-@click.option("--format", "fmt", type=click.Choice([*NAMES, "all"]), default="onnx", show_default=True,
+@click.option("--format", "fmt", type=click.Choice([*NAMES, "all"]), default="onnx",
               help=", ".join(f"{n} ({about})" for n, (_, about) in OFFERS.items()) + ", all.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
               help="fp16: float16 weights and compute, float32 z/x (GPU serving); int8: dynamic quantization "
                    "for MLP generators, static QDQ calibrated on the generator's own activations for conv ones "
                    "(fastest on OpenVINO: gan-infer --precision int8). " + ", ".join(n for n, (offer, _) in OFFERS.items() if len(offer) > 1)
                    + " only.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Output folder (default: <run>/export; required with --module, --torchscript, --exported).")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+              show_default="<run>/export",
+              help="Output folder (required with --module, --torchscript, --exported).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs",
               help="Where runs are found by name and where 'latest' points (gan-train's --runs-dir).")
 @click.option("--module", "module", metavar="PATH.py:Class|package.module:Class",
               help="Your own generator's class (instead of a run); needs --weights and --latent-shape.")
@@ -59,9 +60,11 @@ def _init_args(ctx, param, value):
               help="The noise shape its forward takes without the batch: 100, or 100,1,1 for a DCGAN. "
                    "The export takes z [batch, N*...] and reshapes it.")
 @click.option("--value-range", callback=parse_value_range, metavar="LOW,HIGH",
-              help="The range of its output, recorded as is for gan-infer (default -1,1; 0,1 for Sigmoid).")
+              show_default="-1,1",
+              help="The range of its output, recorded as is for gan-infer (0,1 for a Sigmoid output).")
 @click.option("--kind", type=click.Choice(["image", "series"]),
-              help="image or series (default: from its output, [B,C,H,W] or [B,L]); image turns [B,784] into 1x28x28.")
+              show_default="from its output: [B,C,H,W] image, [B,L] series",
+              help="image or series; image turns [B,784] into 1x28x28.")
 @click.option("--num-classes", type=click.IntRange(min=1), metavar="K",
               help="A conditional generator: its forward takes (z, labels) with labels 0..K-1.")
 @click.option("--torchscript", "torchscript", type=click.Path(dir_okay=False), metavar="G.ts",
@@ -72,7 +75,7 @@ def _init_args(ctx, param, value):
               help="An ONNX generator exported elsewhere: write a copy with ganforge's inputs, outputs and metadata "
                    "to --out DIR/generator.onnx, so gan-infer, gan-bench and gan-eval need no flags.")
 @click.option("--layout", type=click.Choice(["nchw", "nhwc", "series"]),
-              help="With --onnx: how to read its output (default: inferred from its shape).")
+              show_default="inferred from its shape", help="With --onnx: how to read its output.")
 @click.option("--trust-pickle", is_flag=True,
               help="Load --weights that hold a whole pickled module (this runs code from the file; trusted "
                    "files only).")

@@ -11,7 +11,7 @@ import click
 from click.core import ParameterSource
 
 from ganforge import threads
-from ganforge.cli import version_option
+from ganforge.cli import CONTEXT_SETTINGS, LATEST_MODEL, version_option
 from ganforge.errors import cli_errors, short_warnings
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge.progress import sample_lines
@@ -78,20 +78,19 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
                                        f"K columns, K x classes samples; drop {flag(name)}")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT_SETTINGS)
 @version_option("gan-infer")
-@click.option("--model", type=click.Path(),
-              help="Exported ONNX generator (default: the latest run's export/generator.onnx, else the newest "
-                   "run's that has one).")
-@click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="How many samples.")
+@click.option("--model", type=click.Path(), show_default=LATEST_MODEL, help="Exported ONNX generator.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=64, help="How many samples.")
 @click.option("--out", required=True, type=click.Path(),
               help="grid.png (a tiled grid), samples.npy (raw array) or DIR/ (one PNG per sample); "
                    "with --interpolate also walk.gif (animated).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same output bytes.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="Same seed, same output bytes.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               help="Where onnxruntime runs: auto takes CUDA when onnxruntime-gpu finds a GPU, else the CPU.")
-@click.option("--nrow", type=click.IntRange(min=1), help="Columns of the grid (default: square).")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Samples per onnxruntime call.")
+@click.option("--nrow", type=click.IntRange(min=1), show_default="square", help="Columns of the grid.")
+@click.option("--batch-size", type=click.IntRange(min=1), show_default="chosen: chunks sized for memory, in the "
+              "micro-batch measured here", help="Samples per onnxruntime call.")
 @runtime_options
 @click.option("-v", "--verbose", is_flag=True,
               help="Say what runs the model: the runtime of each run size, the micro-batch, and whether that "
@@ -99,14 +98,14 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
 @foreign_options
 @click.option("--label", "labels", multiple=True, metavar="NAME|INDEX",
               help="Conditional models: a class, by name or index; repeat for several (the samples split into even "
-                   "blocks, in order). Default: random classes.")
+                   "blocks, in order).", show_default="random classes")
 @click.option("--per-class", type=click.IntRange(min=1), metavar="K",
               help="Conditional models: a grid of one row a class (the --label ones, else all) and K columns, "
                    "a column one noise; instead of --n.")
 @click.option("--interpolate", callback=_seed_pair, metavar="A,B",
               help="Walk from seed A's first sample to seed B's (two --label: from the first class to the second); "
                    "--out walk.gif, strip.png or frames.npy.")
-@click.option("--steps", type=click.IntRange(min=2), default=16, show_default=True,
+@click.option("--steps", type=click.IntRange(min=2), default=16,
               help="Frames of an --interpolate walk, both ends included.")
 @threads_option
 @click.pass_context

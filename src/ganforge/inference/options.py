@@ -26,11 +26,11 @@ _OPTIONS = (
                  help="Foreign models: the latent input's shape after the batch, e.g. 100,1,1 (DCGAN), when the "
                       "graph leaves it open; the noise stays a flat vector of their product."),
     click.option("--value-range", callback=parse_value_range, metavar="LOW,HIGH",
-                 help="The generator's output range (default: metadata; a foreign model 0,255 when its output is "
-                      "uint8, else -1,1)."),
+                 show_default="the metadata's; a foreign model: 0,255 when its output is uint8, else -1,1",
+                 help="The generator's output range."),
     click.option("--layout", type=click.Choice(["nchw", "nhwc", "series"]),
-                 help="Foreign models: how to read the output (default: series for [N, L]; nhwc for [N, H, W, 1|3] "
-                      "whose dimension 1 is not 1 or 3; else nchw)."),
+                 show_default="series for [N, L]; nhwc for [N, H, W, 1|3] whose dimension 1 is not 1 or 3; else nchw",
+                 help="Foreign models: how to read the output."),
     click.option("--num-classes", type=click.IntRange(min=1), metavar="K",
                  help="Foreign models with a second, integer input (class labels): how many classes it takes; "
                       "needed for them."),
@@ -64,10 +64,11 @@ def foreign_args(foreign: dict | None) -> list[str]:
 
 _RUNTIME_OPTIONS = (
     click.option("--provider", type=click.Choice(["auto", "onnxruntime", "openvino"]),
-                 help="What runs the model on the CPU: auto (default; $GANFORGE_PROVIDER overrides) measures "
-                      "onnxruntime and OpenVINO (the openvino extra, when installed) per run size on first big use "
-                      "and caches the choice; onnxruntime or openvino forces one."),
-    click.option("--precision", type=click.Choice(["fp32", "bf16", "int8"]), default="fp32", show_default=True,
+                 show_default="auto; $GANFORGE_PROVIDER sets it",
+                 help="What runs the model on the CPU: auto measures onnxruntime and OpenVINO (the openvino "
+                      "extra, when installed) per run size on first big use and caches the choice; onnxruntime or "
+                      "openvino forces one."),
+    click.option("--precision", type=click.Choice(["fp32", "bf16", "int8"]), default="fp32",
                  help="fp32: exact to 1e-4 of torch. bf16: OpenVINO computes in bf16 where faster (CPUs with "
                       "AVX512-BF16/AMX). int8: the generator.int8.onnx gan-export --precision int8 wrote."),
 )

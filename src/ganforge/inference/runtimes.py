@@ -159,13 +159,14 @@ def candidates(provider: str, precision: str) -> list[tuple[str, str]]:
 class OpenVinoRunner:
     """The ONNX file compiled by OpenVINO for the CPU: ``runner(feed)`` is the named output."""
 
-    def __init__(self, path: Path, output: str, precision: str):
+    def __init__(self, path: Path, output: str, precision: str, choice: threads.Choice | None = None):
         ov = _openvino()
         if ov is None:
             raise missing_openvino("OpenVINO runs")
         hint = {"bf16": "bf16"}.get(precision, "f32")  # int8 files run their QDQ parts in int8 under f32
         try:
-            config = {"INFERENCE_PRECISION_HINT": hint, **threads.openvino_config(threads.for_model_file(path))}
+            choice = choice or threads.for_model_file(path)
+            config = {"INFERENCE_PRECISION_HINT": hint, **threads.openvino_config(choice)}
             self.compiled = _core().compile_model(str(path), "CPU", config)
         except Exception as exc:  # OpenVINO's own error types
             raise ModelFileError(f"OpenVINO cannot compile {path} ({first_line(exc, 160)}); use --provider "

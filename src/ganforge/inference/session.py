@@ -89,9 +89,10 @@ def _inference_session(ort, path: Path, options, providers: list[str]):
     return ort.InferenceSession(str(path), sess_options=options, providers=providers, enable_fallback=0)
 
 
-def open_session(path: Path, device: str):
-    """``(onnxruntime, session, want_cuda)`` for ``path`` on ``device`` ("auto", "cpu" or "cuda"):
-    auto takes CUDA where onnxruntime has it and falls back to the CPU when it cannot start;
+def open_session(path: Path, device: str, choice: threads.Choice | None = None):
+    """``(onnxruntime, session, want_cuda)`` for ``path`` on ``device`` ("auto", "cpu" or "cuda"), on
+    ``choice``'s threads (None: chosen for the file): auto takes CUDA where onnxruntime has it and falls
+    back to the CPU when it cannot start;
     "cuda" that cannot start is a DeviceError saying why, a file onnxruntime cannot load a
     ModelFileError."""
     ort = _ort()
@@ -104,7 +105,7 @@ def open_session(path: Path, device: str):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only; a fallback is reported by us, once
     runtimes.capped_arena(ort, options)
-    threads.apply_ort(options, threads.for_model_file(path))
+    threads.apply_ort(options, choice or threads.for_model_file(path))
     try:
         session = _inference_session(ort, path, options, [CUDA, CPU] if want_cuda else [CPU])
     except Exception as exc:  # onnxruntime raises its own exception types
@@ -132,20 +133,23 @@ class Generator(Batching):
     (:mod:`ganforge.inference.foreign`): ``latent_dim``, ``latent_shape``, ``value_range``
     and ``layout`` override what is read or assumed, ``num_classes`` is needed for one that
     takes labels; :attr:`foreign_note` says it in one line. ``provider`` and ``precision``:
-    what runs it on the CPU (:mod:`ganforge.inference.runtimes`).
+    what runs it on the CPU (:mod:`ganforge.inference.runtimes`). ``sessions``: this is one of that
+    many sessions computing side by side (gan-serve --workers), which split the cores between them;
+    :attr:`threads` is what it got.
     """
 
     def __init__(self, model_path: str | os.PathLike[str], device: str = "auto", *, latent_dim: int | None = None,
                  value_range: tuple[float, float] | None = None, layout: str | None = None,
                  latent_shape: Sequence[int] | None = None, num_classes: int | None = None,
-                 provider: str | None = None, precision: str = "fp32"):
+                 provider: str | None = None, precision: str = "fp32", sessions: int = 1):
         provider = runtimes.check_choice(provider, precision)
         value_range, latent_shape, latent_dim, num_classes = _checked_options(
             layout, value_range, device, latent_shape, latent_dim, num_classes)
         self.path = _model_file(model_path, precision)
         self.precision = precision
         device = _device_for(device, provider, precision)
-        ort, self.session, want_cuda = open_session(self.path, device)
+        self.threads = threads.for_model_file(self.path, parts=sessions)  # its runtimes' threads
+        ort, self.session, want_cuda = open_session(self.path, device, self.threads)
         self.providers: list[str] = self.session.get_providers()
         self.device = "cuda" if CUDA in self.providers else "cpu"
         self._start_runs(provider, precision)
@@ -322,7 +326,8 @@ class Generator(Batching):
         runner = self._runners.get(name)
         if runner is None:
             precision = dict(self.candidates)[name]
-            runner = self._runners[name] = runtimes.OpenVinoRunner(self.path, self.output_name, precision)
+            runner = self._runners[name] = runtimes.OpenVinoRunner(self.path, self.output_name, precision,
+                                                                           self.threads)
         return runner
 
     def _run_session(self, feed: dict[str, np.ndarray]) -> np.ndarray:

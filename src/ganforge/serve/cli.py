@@ -8,10 +8,11 @@ import warnings
 
 import click
 
-from ganforge.cli import version_option
+from ganforge.cli import CONTEXT_SETTINGS, LATEST_MODEL, version_option
 from ganforge.errors import GanforgeWarning, cli_errors, short_warnings
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge.serve.config import LOOPBACK, TOKEN_ENV, ServeConfig, token_from_env
+from ganforge.threads import threads_option
 
 _SIZE = re.compile(r"\s*(\d+)\s*([kmg]?)i?b?\s*", re.IGNORECASE)
 
@@ -25,35 +26,37 @@ def _size(ctx, param, value):
     return int(match[1]) << {"": 0, "k": 10, "m": 20, "g": 30}[match[2].lower()]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT_SETTINGS)
 @version_option("gan-serve")
-@click.option("--model", type=click.Path(), help="Exported ONNX generator (default: the latest run's "
-              "export/generator.onnx). Fixed at start: no request names a file.")
-@click.option("--host", default=LOOPBACK, show_default=True,
+@click.option("--model", type=click.Path(), show_default=LATEST_MODEL,
+              help="Exported ONNX generator. Fixed at start: no request names a file.")
+@click.option("--host", default=LOOPBACK,
               help="Interface to bind; beyond loopback, set a --token.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="0: any free port.")
 @click.option("--token", help=f"Require 'Authorization: Bearer TOKEN' (also ${TOKEN_ENV}); health probes, "
               "/metrics and the page stay open.")
-@click.option("--max-batch", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--max-batch", type=click.IntRange(min=1), default=256,
               help="Samples a batched run of the model.")
-@click.option("--max-queue-delay-ms", type=click.FloatRange(0, 10_000), default=0.0, show_default=True,
+@click.option("--max-queue-delay-ms", type=click.FloatRange(0, 10_000), default=0.0,
               help="How long a batch waits for more requests; 0: take what is queued.")
-@click.option("--max-queue", type=click.IntRange(min=1), default=4096, show_default=True,
+@click.option("--max-queue", type=click.IntRange(min=1), default=4096,
               help="Samples waiting at most; more: 503 with Retry-After.")
-@click.option("--max-body", callback=_size, default="16M", show_default=True,
+@click.option("--max-body", callback=_size, default="16M",
               help="Largest request body; more: 413.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0, 3600, min_open=True), default=30.0,
-              show_default=True, help="Seconds a request may wait for its answer; then 504.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Seconds a request may wait for its answer; then 504.")
+@click.option("--workers", type=click.IntRange(min=1), default=1,
               help="Sessions of the model, one worker thread each (for many cores).")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
-              help="Allow this browser origin (repeat for several); default: no CORS.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              show_default="none: no CORS",
+              help="Allow this browser origin (repeat for several).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               help="Where onnxruntime runs.")
 @runtime_options
 @foreign_options
 @click.option("--log-level", type=click.Choice(["error", "warning", "info", "debug"]), default="warning",
-              show_default=True, help="uvicorn's log level (info logs each request).")
+              help="uvicorn's log level (info logs each request).")
+@threads_option
 def main(model, host, port, token, max_batch, max_queue_delay_ms, max_queue, max_body, timeout_s, workers,
          cors_origins, device, runtime, foreign, log_level):
     """Serve an exported generator over HTTP: the Open Inference Protocol (KServe v2, as Triton), the
@@ -120,6 +123,7 @@ def _server_class():
             if self.should_exit:
                 return
             served = self.state.served
+            print(f"gan-serve: {served.sessions_text()}", flush=True)
             for listener in self.servers:
                 for sock in listener.sockets:
                     host, port = sock.getsockname()[:2]

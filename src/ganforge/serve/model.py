@@ -36,13 +36,16 @@ def model_name(precision: str) -> str:
 
 
 class ServedModel:
-    """``config.workers`` sessions of ``config.model``, opened (and checked) at once."""
+    """``config.workers`` sessions of ``config.model``, opened (and checked) at once. They compute side
+    by side, so they split the cores: each gets its share of them (``max(1, cores // workers)``, fewer
+    on a busy machine, one for a tiny model), or ``--threads N`` / ``GANFORGE_THREADS`` each."""
 
     def __init__(self, config: ServeConfig):
         options = dict(device=config.device, provider=config.provider, precision=config.precision,
-                       **config.generator_options)
+                       sessions=config.workers, **config.generator_options)
         self.generators = [Generator(config.model, **options) for _ in range(config.workers)]
         gen = self.generators[0]
+        self.threads = gen.threads  # each session's (they are chosen alike)
         self.config, self.info, self.path = config, gen.info, gen.path
         self.name = model_name(config.precision)
         self.sha256 = file_sha256(gen.path)
@@ -106,4 +109,11 @@ class ServedModel:
                 "latent_dim": self.info.latent_dim, "sample_shape": list(self.info.sample_shape),
                 "class_names": list(self.info.class_names or []), "conditional": self.conditional,
                 "max_batch": self.config.max_batch, "runtime": self.generator.runtime_text(),
+                "sessions": len(self.generators), "threads_per_session": {
+                    "intra_op": self.threads.intra, "inter_op": self.threads.inter, "reason": self.threads.reason},
                 "ganforge": __version__}
+
+    def sessions_text(self) -> str:
+        """The startup log's line on the sessions: how many, and the threads each computes on."""
+        n = len(self.generators)
+        return f"{n} session{'s' if n != 1 else ''} of the model, each on {self.threads}"

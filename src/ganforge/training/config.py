@@ -163,6 +163,33 @@ def valid_keys(cls: type) -> list[str]:
     return sorted([*field_types(cls), *cls.ALIASES])
 
 
+def shown_default(value: Any) -> str:
+    """A default as ``--set key=value`` takes it back: text bare ("" when empty), the rest as JSON
+    (null, true, [32, 64], 0.0002)."""
+    if isinstance(value, str):
+        return value or '""'
+    return json.dumps(value)
+
+
+def key_rows(cls: type) -> list[tuple[str, str, str]]:
+    """(key, type, default) of every field of the config class ``cls``, sorted by key; the defaults
+    are the class's own (an instance made with none given)."""
+    defaults = cls()
+    return [(key, _type_name(tp), shown_default(getattr(defaults, key)))
+            for key, tp in sorted(field_types(cls).items())]
+
+
+def key_table(cls: type, indent: str = "  ") -> list[str]:
+    """``gan-train --list``'s table of ``cls``'s keys: key, type, default, in columns two spaces apart,
+    then its aliases (a source document's names)."""
+    rows = [("key", "type", "default"), *key_rows(cls)]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{indent}{k:{widths[0]}s}  {t:{widths[1]}s}  {d}" for k, t, d in rows]
+    if cls.ALIASES:
+        lines.append(f"{indent}aliases: " + ", ".join(f"{a} = {k}" for a, k in sorted(cls.ALIASES.items())))
+    return lines
+
+
 def _unknown_key(key: str, cls: type, where: str) -> ConfigError:
     valid = ", ".join(valid_keys(cls))
     return ConfigError(f"unknown config key {key!r}{where}; valid keys: {valid}")
