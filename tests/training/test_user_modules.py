@@ -313,6 +313,21 @@ def test_mistakes_are_one_line_before_a_run_folder_exists(own, fake_data, tmp_pa
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(("g", "given", "says"), [
+    ("ConvG", "16", "this generator's forward takes [16, 1, 1] (its first layer, ConvTranspose2d(16, ...)); pass "
+                    "--latent-shape 16,1,1"),
+    ("ConvG", "8,1,1", "takes [16, 1, 1] (its first layer, ConvTranspose2d(16, ...))"),
+    ("MlpG", "16,1,1", "this generator's forward takes [16] (its first layer, Linear(16, ...)); pass --latent-shape 16"),
+    ("MlpG", "32", "takes [16] (its first layer, Linear(16, ...)); pass --latent-shape 16"),
+])
+def test_a_wrong_latent_shape_names_the_one_g_takes(own, fake_data, tmp_path, g, given, says):
+    line = _one_line_error(*_invoke(main, "--generator", f"{own}/my.py:{g}", "--discriminator", f"{own}/my.py:ConvD",
+                                    "--latent-shape", given, "--data", fake_data / "images", "--runs-dir",
+                                    tmp_path / "runs", "--device", "cpu"))
+    assert f"{own}/my.py:{g} fails on noise [2, {given.replace(',', ', ')}]" in line and says in line
+    assert not (tmp_path / "runs").exists()
+
+
 def _cfg(own, **keys):
     base = {"generator": f"{own}/my.py:ConvG", "discriminator": f"{own}/my.py:ConvD", "latent_shape": [16, 1, 1],
             "image_size": [16, 16], "channels": 3, "data": "unused"}

@@ -25,6 +25,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -51,6 +52,7 @@ MAX_INIT_ARGS_DEPTH = 8  # nested lists and objects
 MAX_INIT_INT = 8 * MAX_TRAIN_WIDTH
 PROBE_BATCH = 2  # samples a probe runs: two tell the batch dimension from a squeezed one
 RANGE_SLACK = 1e-3  # how far past [-1, 1] a probe's output may go before the warning (rounding)
+CHECK_SHAPES = "check --latent-shape and the data's size"
 USAGE = "--generator FILE.py:G --discriminator FILE.py:D --latent-shape N (docs/training.md#your-own-architecture)"
 
 
@@ -179,8 +181,10 @@ def counting() -> bool:
     return torch.get_default_device().type == "meta"
 
 
-def _probe(net: nn.Module, spec: str, x: torch.Tensor, what: str) -> torch.Tensor:
-    """``net(x)`` in eval mode without gradients: no statistics or RNG touched."""
+def _probe(net: nn.Module, spec: str, x: torch.Tensor, what: str,
+           fix: Callable[[], str | None] = lambda: None) -> torch.Tensor:
+    """``net(x)`` in eval mode without gradients: no statistics or RNG touched. ``fix``: the
+    remedy when the forward fails, if one can be found (the noise shape G takes)."""
     training = net.training
     net.eval()
     try:
@@ -188,13 +192,24 @@ def _probe(net: nn.Module, spec: str, x: torch.Tensor, what: str) -> torch.Tenso
             out = net(x)
     except Exception as exc:  # noqa: BLE001  (your forward, whatever it raises)
         raise ConfigError(f"{spec} fails on {what} {list(x.shape)} ({first_line(exc, typed=True)}); "
-                          f"check --latent-shape and the data's size") from None
+                          f"{fix() or CHECK_SHAPES}") from None
     finally:
         net.train(training)
     if not torch.is_tensor(out) or not out.is_floating_point():
         got = f"a {out.dtype} tensor" if torch.is_tensor(out) else f"a {type(out).__name__}"
         raise ConfigError(f"{spec} returns {got} for {what}; its forward must return one float tensor")
     return out
+
+
+def probe_generator(net: nn.Module, spec: str, latent_shape: tuple[int, ...]) -> torch.Tensor:
+    """G's output for a probe of seeded noise (not the run's RNG); when its forward rejects the
+    noise, the error names the shape it takes if its first layer tells (``usercode.shapes``)."""
+    from ganforge.usercode.shapes import takes_hint
+
+    device = _device(net)
+    z = torch.randn((PROBE_BATCH, *latent_shape), generator=torch.Generator().manual_seed(0)).to(device)
+    run = lambda shape: net(torch.zeros(PROBE_BATCH, *shape, device=device))  # noqa: E731
+    return _probe(net, spec, z, "noise", fix=lambda: takes_hint(net, tuple(latent_shape), run, MAX_TRAIN_LATENT_DIM))
 
 
 def _device(net: nn.Module) -> torch.device:
@@ -225,8 +240,7 @@ class UserGenerator(nn.Module):
     def _check(self, spec: str) -> None:
         """One probe batch: its shape must be the data's, its values in [-1, 1] (a warning)."""
         shape = (PROBE_BATCH, *self.latent_shape)
-        z = torch.randn(shape, generator=torch.Generator().manual_seed(0))  # not the run's RNG
-        x = _probe(self.net, spec, z.to(_device(self.net)), "noise")
+        x = probe_generator(self.net, spec, self.latent_shape)
         if tuple(x.shape) != (PROBE_BATCH, *self.sample_shape):
             c, h, w = self.sample_shape
             resize = (f" (or train at its size: --set image_size={x.shape[2]},{x.shape[3]} --set channels={x.shape[1]})"
