@@ -162,6 +162,8 @@ def _epochs(t: Trainer) -> TrainResult:
                    f"{first}-{cfg.epochs}, {len(t.batches)} batches of {cfg.batch_size}"
                    f"{' per process' if dist.enabled else ''}")
         t.log.info(str(threads.current()))
+        if hasattr(t.data, "source"):
+            t.log.debug(f"data: {t.data.source}")  # (the console had it before the run began)
         skip = t.resume_at["pos"] if t.resume_at and t.resume_at.get("epoch") == first else 0  # (a resumed epoch)
         meter = progress.Meter((cfg.epochs - first + 1) * len(t.batches) - skip, per=len(t.batches), epochs=cfg.epochs,
                                first_epoch=first, start=skip, write=t.log.debug if t.progress else t.log.info)

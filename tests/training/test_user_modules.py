@@ -301,7 +301,8 @@ def test_wgan_gp_trains_own_modules_as_a_critic_with_the_gradient_penalty(own, f
     (("--generator", "{own}/my.py:ConvG", "--discriminator", "{own}/my.py:ConvD", "--latent-shape", "16"),
      "{own}/my.py:ConvG fails on noise [2, 16] (RuntimeError: "),
     (("--generator", "{own}/my.py:ConvG", "--discriminator", "{own}/my.py:ConvD", "--latent-shape", "16,1,1",
-      "--set", "image_size=8"), "makes [2, 3, 16, 16] from noise [2, 16, 1, 1], but the data are 3x8x8 images"),
+      "--set", "image_size=8"),
+     "--set image_size=8,8, but {own}/my.py:ConvG makes images of 16x16 ([2, 3, 16, 16] from noise [2, 16, 1, 1])"),
     (("--generator", "{own}/my.py:ConvG", "--discriminator", "{own}/my.py:PatchD", "--latent-shape", "16,1,1"),
      "{own}/my.py:PatchD gives [2, 1, 8, 8] for 2 images of 3x16x16; it must give one score a sample"),
 ])

@@ -168,11 +168,13 @@ def build(spec: str, args: dict[str, Any] | None, flag: str) -> nn.Module:
             return build_module(spec, args, naming)
 
 
-def check_classes(cfg: CustomConfig) -> None:
+def check_classes(cfg: CustomConfig) -> tuple[int, int]:
     """Both classes import and take their init args (built on the meta device: the sizes they
-    must fit come from the data, read later)."""
-    build(cfg.generator, cfg.init_args, "--generator")
-    build(cfg.discriminator, cfg.d_init_args, "--discriminator")
+    must fit come from the data, read later); their (G's, D's) parameter counts, which their init
+    args alone decide."""
+    G = build(cfg.generator, cfg.init_args, "--generator")
+    D = build(cfg.discriminator, cfg.d_init_args, "--discriminator")
+    return sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters())
 
 
 def counting() -> bool:
@@ -243,7 +245,7 @@ class UserGenerator(nn.Module):
         x = probe_generator(self.net, spec, self.latent_shape)
         if tuple(x.shape) != (PROBE_BATCH, *self.sample_shape):
             c, h, w = self.sample_shape
-            resize = (f" (or train at its size: --set image_size={x.shape[2]},{x.shape[3]} --set channels={x.shape[1]})"
+            resize = (" (or drop --set image_size and --set channels: the data then follow G)"
                       if x.dim() == 4 and x.shape[1] in (1, 3) else "")
             raise ConfigError(f"{spec} makes {list(x.shape)} from noise {list(shape)}, but the data are {c}x{h}x{w} "
                               f"images: make it output [B, {c}, {h}, {w}]{resize}")
@@ -284,9 +286,42 @@ class UserDiscriminator(nn.Module):
 
 
 def load_data(cfg: CustomConfig) -> ImageData:
-    return load_images(cfg.data, what="your own modules (MNIST-format, CIFAR-10 or an image folder)",
-                       size=tuple(cfg.image_size) if cfg.image_size else None, channels=cfg.channels,
-                       classes=cfg.classes)
+    """The data, at the channels and size of G's samples where the config sets neither (a probe of
+    G: a 1-channel G loads a colour folder as grayscale, a 3-channel one a grayscale folder as RGB,
+    and either resizes to its H x W); the data's source says so, for the log."""
+    made = None if cfg.channels and cfg.image_size else generator_makes(cfg)
+    channels = cfg.channels or (made[0] if made else None)
+    size = cfg.image_size or (list(made[1:]) if made else None)
+    data = load_images(cfg.data, what="your own modules (MNIST-format, CIFAR-10 or an image folder)",
+                       size=tuple(size) if size else None, channels=channels, classes=cfg.classes)
+    if made:
+        data = replace(data, source=f"{data.source}; channels and size follow {cfg.generator}'s samples, "
+                                    f"{'x'.join(map(str, made))}")
+    return data
+
+
+def generator_makes(cfg: CustomConfig) -> tuple[int, int, int] | None:
+    """(C, H, W) of the images G makes, from one probe of it built on the CPU (its size was counted
+    on the meta device first: check_config), or None when its output is no [B, C, H, W] image (C 1
+    or 3), which UserGenerator then explains. A channel count or size the config sets that G does
+    not make is refused here, before the data is read."""
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):  # the run's RNG is seeded later, but stays apart
+        net = build(cfg.generator, cfg.init_args, "--generator")
+        x = probe_generator(net, cfg.generator, tuple(cfg.latent_shape))
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        return None
+    made = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
+    if max(made[1:]) > MAX_TRAIN_IMAGE_SIDE:
+        raise ConfigError(f"{cfg.generator} makes images of {made[1]}x{made[2]}, more than the {MAX_TRAIN_IMAGE_SIDE} "
+                          "a side ganforge trains at; make smaller ones")
+    for key, given, makes, what in (("channels", cfg.channels, made[0], f"{made[0]}-channel images"),
+                                    ("image_size", cfg.image_size, list(made[1:]), f"images of {made[1]}x{made[2]}")):
+        if given is not None and given != makes:
+            shown = given if key == "channels" else ",".join(map(str, given))
+            raise ConfigError(f"--set {key}={shown}, but {cfg.generator} makes {what} ({list(x.shape)} from noise "
+                              f"{[PROBE_BATCH, *cfg.latent_shape]}): drop --set {key} (the data then follow G), or "
+                              f"make G output that")
+    return made
 
 
 def configure(cfg: CustomConfig, data: ImageData) -> CustomConfig:
