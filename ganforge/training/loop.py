@@ -199,23 +199,27 @@ def _interrupted(t: Trainer, hooks: Hooks, meter: progress.Meter, position: dict
     got. Either way the run ends as a finished one does, with its whole time, then one line: the
     checkpoint and the resume."""
     if at_once is None:
-        _save(t, resume.payload(t, position), position)
-    holds = t.saved
+        try:
+            _save(t, resume.payload(t, position), position)
+        except KeyboardInterrupt:  # another Ctrl-C while it was written: the one before stays whole
+            at_once = position["epoch"] if position else t.state.epoch
+    kept = t.saved
     if at_once is not None:
         t.log.warning(f"interrupted at once in epoch {at_once} (step {t.state.step}); "
-                      + (f"{t.run.checkpoint} holds {holds}" if holds else "no checkpoint was written"))
+                      + (f"{t.run.checkpoint} holds {kept}" if kept else "no checkpoint was written"))
     else:
-        t.log.warning(f"interrupted: {t.run.checkpoint} holds {holds} (step {t.state.step})")
+        t.log.warning(f"interrupted: {t.run.checkpoint} holds {kept} (step {t.state.step})")
     hooks.end(t)
     t.log.info(f"run: {meter.final()}")
     spent = progress.duration(meter.ended - meter.began)
-    t.rt.dist.barrier()  # no process leaves before rank 0 has written the checkpoint
-    if holds is None:
-        raise Interrupted(f"interrupted in epoch {at_once or t.state.epoch + 1} after {spent}, before its first checkpoint: "
-                          f"nothing to resume in {t.run.path}; train again (--checkpoint-every STEPS checkpoints "
-                          "inside an epoch)")
+    if at_once is None:
+        t.rt.dist.barrier()  # no process leaves before rank 0 has written the checkpoint
+    if kept is None:
+        raise Interrupted(f"interrupted in epoch {at_once or t.state.epoch + 1} after {spent}, before its first "
+                          f"checkpoint: nothing to resume in {t.run.path}; train again (--checkpoint-every STEPS "
+                          "checkpoints inside an epoch)")
     written = "checkpoint written" if at_once is None else "last checkpoint kept"
-    raise Interrupted(f"interrupted after {spent} in all; {written}: {t.run.checkpoint} holds {holds}; "
+    raise Interrupted(f"interrupted after {spent} in all; {written}: {t.run.checkpoint} holds {kept}; "
                       f"resume with: gan-train --resume {t.run.path}")
 
 

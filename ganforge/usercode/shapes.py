@@ -34,10 +34,22 @@ def first_layer(net: nn.Module) -> tuple[str, int, int] | None:
     for module in net.modules():
         kind = _kind(module)
         if kind in LAYERS:
-            size = getattr(module, "in_features" if LAYERS[kind] == 0 else "in_channels", None)
+            size = _input_size(module, kind)
             if isinstance(size, int) and size > 0:  # (a lazy layer has none yet)
                 return kind, size, LAYERS[kind]
     return None
+
+
+def _input_size(module: nn.Module, kind: str) -> int | None:
+    """in_features or in_channels; a traced module keeps no such attribute, only the weight:
+    Linear's and Conv's are [out, in, ...] (one group), ConvTranspose's [in, out, ...]."""
+    size = getattr(module, "in_features" if LAYERS[kind] == 0 else "in_channels", None)
+    if isinstance(size, int):
+        return size
+    weight = getattr(module, "weight", None)
+    if not torch.is_tensor(weight) or weight.dim() < 2:
+        return None
+    return int(weight.shape[0] if kind.startswith("ConvTranspose") else weight.shape[1])
 
 
 def _candidates(size: int, axes: int) -> Iterator[tuple[int, ...]]:

@@ -430,6 +430,16 @@ def test_a_wrong_latent_shape_names_the_one_the_forward_takes(gens, tmp_path, mo
     assert f"rejects noise of shape [4, {given.replace(',', ', ')}]" in result.output and says in result.output
 
 
+def test_a_traced_generator_with_a_wrong_latent_shape_names_the_one_it_takes(gens, tmp_path):
+    """A traced module keeps no in_channels: its first layer's weight tells ([in, out, k, k] for a ConvTranspose)."""
+    with torch.no_grad(), pytest.warns(FutureWarning):  # torch.jit is deprecated; users still have such files
+        torch.jit.save(torch.jit.trace(gens[1]["dcgan"], torch.randn(2, 100, 1, 1)), tmp_path / "netG.ts")
+    result = _export(["--torchscript", tmp_path / "netG.ts", "--latent-shape", "64,1,1", "--out", tmp_path / "o"],
+                     False)
+    assert "this generator's forward takes [100, 1, 1] (its first layer, ConvTranspose2d(100, ...)); pass " \
+           "--latent-shape 100,1,1" in result.output
+
+
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # BatchNorm's batch-size check, traced in training mode
 def test_traced_in_training_mode_is_batch_dependent(gens, tmp_path):
     root, models = gens
