@@ -411,6 +411,35 @@ def test_dcgan_latent_shape_rejected(gens, tmp_path):
     assert "rejects noise of shape [4, 100]" in result.output and "100,1,1" in result.output
 
 
+@pytest.mark.parametrize(("module", "weights", "given", "says"), [
+    ("dcgan.py:Generator", "netG_epoch_24.pth", "100",
+     "this generator's forward takes [100, 1, 1] (its first layer, ConvTranspose2d(100, ...)); pass --latent-shape "
+     "100,1,1"),
+    ("dcgan.py:Generator", "netG_epoch_24.pth", "64,1,1", "takes [100, 1, 1] (its first layer, ConvTranspose2d("),
+    ("mnist_gan.py:Generator", "generator.pth", "16,1,1",
+     "this generator's forward takes [16] (its first layer, Linear(16, ...)); pass --latent-shape 16"),
+    ("mnist_gan.py:Generator", "generator.pth", "100", "takes [16] (its first layer, Linear(16, ...))"),
+    # conditional: Embedding first, then a Linear that takes noise and labels' embedding together: no shape found
+    ("others.py:CondGenerator", "cond.pth", "9", "pass the noise shape its forward takes (--latent-shape 100, or"),
+])
+def test_a_wrong_latent_shape_names_the_one_the_forward_takes(gens, tmp_path, module, weights, given, says):
+    root, _ = gens
+    extra = ["--init-args", '{"ngpu": 1}'] if "dcgan" in module else ["--num-classes", "3"] if "Cond" in module else []
+    result = _export(["--module", root / module, "--weights", root / weights, "--latent-shape", given, *extra,
+                      "--out", tmp_path / "out"], False)
+    assert f"rejects noise of shape [4, {given.replace(',', ', ')}]" in result.output and says in result.output
+
+
+def test_a_traced_generator_with_a_wrong_latent_shape_names_the_one_it_takes(gens, tmp_path):
+    """A traced module keeps no in_channels: its first layer's weight tells ([in, out, k, k] for a ConvTranspose)."""
+    with torch.no_grad(), pytest.warns(FutureWarning):  # torch.jit is deprecated; users still have such files
+        torch.jit.save(torch.jit.trace(gens[1]["dcgan"], torch.randn(2, 100, 1, 1)), tmp_path / "netG.ts")
+    result = _export(["--torchscript", tmp_path / "netG.ts", "--latent-shape", "64,1,1", "--out", tmp_path / "o"],
+                     False)
+    assert "this generator's forward takes [100, 1, 1] (its first layer, ConvTranspose2d(100, ...)); pass " \
+           "--latent-shape 100,1,1" in result.output
+
+
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # BatchNorm's batch-size check, traced in training mode
 def test_traced_in_training_mode_is_batch_dependent(gens, tmp_path):
     root, models = gens

@@ -28,7 +28,7 @@ def test_sigint_checkpoints_and_resume_is_exact(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "checkpoint written; resume with: gan-train --resume" in err
+    assert "Traceback" not in err and "checkpoint written: " in err and "; resume with: gan-train --resume" in err
     run_dir = Path(err.split("gan-train --resume ")[-1].strip().splitlines()[0])
     state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] < 3

@@ -301,7 +301,8 @@ def test_wgan_gp_trains_own_modules_as_a_critic_with_the_gradient_penalty(own, f
     (("--generator", "{own}/my.py:ConvG", "--discriminator", "{own}/my.py:ConvD", "--latent-shape", "16"),
      "{own}/my.py:ConvG fails on noise [2, 16] (RuntimeError: "),
     (("--generator", "{own}/my.py:ConvG", "--discriminator", "{own}/my.py:ConvD", "--latent-shape", "16,1,1",
-      "--set", "image_size=8"), "makes [2, 3, 16, 16] from noise [2, 16, 1, 1], but the data are 3x8x8 images"),
+      "--set", "image_size=8"),
+     "--set image_size=8,8, but {own}/my.py:ConvG makes images of 16x16 ([2, 3, 16, 16] from noise [2, 16, 1, 1])"),
     (("--generator", "{own}/my.py:ConvG", "--discriminator", "{own}/my.py:PatchD", "--latent-shape", "16,1,1"),
      "{own}/my.py:PatchD gives [2, 1, 8, 8] for 2 images of 3x16x16; it must give one score a sample"),
 ])
@@ -310,6 +311,21 @@ def test_mistakes_are_one_line_before_a_run_folder_exists(own, fake_data, tmp_pa
     line = _one_line_error(*_invoke(main, "--data", fake_data / "images", "--set", "image_size=16", "--set",
                                     "batch_size=4", "--runs-dir", tmp_path / "runs", "--device", "cpu", *args))
     assert message.replace("{own}", str(own)) in line
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("g", "given", "says"), [
+    ("ConvG", "16", "this generator's forward takes [16, 1, 1] (its first layer, ConvTranspose2d(16, ...)); pass "
+                    "--latent-shape 16,1,1"),
+    ("ConvG", "8,1,1", "takes [16, 1, 1] (its first layer, ConvTranspose2d(16, ...))"),
+    ("MlpG", "16,1,1", "this generator's forward takes [16] (its first layer, Linear(16, ...)); pass --latent-shape 16"),
+    ("MlpG", "32", "takes [16] (its first layer, Linear(16, ...)); pass --latent-shape 16"),
+])
+def test_a_wrong_latent_shape_names_the_one_g_takes(own, fake_data, tmp_path, g, given, says):
+    line = _one_line_error(*_invoke(main, "--generator", f"{own}/my.py:{g}", "--discriminator", f"{own}/my.py:ConvD",
+                                    "--latent-shape", given, "--data", fake_data / "images", "--runs-dir",
+                                    tmp_path / "runs", "--device", "cpu"))
+    assert f"{own}/my.py:{g} fails on noise [2, {given.replace(',', ', ')}]" in line and says in line
     assert not (tmp_path / "runs").exists()
 
 

@@ -326,9 +326,12 @@ def _load_one(path: Path, size: tuple[int, int], mode: str) -> tuple[np.ndarray 
     return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), "upscaled" if upscaled else "ok"
 
 
-def first_image_size(root: Path) -> tuple[int, int]:
-    """(height, width) of the first readable image under ``root`` within MAX_IMAGE_PIXELS (from
-    its header alone); (64, 64) when none is (the folder's loader then says what is wrong)."""
+GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")  # PIL modes of one colour channel
+
+
+def first_image(root: Path) -> tuple[int, int, int] | None:
+    """(channels, height, width) of the first readable image under ``root`` within MAX_IMAGE_PIXELS
+    (from its header alone: channels 1 for a grayscale mode, else 3); None when none is."""
     from PIL import Image
 
     with warnings.catch_warnings():
@@ -337,10 +340,17 @@ def first_image_size(root: Path) -> tuple[int, int]:
             try:
                 with Image.open(f) as img:
                     if img.width * img.height <= MAX_IMAGE_PIXELS:
-                        return img.height, img.width
+                        return 1 if img.mode in GRAY_MODES else 3, img.height, img.width
             except (OSError, ValueError, Image.DecompressionBombError):
                 continue
-    return 64, 64
+    return None
+
+
+def first_image_size(root: Path) -> tuple[int, int]:
+    """(height, width) of the first readable image under ``root`` (:func:`first_image`); (64, 64)
+    when none is (the folder's loader then says what is wrong)."""
+    first = first_image(root)
+    return (first[1], first[2]) if first else (64, 64)
 
 
 def load_folder(path: str | Path, *, image_size: int | tuple[int, int], channels: int) -> ImageData:
@@ -436,8 +446,22 @@ def load_images(path: str | None, *, what: str, size: tuple[int, int] | None = N
     elif kind == "cifar":
         data = load_cifar(root, classes=classes or list(CIFAR_CLASSES))
     else:
-        data = load_folder(root, image_size=size or first_image_size(root), channels=channels or 3)
-    return fit_images(data, size, channels)
+        first = first_image(root)
+        data = load_folder(root, image_size=size or (first[1:] if first else (64, 64)), channels=channels or 3)
+        return _loaded_as(data, first, " (the first)")
+    return _loaded_as(fit_images(data, size, channels), tuple(data.images.shape[1:]))
+
+
+def _loaded_as(data: ImageData, own: tuple[int, ...] | None, which: str = "") -> ImageData:
+    """``data`` whose source says how its images were changed from the source's own ``own`` (C, H, W)."""
+    shape = tuple(data.images.shape[1:])
+    if own is None or tuple(own) == shape:
+        return data
+    changes = ([("grayscale" if shape[0] == 1 else "RGB")] if own[0] != shape[0] else []) + \
+        (["resized"] if tuple(own[1:]) != shape[1:] else [])
+    text = (f"{data.source}; {'x'.join(map(str, own))} there{which}, loaded as {'x'.join(map(str, shape))} "
+            f"({', '.join(changes)})")
+    return ImageData(data.images, data.labels, data.classes, text)
 
 
 # ---------------------------------------------------------------- downloads

@@ -62,7 +62,8 @@ class TrainResult:
 def train(variant: str | None = None, *, scorer: Scorer | None = None, hooks: Sequence[Hook] = (),
           **request: Any) -> TrainResult:
     """Train a variant, or resume a run; keywords are :class:`TrainRequest` fields (``resume``,
-    ``runs_dir``, ``sets``, ``device``, ...) or config keys (``epochs=3``, ``ema=0.999``)."""
+    ``runs_dir``, ``sets``, ``device``, ``threads``, ...) or config keys (``epochs=3``, ``ema=0.999``).
+    ``threads=N`` is ``--threads N``: the threads to compute on (train.log's second line says it)."""
     return fit(TrainRequest.make(variant, **request), scorer=scorer, hooks=hooks)
 
 
@@ -93,7 +94,8 @@ def _start(request: TrainRequest, dist: Dist, device: torch.device, scorer: Scor
     state = TrainState.build(variant, cfg, device, rt.precision)
     params = sum(p.numel() for m in (state.G, state.D) for p in m.parameters())  # threads for this work (a resume
     threads.apply_torch(torch, params * cfg.batch_size, f"{params:,} parameters x {cfg.batch_size}",  # keeps its run's)
-                        steady=cfg.deterministic, keep=threads.recorded(saved.run.config) if saved else None)
+                        steady=cfg.deterministic, keep=threads.recorded(saved.run.config) if saved else None,
+                        requested=request.threads)
     rt.channels_last = use_channels_last(device, state.G, state.D)
     batches = Batches(data, cfg.batch_size, device, shard=(dist.rank, dist.world_size), seed=cfg.seed,
                       channels_last=rt.channels_last, labels=bool(cfg.num_classes))
@@ -108,6 +110,7 @@ def _start(request: TrainRequest, dist: Dist, device: torch.device, scorer: Scor
                 progress=dist.is_main and (sys.stderr.isatty() if request.progress is None else request.progress))
     if saved is not None:
         t.resume_at = resume.restore(t, saved)
+        t.saved = holds(state.epoch, t.resume_at, len(batches))
     if dist.is_main:
         with writes(run.path):
             run.write_config({"variant": variant.name, "preset": saved.preset if saved else request.preset,
@@ -159,10 +162,13 @@ def _epochs(t: Trainer) -> TrainResult:
                    f"{first}-{cfg.epochs}, {len(t.batches)} batches of {cfg.batch_size}"
                    f"{' per process' if dist.enabled else ''}")
         t.log.info(str(threads.current()))
+        if hasattr(t.data, "source"):
+            t.log.debug(f"data: {t.data.source}")  # (the console had it before the run began)
         skip = t.resume_at["pos"] if t.resume_at and t.resume_at.get("epoch") == first else 0  # (a resumed epoch)
         meter = progress.Meter((cfg.epochs - first + 1) * len(t.batches) - skip, per=len(t.batches), epochs=cfg.epochs,
                                first_epoch=first, start=skip, write=t.log.debug if t.progress else t.log.info)
         t0 = time.perf_counter()
+        epoch = first
         try:
             for epoch in range(first, cfg.epochs + 1):
                 row = _train_epoch(t, epoch, meter)
@@ -174,11 +180,9 @@ def _epochs(t: Trainer) -> TrainResult:
                 if _stop_requested(t) and epoch < cfg.epochs:
                     raise StopAfterStep()
         except StopAfterStep as stop:
-            _interrupted(t, hooks, stop.position)
-        except KeyboardInterrupt:  # a second Ctrl-C: at once, mid-step; last.pt holds the last whole epoch
-            t.log.warning(f"interrupted in epoch {state.epoch + 1}; {t.run.checkpoint} holds epoch {state.epoch}")
-            hooks.end(t)
-            raise Interrupted(f"training interrupted; resume with: gan-train --resume {t.run.path}") from None
+            _interrupted(t, hooks, meter, stop.position)
+        except KeyboardInterrupt:  # a second Ctrl-C: at once, mid-step; last.pt holds what it last got
+            _interrupted(t, hooks, meter, None, at_once=epoch)
         seconds = time.perf_counter() - t0
         hooks.end(t)
         t.log.info(f"done: {cfg.epochs} epochs in {seconds:.1f}s; checkpoint {t.run.checkpoint}")
@@ -188,16 +192,42 @@ def _epochs(t: Trainer) -> TrainResult:
                        rank=dist.rank, world_size=dist.world_size, epochs_run=cfg.epochs - first + 1)
 
 
-def _interrupted(t: Trainer, hooks: Hooks, position: dict[str, Any] | None) -> None:
-    """Ctrl-C, honoured between two steps: checkpoint exactly here, then stop."""
-    payload = resume.payload(t, position)
-    where = (f"epoch {position['epoch']}, after batch {position['pos']} of {len(t.batches)}" if position
-             else f"the end of epoch {t.state.epoch}")
-    _save(t, payload)
-    t.log.warning(f"interrupted: {t.run.checkpoint} holds {where} (step {t.state.step})")
+def _interrupted(t: Trainer, hooks: Hooks, meter: progress.Meter, position: dict[str, Any] | None, *,
+                 at_once: int | None = None) -> None:
+    """Ctrl-C. Honoured between two steps: checkpoint exactly here, then stop. ``at_once`` (a second
+    Ctrl-C, in epoch ``at_once``, mid-step): the state is half-updated, so last.pt keeps what it last
+    got. Either way the run ends as a finished one does, with its whole time, then one line: the
+    checkpoint and the resume."""
+    if at_once is None:
+        try:
+            _save(t, resume.payload(t, position), position)
+        except KeyboardInterrupt:  # another Ctrl-C while it was written: the one before stays whole
+            at_once = position["epoch"] if position else t.state.epoch
+    kept = t.saved
+    if at_once is not None:
+        t.log.warning(f"interrupted at once in epoch {at_once} (step {t.state.step}); "
+                      + (f"{t.run.checkpoint} holds {kept}" if kept else "no checkpoint was written"))
+    else:
+        t.log.warning(f"interrupted: {t.run.checkpoint} holds {kept} (step {t.state.step})")
     hooks.end(t)
-    t.rt.dist.barrier()  # no process leaves before rank 0 has written the checkpoint
-    raise Interrupted(f"interrupted at {where}; checkpoint written; resume with: gan-train --resume {t.run.path}")
+    t.log.info(f"run: {meter.final()}")
+    spent = progress.duration(meter.ended - meter.began)
+    if at_once is None:
+        t.rt.dist.barrier()  # no process leaves before rank 0 has written the checkpoint
+    if kept is None:
+        raise Interrupted(f"interrupted in epoch {at_once or t.state.epoch + 1} after {spent}, before its first "
+                          f"checkpoint: nothing to resume in {t.run.path}; train again (--checkpoint-every STEPS "
+                          "checkpoints inside an epoch)")
+    written = "checkpoint written" if at_once is None else "last checkpoint kept"
+    raise Interrupted(f"interrupted after {spent} in all; {written}: {t.run.checkpoint} holds {kept}; "
+                      f"resume with: gan-train --resume {t.run.path}")
+
+
+def holds(epoch: int, position: dict[str, Any] | None, batches: int) -> str:
+    """What a checkpoint of ``epoch`` whole epochs (and ``position`` inside the next) holds, in words."""
+    if position:
+        return f"epoch {position['epoch']}, after batch {position['pos']} of {batches}"
+    return f"the end of epoch {epoch}"
 
 
 def _train_epoch(t: Trainer, epoch: int, meter: progress.Meter | None = None) -> dict[str, Any]:
@@ -222,7 +252,8 @@ def _train_epoch(t: Trainer, epoch: int, meter: progress.Meter | None = None) ->
                 continue  # the epoch's end checkpoints
             every = t.cfg.checkpoint_every
             if every and state.step % every == 0 and perm is not None:
-                _save(t, resume.payload(t, resume.position(t, epoch, perm, done, sums)))
+                at = resume.position(t, epoch, perm, done, sums)
+                _save(t, resume.payload(t, at), at)
             if _stop_requested(t):  # in-memory data picks up exactly here; a DataLoader epoch restarts
                 raise StopAfterStep(resume.position(t, epoch, perm, done, sums) if perm is not None else None)
     except RuntimeError as exc:  # e.g. BCE refusing NaN probabilities once weights went NaN
@@ -286,7 +317,9 @@ def _stop_requested(t: Trainer) -> bool:
     return t.rt.dist.any(t.stop is not None and t.stop.requested)
 
 
-def _save(t: Trainer, payload: dict[str, Any]) -> None:
-    """last.pt, written by rank 0 alone (atomically: a crash leaves the previous one)."""
+def _save(t: Trainer, payload: dict[str, Any], position: dict[str, Any] | None = None) -> None:
+    """last.pt, written by rank 0 alone (atomically: a crash leaves the previous one); ``t.saved``
+    says what it holds once it is whole."""
     if t.rt.dist.is_main:
         checkpoint.save(t.run.checkpoint, payload)
+    t.saved = holds(t.state.epoch, position, len(t.batches))

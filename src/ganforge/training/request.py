@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ganforge.errors import ConfigError
+from ganforge.threads import check_threads
 from ganforge.training.config import apply, parse_set, read_config_file, resolve
 from ganforge.training.run import DEFAULT_RUNS_DIR
 from ganforge.training.variants import DEFAULT_VARIANT, Variant, check_config
@@ -58,8 +59,11 @@ class TrainRequest:
     runs_dir: str | Path | None = None  # None: the config file's runs_dir, else runs/
     resume: str | Path | None = None  # a run folder, run name, checkpoint or "latest"
     progress: bool | None = None  # progress bars; None: when stderr is a terminal
+    threads: int | None = None  # threads to compute on, as --threads N; None: chosen (ganforge.threads)
 
     def __post_init__(self) -> None:
+        if self.threads is not None:
+            object.__setattr__(self, "threads", check_threads(self.threads, "threads"))
         object.__setattr__(self, "options", MappingProxyType({k: v for k, v in self.options.items() if v is not None}))
         object.__setattr__(self, "sets", tuple(self.sets))
 

@@ -39,6 +39,7 @@ class Trainer:
     log: logging.Logger | None = None  # opened by hooks.running
     stop: StopRequest | None = None
     fixed: tuple[int, Any] | None = None  # (step, the fixed noise's samples): hooks.fixed_samples computes them once
+    saved: str | None = None  # what last.pt holds, in words ("the end of epoch 2"); None: not written yet
 
 
 @dataclass

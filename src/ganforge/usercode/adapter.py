@@ -13,6 +13,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError, first_line
 from ganforge.limits import MAX_CLASSES, MAX_LATENT_DIM, MAX_SAMPLE_VALUES
+from ganforge.usercode.shapes import takes_hint
 from ganforge.usercode.weights import from_torchscript
 
 PROBE_BATCH = 4  # samples of the probe: the batch-dependence check compares them alone and together
@@ -58,15 +59,23 @@ class UserGenerator(nn.Module):
         try:
             return from_torchscript(script, inputs)
         except Exception as exc:  # noqa: BLE001  (the converter raises many types)
+            fix = takes_hint(script, self.latent_shape, lambda shape: script(*self._noise(shape)))
             raise ConfigError(f"the TorchScript module could not be converted for export at latent shape "
-                              f"{list(self.latent_shape)} ({first_line(exc, typed=True)}); check --latent-shape, or "
-                              "export from the Python class (--module and --weights)") from None
+                              f"{list(self.latent_shape)} ({first_line(exc, typed=True)}); "
+                              f"{fix or 'check --latent-shape'}, or export from the Python class (--module and "
+                              "--weights)") from None
 
     def example(self, batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
         """``(z,)``, or ``(z, labels)`` for a conditional generator: seeded, ``batch`` samples."""
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(batch, self.latent_dim, generator=g)
         return (z,) if self.num_classes is None else (z, torch.randint(self.num_classes, (batch,), generator=g))
+
+    def _noise(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+        """A probe's inputs with noise of ``shape`` a sample (another latent shape than the module's)."""
+        g = torch.Generator().manual_seed(0)
+        z = torch.randn(PROBE_BATCH, *shape, generator=g)
+        return (z,) if self.num_classes is None else (z, torch.randint(self.num_classes, (PROBE_BATCH,), generator=g))
 
     def _user_inputs(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         if len(self.latent_shape) > 1:
@@ -98,7 +107,8 @@ class UserGenerator(nn.Module):
         if isinstance(exc, TypeError) and "positional argument" in text:
             return ("its forward takes z alone: drop --num-classes" if self.num_classes is not None
                     else "its forward takes more than z: a conditional generator needs --num-classes K")
-        return "pass the noise shape its forward takes (--latent-shape 100, or 100,1,1 for a DCGAN)"
+        found = takes_hint(self.net, self.latent_shape, lambda shape: self.net(*self._noise(shape)))
+        return found or "pass the noise shape its forward takes (--latent-shape 100, or 100,1,1 for a DCGAN)"
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = self.net(*self._user_inputs(z, labels))

@@ -48,9 +48,9 @@ def check_config(variant: Variant, cfg) -> None:
                               f"{key} applies to {', '.join(with_d)}")
     if cfg.augment and variant.kind != "image":
         raise ConfigError(f"augment applies to images; {variant.name} makes {variant.kind}")
-    if variant.user_code is not None:  # the user's classes import and build, before any data is read
+    if variant.user_code is not None:  # the user's classes import and build, before any data is read or G probed
         with torch.device("meta"), _NoRandomInit():
-            custom.check_classes(cfg)
+            _refuse_size(variant, *custom.check_classes(cfg))
     if variant.configure is None:  # sizes that do not wait for the data: refuse huge models before reading it
         check_size(variant, cfg)
 
@@ -82,7 +82,10 @@ class _NoRandomInit(torch.overrides.TorchFunctionMode):
 
 def check_size(variant: Variant, cfg) -> None:
     """Refuse a complete config whose G and D together exceed MAX_TRAIN_PARAMETERS."""
-    g, d = count_parameters(variant, cfg)
+    _refuse_size(variant, *count_parameters(variant, cfg))
+
+
+def _refuse_size(variant: Variant, g: int, d: int) -> None:
     if g + d > MAX_TRAIN_PARAMETERS:
         raise ConfigError(f"{variant.name} with this config has {(g + d) / 1e6:,.0f}M parameters (G {g / 1e6:,.1f}M, "
                           f"D {d / 1e6:,.1f}M), more than the {MAX_TRAIN_PARAMETERS // 1_000_000}M ganforge trains; lower "

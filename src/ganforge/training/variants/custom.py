@@ -25,6 +25,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -51,6 +52,7 @@ MAX_INIT_ARGS_DEPTH = 8  # nested lists and objects
 MAX_INIT_INT = 8 * MAX_TRAIN_WIDTH
 PROBE_BATCH = 2  # samples a probe runs: two tell the batch dimension from a squeezed one
 RANGE_SLACK = 1e-3  # how far past [-1, 1] a probe's output may go before the warning (rounding)
+CHECK_SHAPES = "check --latent-shape and the data's size"
 USAGE = "--generator FILE.py:G --discriminator FILE.py:D --latent-shape N (docs/training.md#your-own-architecture)"
 
 
@@ -166,11 +168,13 @@ def build(spec: str, args: dict[str, Any] | None, flag: str) -> nn.Module:
             return build_module(spec, args, naming)
 
 
-def check_classes(cfg: CustomConfig) -> None:
+def check_classes(cfg: CustomConfig) -> tuple[int, int]:
     """Both classes import and take their init args (built on the meta device: the sizes they
-    must fit come from the data, read later)."""
-    build(cfg.generator, cfg.init_args, "--generator")
-    build(cfg.discriminator, cfg.d_init_args, "--discriminator")
+    must fit come from the data, read later); their (G's, D's) parameter counts, which their init
+    args alone decide."""
+    G = build(cfg.generator, cfg.init_args, "--generator")
+    D = build(cfg.discriminator, cfg.d_init_args, "--discriminator")
+    return sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters())
 
 
 def counting() -> bool:
@@ -179,8 +183,10 @@ def counting() -> bool:
     return torch.get_default_device().type == "meta"
 
 
-def _probe(net: nn.Module, spec: str, x: torch.Tensor, what: str) -> torch.Tensor:
-    """``net(x)`` in eval mode without gradients: no statistics or RNG touched."""
+def _probe(net: nn.Module, spec: str, x: torch.Tensor, what: str,
+           fix: Callable[[], str | None] = lambda: None) -> torch.Tensor:
+    """``net(x)`` in eval mode without gradients: no statistics or RNG touched. ``fix``: the
+    remedy when the forward fails, if one can be found (the noise shape G takes)."""
     training = net.training
     net.eval()
     try:
@@ -188,13 +194,24 @@ def _probe(net: nn.Module, spec: str, x: torch.Tensor, what: str) -> torch.Tenso
             out = net(x)
     except Exception as exc:  # noqa: BLE001  (your forward, whatever it raises)
         raise ConfigError(f"{spec} fails on {what} {list(x.shape)} ({first_line(exc, typed=True)}); "
-                          f"check --latent-shape and the data's size") from None
+                          f"{fix() or CHECK_SHAPES}") from None
     finally:
         net.train(training)
     if not torch.is_tensor(out) or not out.is_floating_point():
         got = f"a {out.dtype} tensor" if torch.is_tensor(out) else f"a {type(out).__name__}"
         raise ConfigError(f"{spec} returns {got} for {what}; its forward must return one float tensor")
     return out
+
+
+def probe_generator(net: nn.Module, spec: str, latent_shape: tuple[int, ...]) -> torch.Tensor:
+    """G's output for a probe of seeded noise (not the run's RNG); when its forward rejects the
+    noise, the error names the shape it takes if its first layer tells (``usercode.shapes``)."""
+    from ganforge.usercode.shapes import takes_hint
+
+    device = _device(net)
+    z = torch.randn((PROBE_BATCH, *latent_shape), generator=torch.Generator().manual_seed(0)).to(device)
+    run = lambda shape: net(torch.zeros(PROBE_BATCH, *shape, device=device))  # noqa: E731
+    return _probe(net, spec, z, "noise", fix=lambda: takes_hint(net, tuple(latent_shape), run, MAX_TRAIN_LATENT_DIM))
 
 
 def _device(net: nn.Module) -> torch.device:
@@ -225,11 +242,10 @@ class UserGenerator(nn.Module):
     def _check(self, spec: str) -> None:
         """One probe batch: its shape must be the data's, its values in [-1, 1] (a warning)."""
         shape = (PROBE_BATCH, *self.latent_shape)
-        z = torch.randn(shape, generator=torch.Generator().manual_seed(0))  # not the run's RNG
-        x = _probe(self.net, spec, z.to(_device(self.net)), "noise")
+        x = probe_generator(self.net, spec, self.latent_shape)
         if tuple(x.shape) != (PROBE_BATCH, *self.sample_shape):
             c, h, w = self.sample_shape
-            resize = (f" (or train at its size: --set image_size={x.shape[2]},{x.shape[3]} --set channels={x.shape[1]})"
+            resize = (" (or drop --set image_size and --set channels: the data then follow G)"
                       if x.dim() == 4 and x.shape[1] in (1, 3) else "")
             raise ConfigError(f"{spec} makes {list(x.shape)} from noise {list(shape)}, but the data are {c}x{h}x{w} "
                               f"images: make it output [B, {c}, {h}, {w}]{resize}")
@@ -270,9 +286,42 @@ class UserDiscriminator(nn.Module):
 
 
 def load_data(cfg: CustomConfig) -> ImageData:
-    return load_images(cfg.data, what="your own modules (MNIST-format, CIFAR-10 or an image folder)",
-                       size=tuple(cfg.image_size) if cfg.image_size else None, channels=cfg.channels,
-                       classes=cfg.classes)
+    """The data, at the channels and size of G's samples where the config sets neither (a probe of
+    G: a 1-channel G loads a colour folder as grayscale, a 3-channel one a grayscale folder as RGB,
+    and either resizes to its H x W); the data's source says so, for the log."""
+    made = None if cfg.channels and cfg.image_size else generator_makes(cfg)
+    channels = cfg.channels or (made[0] if made else None)
+    size = cfg.image_size or (list(made[1:]) if made else None)
+    data = load_images(cfg.data, what="your own modules (MNIST-format, CIFAR-10 or an image folder)",
+                       size=tuple(size) if size else None, channels=channels, classes=cfg.classes)
+    if made:
+        data = replace(data, source=f"{data.source}; channels and size follow {cfg.generator}'s samples, "
+                                    f"{'x'.join(map(str, made))}")
+    return data
+
+
+def generator_makes(cfg: CustomConfig) -> tuple[int, int, int] | None:
+    """(C, H, W) of the images G makes, from one probe of it built on the CPU (its size was counted
+    on the meta device first: check_config), or None when its output is no [B, C, H, W] image (C 1
+    or 3), which UserGenerator then explains. A channel count or size the config sets that G does
+    not make is refused here, before the data is read."""
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):  # the run's RNG is seeded later, but stays apart
+        net = build(cfg.generator, cfg.init_args, "--generator")
+        x = probe_generator(net, cfg.generator, tuple(cfg.latent_shape))
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        return None
+    made = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
+    if max(made[1:]) > MAX_TRAIN_IMAGE_SIDE:
+        raise ConfigError(f"{cfg.generator} makes images of {made[1]}x{made[2]}, more than the {MAX_TRAIN_IMAGE_SIDE} "
+                          "a side ganforge trains at; make smaller ones")
+    for key, given, makes, what in (("channels", cfg.channels, made[0], f"{made[0]}-channel images"),
+                                    ("image_size", cfg.image_size, list(made[1:]), f"images of {made[1]}x{made[2]}")):
+        if given is not None and given != makes:
+            shown = given if key == "channels" else ",".join(map(str, given))
+            raise ConfigError(f"--set {key}={shown}, but {cfg.generator} makes {what} ({list(x.shape)} from noise "
+                              f"{[PROBE_BATCH, *cfg.latent_shape]}): drop --set {key} (the data then follow G), or "
+                              f"make G output that")
+    return made
 
 
 def configure(cfg: CustomConfig, data: ImageData) -> CustomConfig:
