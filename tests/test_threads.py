@@ -86,6 +86,25 @@ def test_option_then_env_then_omp_then_torch_then_size_then_idle_cores():
     assert c.intra == 2 and not c.busy and "idle" in c.reason
 
 
+def test_physical_cores_count_hyper_threads_once(tmp_path):
+    for cpu, siblings in enumerate(["0,4", "1,5", "2,6", "3,7", "0,4", "1,5", "2,6", "3,7"]):
+        (tmp_path / f"cpu{cpu}" / "topology").mkdir(parents=True)
+        (tmp_path / f"cpu{cpu}" / "topology" / "thread_siblings_list").write_text(siblings + "\n")
+    assert threads.physical_cores(set(range(8)), tmp_path) == 4
+    assert threads.physical_cores({0, 4}, tmp_path) == 1
+    assert threads.physical_cores({0, 9}, tmp_path) == 2  # no topology for cpu9: the CPUs' count
+
+
+def test_torchs_own_default_of_one_thread_a_physical_core_is_not_taken_for_the_users(monkeypatch):
+    # on a host with hyper-threads torch may start with one thread per physical core: that is its
+    # default, not a torch.set_num_threads of the user's, so ganforge still chooses
+    monkeypatch.setattr(threads, "affinity", lambda: set(range(8)))
+    monkeypatch.setattr(threads, "physical_cores", lambda cpus=None: 4)
+    c = threads.choose(1e9, env={}, torch_threads=4, cores=8, idle=8.0)
+    assert c.source == "auto" and c.intra == 8
+    assert threads.choose(1e9, env={}, torch_threads=3, cores=8, idle=8.0).source == "torch"
+
+
 def test_a_busy_machine_gets_fewer_threads_never_more_than_the_cores():
     c = threads.choose(55e6, env={}, cores=2, idle=0.1)
     assert c.intra == 1 and c.busy and "busy with other work" in c.reason

@@ -154,6 +154,19 @@ def affinity() -> set[int]:
         return set(range(os.cpu_count() or 1))
 
 
+def physical_cores(cpus: set[int] | None = None, sysfs: Path = Path("/sys/devices/system/cpu")) -> int:
+    """The physical cores under ``cpus`` (hyper-threads of one core counted once, from sysfs'
+    ``topology/thread_siblings_list``); ``len(cpus)`` when the topology cannot be read."""
+    cpus = affinity() if cpus is None else cpus
+    cores = set()
+    for cpu in cpus:
+        siblings = _read(sysfs / f"cpu{cpu}" / "topology" / "thread_siblings_list")
+        if siblings is None:
+            return max(1, len(cpus))
+        cores.add(siblings)
+    return max(1, len(cores))
+
+
 def available_cores(cpus: set[int] | None = None, quota: float | None = -1.0) -> int:
     """Cores this process can compute on: its affinity, capped by the cgroup quota (rounded up), at
     least 1. ``quota`` -1: read it (:func:`cgroup_quota`)."""
@@ -303,7 +316,9 @@ def choose(work: float | None = None, *, what: str = "", requested: int | None =
         return made(n, f"{ENV}={n}" + _over(n, cores, parts), "env")
     if (n := _env_count(env, "OMP_NUM_THREADS", strict=False)) is not None:
         return made(n, f"OMP_NUM_THREADS={n}, yours", "omp")
-    if torch_threads is not None and torch_threads not in (len(affinity()), _torch_set):
+    if torch_threads is not None and torch_threads not in (len(affinity()), physical_cores(), _torch_set):
+        # torch starts with one thread per CPU or per physical core (build-dependent): either is its
+        # default, anything else was set by the user
         return made(torch_threads, f"torch.set_num_threads({torch_threads}), yours", "torch")
     if keep is not None:
         return made(keep, f"the run's own {keep}: a resume computes as the run did", "run")
