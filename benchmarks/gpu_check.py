@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # the package, and tests/ and benchmarks/ as modules
 
 from tests.fakedata import write_cifar, write_idx, write_images  # noqa: E402
 

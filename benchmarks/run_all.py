@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # the package, and tests/ and benchmarks/ as modules
 
 from benchmarks.streaming import markdown as streaming_markdown  # noqa: E402
 from benchmarks.streaming import measure_streaming  # noqa: E402

@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # the package, and tests/ and benchmarks/ as modules
 
 SETTINGS = ("ganforge", "default", "one")
 # steps of one timed epoch at --scale 1 (batch sizes: the variants' defaults)
