@@ -90,7 +90,8 @@ def _job(request: GenerationRequest, gen: Generator) -> _Job:
         labels = None if chosen is None else labelling.blocks(chosen, request.n)
         small = request.small_job()
         return _Job(request.n, request.nrow, chosen, small,
-                    gen.stream(request.n, request.seed, request.batch_size, labels, small_job=small))
+                    gen.stream(request.n, request.seed, request.batch_size, labels, small_job=small,
+                               start=request.start))
     if not gen.info.conditional:
         raise GanforgeError(gen._no_classes("per-class grids"))
     if request.labels is not None:
@@ -99,7 +100,8 @@ def _job(request: GenerationRequest, gen: Generator) -> _Job:
         classes = list(range(gen.info.num_classes))
         check_grid(request.total(len(classes)), request.form)
     small = request.small_job(len(classes))
-    batches = gen.stream_per_class(request.per_class, classes, request.seed, request.batch_size, small_job=small)
+    batches = gen.stream_per_class(request.per_class, classes, request.seed, request.batch_size, small_job=small,
+                                   start=request.start)
     return _Job(request.total(len(classes)), request.per_class, classes, small, batches)
 
 
@@ -144,8 +146,10 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
              layout: str | None = None, labels: Sequence[str | int] | None = None, per_class: int | None = None,
              progress=None, latent_shape: Sequence[int] | None = None, num_classes: int | None = None,
              note: Callable[[str], None] | None = None, provider: str | None = None,
-             precision: str = "fp32") -> GenerateResult:
-    """Sample ``n`` outputs of ``model`` (default: :func:`default_model`) from ``seed`` and write them to ``out``.
+             precision: str = "fp32", start: int = 0) -> GenerateResult:
+    """Sample ``n`` outputs of ``model`` (default: :func:`default_model`) from ``seed`` and write them to ``out``:
+    samples ``start:start + n`` of the seed, each the same whatever the batch size, runtime or
+    range asked (:mod:`~ganforge.inference.keyed`), so a range equals the same slice of the whole.
 
     ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
     ``DIR/`` one PNG per sample; .npy and DIR/ stream batch by batch, so memory
@@ -167,7 +171,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     request = GenerationRequest(model=model, n=n, out=out, seed=seed, nrow=nrow, batch_size=batch_size,
                                 labels=labels, per_class=per_class, device=device, latent_dim=latent_dim,
                                 latent_shape=latent_shape, value_range=value_range, layout=layout,
-                                num_classes=num_classes, provider=provider, precision=precision)
+                                num_classes=num_classes, provider=provider, precision=precision, start=start)
     return run_generation(request, progress=progress, note=note)
 
 

@@ -20,7 +20,7 @@ from ganforge.errors import GanforgeError
 from ganforge.inference import tuning
 from ganforge.inference.labels import label_list, walk_labels
 from ganforge.inference.render import MAX_GRID, check_grid, check_out_dir, out_form
-from ganforge.values import check_count, check_seed
+from ganforge.values import check_count, check_seed, check_start
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,13 +46,15 @@ class ModelRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class GenerationRequest(ModelRequest):
-    """``n`` samples from ``seed`` to ``out`` (``*.png`` grid of ``nrow`` columns, ``*.npy``,
-    ``DIR/``); ``labels`` split them in blocks; ``per_class=K`` a grid of K columns, a row a
-    class, instead of ``n``. See :func:`ganforge.inference.generate`."""
+    """``n`` samples of ``seed`` from index ``start`` (samples ``start:start + n``, each the same
+    whatever else is asked: :mod:`~ganforge.inference.keyed`) to ``out`` (``*.png`` grid of
+    ``nrow`` columns, ``*.npy``, ``DIR/``); ``labels`` split them in blocks; ``per_class=K`` a grid
+    of K columns, a row a class, instead of ``n``. See :func:`ganforge.inference.generate`."""
 
     n: int | None = None  # None with per_class: per_class times the classes
     out: str | os.PathLike[str]
     seed: int = 0
+    start: int = 0  # the index of the first sample (of the noise, for a per-class grid)
     nrow: int | None = None
     batch_size: int | None = None  # samples a run; None: chunks sized for memory, in micro-batches
     labels: Sequence[str | int] | None = None  # class names or indices (a tuple once built)
@@ -61,6 +63,7 @@ class GenerationRequest(ModelRequest):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", check_seed(self.seed))
+        object.__setattr__(self, "start", check_start(self.start))
         labels = label_list(self.labels)
         object.__setattr__(self, "labels", None if labels is None else tuple(labels))
         if self.per_class is not None:
