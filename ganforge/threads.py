@@ -183,21 +183,63 @@ def _cpu_times(stat: Path, cpus: set[int]) -> tuple[float, float] | None:
     return (idle, total) if found else None
 
 
+def _own_running(task: Path = Path("/proc/self/task")) -> int:
+    """This process's threads running or runnable now (state R), at least 1 (the caller)."""
+    count = 0
+    try:
+        for folder in task.iterdir():
+            text = _read(folder / "stat") or ""
+            if text[text.rfind(")") + 2 : text.rfind(")") + 3] == "R":  # "pid (name) S ...": the state
+                count += 1
+    except OSError:
+        pass
+    return max(1, count)
+
+
+def runnable(stat: Path = Path("/proc/stat"), samples: int = 5, gap: float = 0.0005, sleep=time.sleep,
+             own=None) -> int | None:
+    """Threads of other processes runnable on the host now: the least of ``samples`` reads, ``gap``
+    seconds apart, of ``procs_running`` (``/proc/stat``) less this process's own running threads
+    (a library's pool still busy from its start); a few milliseconds in all, so a process that only
+    passes by is not counted. None when it cannot be read."""
+    own = own or _own_running
+    least = None
+    for i in range(samples):
+        if i:
+            sleep(gap)
+        for line in (_read(stat) or "").splitlines():
+            if line.startswith("procs_running "):
+                value = line.split()[1]
+                if value.isdigit():
+                    others = max(0, int(value) - own())
+                    least = others if least is None else min(least, others)
+                break
+        else:
+            return None
+    return least
+
+
 def idle_cores(cpus: set[int] | None = None, window: float = BUSY_WINDOW_S, stat: Path = Path("/proc/stat"),
                sleep=time.sleep) -> float | None:
     """How many of ``cpus`` sat idle over ``window`` seconds (this process sleeps meanwhile, so what
-    ran was other work); else from the load average; None when neither can be read."""
+    ran was other work). ``window`` 0: from the threads runnable now (:func:`runnable`, a few
+    milliseconds), else the load average; a host-wide count is taken as spread evenly over the
+    host's CPUs. None when nothing can be read."""
     cpus = affinity() if cpus is None else cpus
-    before = _cpu_times(stat, cpus) if window > 0 else None  # 0: no wait, the load average alone
+    before = _cpu_times(stat, cpus) if window > 0 else None
     if before is not None:
         sleep(window)
         after = _cpu_times(stat, cpus)
         if after is not None and after[1] > before[1]:
             return len(cpus) * (after[0] - before[0]) / (after[1] - before[1])
-    try:
-        return max(0.0, len(cpus) - os.getloadavg()[0])
-    except (AttributeError, OSError):
-        return None
+    share = len(cpus) / max(len(cpus), os.cpu_count() or 1)  # our CPUs' part of a host-wide count
+    others = runnable(stat, sleep=sleep) if window <= 0 else None
+    if others is None:
+        try:
+            others = os.getloadavg()[0]  # the last minute's: counts what just ended, a poorer guide
+        except (AttributeError, OSError):
+            return None
+    return max(0.0, len(cpus) - others * share)
 
 
 @functools.lru_cache(maxsize=1)
@@ -332,7 +374,7 @@ def for_model_file(path) -> Choice:
 
 
 INFER_RUN = 256  # samples a run, about, for the work of an inference session
-INFER_WINDOW_S = 0.0  # gan-infer starts in 0.25 s: a 50 ms watch cost it 18%, so it reads the load average
+INFER_WINDOW_S = 0.0  # gan-infer starts in 0.25 s: a 50 ms watch cost it 18%, so it counts the runnable threads
 
 
 def apply_ort(options, choice: Choice | None) -> Choice | None:

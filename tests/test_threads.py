@@ -197,7 +197,42 @@ def test_a_resume_keeps_its_runs_threads_and_deterministic_ignores_the_load(tmp_
     assert threads.recorded(tmp_path / "missing.json") is None
 
 
-def test_a_zero_window_reads_the_load_average_without_waiting(monkeypatch):
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
+def test_own_running_threads_are_those_in_state_r(tmp_path):
+    for i, state in enumerate("RSRD"):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "stat").write_text(f"{100 + i} (python (x)) {state} 1 2 3")
+    assert threads._own_running(tmp_path) == 2
+    assert threads._own_running(tmp_path / "missing") == 1
+
+
+def test_a_zero_window_counts_the_threads_runnable_now_not_the_last_minutes_load(monkeypatch, tmp_path):
+    # the load average still counts the command that just ended (it made a quiet machine look 0.7
+    # cores busy to gan-infer in the benchmark): a zero window reads procs_running instead, the
+    # least of a few reads (a process passing by is not counted), less this process itself
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.7, 0.0, 0.0))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "_own_running", lambda: 1)  # this process: the caller alone
+    stat = tmp_path / "stat"
+    reads = iter(["procs_running 4", "procs_running 2", "procs_running 3", "procs_running 2", "procs_running 5"])
     slept = []
-    assert threads.idle_cores({0, 1}, window=0, sleep=slept.append) == 1.5 and not slept
+    stat.write_text(next(reads))
+    idle = threads.idle_cores({0, 1}, window=0, stat=stat, sleep=lambda s: (slept.append(s), stat.write_text(next(reads))))
+    assert idle == 1.0 and len(slept) == 4 and sum(slept) < 0.01  # one other runnable: 1 of 2 idle
+    stat.write_text("procs_running 1\n")
+    assert threads.idle_cores({0, 1}, window=0, stat=stat, sleep=lambda s: None) == 2.0
+    monkeypatch.setattr(threads, "_own_running", lambda: 3)  # a library's pool still running from its start
+    stat.write_text("procs_running 3\n")
+    assert threads.idle_cores({0, 1}, window=0, stat=stat, sleep=lambda s: None) == 2.0
+
+
+def test_a_host_wide_count_is_shared_over_the_hosts_cpus_and_the_load_average_is_the_fallback(monkeypatch, tmp_path):
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(threads, "_own_running", lambda: 1)
+    stat = tmp_path / "stat"
+    stat.write_text("procs_running 9\n")  # 8 others on a host of 8: 2 of them on our 2 CPUs
+    assert threads.idle_cores({0, 1}, window=0, stat=stat, sleep=lambda s: None) == 0.0
+    stat.write_text("procs_running 5\n")
+    assert threads.idle_cores({0, 1}, window=0, stat=stat, sleep=lambda s: None) == 1.0
+    stat.write_text("cpu0 1 2 3 4\n")  # no procs_running line: the load average
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (4.0, 0.0, 0.0))
+    assert threads.idle_cores({0, 1}, window=0, stat=stat, sleep=lambda s: None) == 1.0
