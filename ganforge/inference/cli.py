@@ -132,6 +132,7 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, f
             result = run_generation(request, progress=progress, note=note)
     if verbose:
         click.echo(str(threads.current()), err=True)
+        click.echo(f"noise: {result.scheme} (sample i of seed s the same in any range, batch or runtime)", err=True)
         for line in result.runtime_details:
             click.echo(line, err=True)
     where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"

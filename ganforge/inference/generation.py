@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ganforge.errors import GanforgeError
-from ganforge.inference import labels as labelling
+from ganforge.inference import keyed, labels as labelling
 from ganforge.inference.render import check_grid, grid_memory, write_batches
 from ganforge.inference.request import GenerationRequest, ModelRequest, WalkRequest
 from ganforge.inference.session import Generator
@@ -29,7 +29,7 @@ class GenerateResult(Sequence):
 
     def __init__(self, paths: Sequence[Path], *, n: int, model: Path, device: str, providers: list[str],
                  seconds: float, labels: tuple[str, ...] | None = None, conditional: bool = False,
-                 runtime: str | None = None, runtime_details: Sequence[str] = ()):
+                 runtime: str | None = None, runtime_details: Sequence[str] = (), scheme: str = keyed.SCHEME):
         self._paths = paths
         self.n = n  # samples generated (frames, for a walk)
         # conditional models: the classes asked for, by name, in order (a walk's: where it starts and
@@ -42,6 +42,7 @@ class GenerateResult(Sequence):
         self.seconds = seconds  # wall time: open the model, generate, write
         self.runtime = runtime  # what ran it, in words (Generator.runtime_text)
         self.runtime_details = list(runtime_details)  # how that was chosen (Generator.runtime_report): gan-infer -v
+        self.scheme = scheme  # how noise is drawn from (seed, index): keyed.SCHEME, which a manifest records
 
     def __len__(self) -> int:
         return len(self._paths)

@@ -283,3 +283,22 @@ def test_label_draws_are_prefixes_of_longer_ones(classes):
     for size in (1, 2, 5, 513, 1023):
         short = np.random.default_rng([2, 1, 3]).integers(0, classes, size=size, dtype=np.int64)
         np.testing.assert_array_equal(short, longest[:size])
+
+
+# --- the scheme, said ------------------------------------------------------------------------------
+
+def test_results_and_gan_infer_v_name_the_scheme(tmp_path):
+    from click.testing import CliRunner
+
+    from ganforge.inference import generate_walk
+    from ganforge.inference.cli import main as infer
+
+    assert generate(IMAGE, 3, tmp_path / "x.npy", device="cpu").scheme == "keyed-blocks-v1"
+    assert generate_walk(IMAGE, 1, 2, tmp_path / "w.npy", steps=3, device="cpu").scheme == keyed.SCHEME
+    out = tmp_path / "g.png"
+    verbose = CliRunner().invoke(infer, ["--model", str(IMAGE), "--n", "4", "--out", str(out), "-v"])
+    assert verbose.exit_code == 0, verbose.output
+    said = [line for line in verbose.output.splitlines() if "keyed-blocks-v1" in line]
+    assert len(said) == 1 and said[0].startswith("noise: keyed-blocks-v1"), verbose.output
+    quiet = CliRunner().invoke(infer, ["--model", str(IMAGE), "--n", "4", "--out", str(out)])
+    assert quiet.exit_code == 0 and "keyed-blocks" not in quiet.output
