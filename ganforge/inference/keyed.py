@@ -49,12 +49,17 @@ class Noise:
 
     def draw(self, start: int, stop: int) -> np.ndarray:
         """:func:`noise` of ``start:stop``."""
+        block, row = divmod(start, BLOCK)
+        if block == self._block and row == self._row and row + stop - start <= BLOCK:  # goes on within the block
+            self._row = row + stop - start
+            return self._rng.standard_normal((stop - start, self.dim), dtype=np.float32)
         out = np.empty((stop - start, self.dim), np.float32)
         done = 0
-        for b, lo, hi in _blocks(start, stop) if stop > start else ():
-            self._rng_at(b, lo).standard_normal(dtype=np.float32, out=out[done : done + hi - lo])  # in place
-            self._row = hi
-            done += hi - lo
+        while done < len(out):  # block after block (no _blocks generator: a chunk of 16 rows is a call)
+            take = min(BLOCK - row, len(out) - done)
+            self._rng_at(block, row).standard_normal(dtype=np.float32, out=out[done : done + take])  # in place
+            self._row = row + take
+            block, row, done = block + 1, 0, done + take
         return out
 
     def _rng_at(self, block: int, row: int) -> np.random.Generator:
