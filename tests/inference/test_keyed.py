@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +17,8 @@ import pytest
 from ganforge.errors import GanforgeError
 from ganforge.inference import Generator, generate, keyed, runtimes
 from ganforge.values import MAX_INDEX, check_start, parse_range
-from tests.inference.test_session import DATA
 
+DATA = Path(__file__).resolve().parents[1] / "data"
 IMAGE, SERIES, COND = DATA / "tiny-image.onnx", DATA / "tiny-series.onnx", DATA / "tiny-cond.onnx"
 
 # --- (a) the scheme, pinned ------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -11,8 +13,8 @@ from PIL import Image, ImageSequence
 from ganforge.errors import GanforgeError
 from ganforge.inference import generate, generate_walk, render
 from ganforge.inference.cli import main as infer
-from tests.inference.test_session import DATA
 
+DATA = Path(__file__).resolve().parents[1] / "data"
 IMAGE, SERIES, GRAY = DATA / "tiny-image.onnx", DATA / "tiny-series.onnx", DATA / "tiny-gray.onnx"
 
 
