@@ -61,15 +61,20 @@ def keyed_blocks(n: int, dim: int, chunk: int) -> float:
 WAYS = {"one stream": one_stream, "keyed-blocks-v1": keyed_blocks}
 
 
-def measure(n: int, dim: int, chunk: int, rounds: int) -> dict[str, list[float]]:
+def measure(n: int, dim: int, chunk: int, rounds: int, clock) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in WAYS}
     for r in range(rounds):
         order = list(WAYS) if r % 2 == 0 else list(WAYS)[::-1]
         for name in order:
-            t0 = time.perf_counter()
+            t0 = clock()
             WAYS[name](n, dim, chunk)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return times
+
+
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+CLOCK_TEXT = {"cpu": "CPU time of the process (numpy draws on one thread, so this is the work; time spent waiting "
+                     "for a busy machine's cores is left out)", "wall": "wall time"}
 
 
 def cases() -> list[tuple[str, int]]:
@@ -89,12 +94,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="samples a run")
     parser.add_argument("--rounds", type=int, default=7, help="rounds, each timing both ways once")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "keyed_noise.md")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="cpu",
+                        help="cpu: this process's CPU time (numpy draws on one thread; waiting for a busy "
+                             "machine's cores is left out); wall: elapsed time")
     args = parser.parse_args()
     before = uptime()
     rows = []
     for dim in LATENTS:
         for label, chunk in cases():
-            times = measure(args.n, dim, chunk, args.rounds)
+            times = measure(args.n, dim, chunk, args.rounds, CLOCKS[args.clock])
             old, new = (statistics.median(times[w]) for w in WAYS)
             spread = {w: (min(t), max(t)) for w, t in times.items()}
             paired = statistics.median(k / o for o, k in zip(*times.values()))  # a round's two times, side by side
@@ -107,7 +115,8 @@ def main() -> None:
              "`np.random.default_rng(seed)` a seed, `standard_normal` a chunk) against keyed-blocks-v1 "
              "(a generator a block of 1024 samples, `keyed.Noise.draw` a chunk, as generation reads it). "
              f"Medians of {args.rounds} rounds, the two ways taking turns in each (which goes first "
-             "alternates); min-max in brackets. Written by `python benchmarks/keyed_noise.py`.", "",
+             f"alternates); min-max in brackets; seconds of {CLOCK_TEXT[args.clock]}. "
+             f"Written by `python benchmarks/keyed_noise.py --rounds {args.rounds} --clock {args.clock}`.", "",
              f"- numpy {np.__version__}, Python {platform.python_version()}, {platform.machine()}",
              f"- uptime before: `{before}`", f"- uptime after: `{after}`", "",
              "The last column is the median of each round's keyed time over its one-stream time: the "

@@ -50,8 +50,9 @@ class Batching:
         (default: batches of :attr:`default_batch`, each run in :attr:`micro_batch` pieces).
 
         Noise is keyed by (seed, index) (:mod:`~ganforge.inference.keyed`), so the samples do not
-        depend on ``batch_size`` and a range equals the same slice of the whole. A conditional model takes ``labels`` (class indices ``[n]``) or,
-        when None, labels drawn as :meth:`sample_labels` draws them. Arguments are
+        depend on ``batch_size`` and a range equals the same slice of the whole. A conditional
+        model takes ``labels`` (class indices ``[n]``) or, when None, labels drawn as
+        :meth:`sample_labels` draws them. Arguments are
         checked here, not at the first ``next()`` (:meth:`stream` takes them checked).
         """
         n, seed, start = check_count(n), check_seed(seed), check_start(start)

@@ -112,8 +112,8 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
               help="Frames of an --interpolate walk, both ends included.")
 @threads_option
 @click.pass_context
-def main(ctx, model, n, out, seed, device, nrow, batch_size, scale, runtime, verbose, foreign, labels, per_class, interpolate,
-         steps):
+def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, foreign, labels, per_class, interpolate,
+         steps, scale):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
     from ganforge.inference.generation import run_generation, run_walk
     from ganforge.inference.request import GenerationRequest, WalkRequest

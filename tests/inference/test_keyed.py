@@ -248,7 +248,8 @@ def test_start_is_checked(image):
 def test_parse_range():
     assert parse_range("0:1000") == (0, 1000) and parse_range(":5") == (0, 5) and parse_range(" 7 : 9 ") == (7, 9)
     for bad, message in [("5", "START:STOP"), ("a:b", "START:STOP"), ("5:5", "greater than its start"),
-                         ("9:3", "greater than its start"), ("-1:3", "START:STOP"), (f"0:{MAX_INDEX + 1}", "2\\*\\*53")]:
+                         ("9:3", "greater than its start"), ("-1:3", "START:STOP"),
+                         (f"0:{MAX_INDEX + 1}", "2\\*\\*53")]:
         with pytest.raises(GanforgeError, match=message):
             parse_range(bad)
 
