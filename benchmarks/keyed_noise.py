@@ -146,10 +146,10 @@ def main() -> None:
     extra = [(new - old) / blocks * 1e6 for _, _, old, new, *_ in rows]
     ratios = [paired for *_, paired, _ in rows]
     lines += ["", f"keyed-blocks-v1 against one stream, per round: {min(ratios):.2f}x to {max(ratios):.2f}x; "
-              f"{min(extra):.0f} to {max(extra):.0f} us more a block of {keyed.BLOCK} samples. A block's generator "
-              "costs about 10 us to make (numpy's SeedSequence and PCG64), the scheme's own price for addressing "
-              "samples, paid once per 1024 whatever the chunks; where *per round* and *a block at once* agree, "
-              "keyed.Noise's chunking adds nothing to it. A model's run of those 1024 samples costs far more than the "
+              f"{min(extra):.0f} to {max(extra):.0f} us more a block of {keyed.BLOCK} samples: the scheme's own price "
+              "for addressing samples, paid once a block whatever the chunks (making a block's generator, numpy's "
+              "SeedSequence and PCG64, measures about 10 us alone; the rest was not pinned down). Where *per "
+              "round* and *a block at once* agree, keyed.Noise's chunking adds nothing to it. A model's run of those 1024 samples costs far more than the "
               "noise (gan-infer makes about 95,000 mnist-mlp samples a second: benchmarks/results/streaming.md)."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
