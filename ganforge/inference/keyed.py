@@ -1,8 +1,11 @@
 """Addressable samples: sample ``i`` of seed ``s`` is one thing everywhere.
 
 The noise (and the drawn labels) of a seed is cut into blocks of :data:`BLOCK` samples; block
-``b`` is drawn from its own generator, ``np.random.default_rng([s, stream, b])`` (``stream`` 0
-for the noise, 1 for the labels), its rows in order. So any range ``[a, b)`` is computed without
+``b`` is drawn from its own generator, :func:`generator`: numpy's PCG64 seeded by
+``SeedSequence(s, spawn_key=(stream, b))`` (``stream`` 0 for the noise, 1 for the labels), its
+rows in order. The spawn key keeps the seed's words apart from the stream's and the block's, so
+no (seed, stream, block) shares a generator with another (a plain list ``[s, stream, b]`` would
+not: numpy reads ``[s, 1, 0]`` as ``[s + 2**32, 0, 0]``). So any range ``[a, b)`` is computed without
 the samples before it, and sample ``i`` does not depend on the batch size, the micro-batch, the
 runtime, the worker count or the shards a job is cut into: only on ``(seed, i)`` and the model.
 
@@ -20,6 +23,11 @@ import numpy as np
 SCHEME = "keyed-blocks-v1"
 BLOCK = 1024  # samples a block: each block's noise comes from its own generator
 NOISE, LABELS = 0, 1  # the streams of a seed
+
+
+def generator(seed: int, stream: int, block: int) -> np.random.Generator:
+    """The generator of ``block`` of ``seed``'s ``stream`` (:data:`NOISE` or :data:`LABELS`)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, block)))
 
 
 def _blocks(start: int, stop: int):
@@ -65,7 +73,7 @@ class Noise:
     def _rng_at(self, block: int, row: int) -> np.random.Generator:
         """The generator of ``block`` about to draw its row ``row``."""
         if block != self._block or row < self._row:  # another block, or back within this one: from its start
-            self._block, self._row, self._rng = block, 0, np.random.default_rng([self.seed, NOISE, block])
+            self._block, self._row, self._rng = block, 0, generator(self.seed, NOISE, block)
         if row > self._row:  # the rows before are not wanted: drawn and dropped, to reach this one
             self._rng.standard_normal((row - self._row, self.dim), dtype=np.float32)
         return self._rng
@@ -78,7 +86,7 @@ def labels(seed: int, start: int, stop: int, num_classes: int) -> np.ndarray:
     out = np.empty(stop - start, np.int64)
     done = 0
     for b, lo, hi in _blocks(start, stop) if stop > start else ():
-        drawn = np.random.default_rng([seed, LABELS, b]).integers(0, num_classes, size=hi, dtype=np.int64)
+        drawn = generator(seed, LABELS, b).integers(0, num_classes, size=hi, dtype=np.int64)
         out[done : done + hi - lo] = drawn[lo:hi]
         done += hi - lo
     return out
