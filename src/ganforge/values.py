@@ -32,6 +32,42 @@ def check_seed(seed) -> int:
     return check_count(seed, "seed", minimum=0)
 
 
+MAX_INDEX = 2**53  # a sample's index within its seed: beyond any job, and exact as a float anywhere
+
+
+def check_start(start, what: str = "start") -> int:
+    """The index of a seed's first sample wanted: an int in ``[0, 2**53]``, else a GanforgeError."""
+    start = check_count(start, what, minimum=0)
+    if start > MAX_INDEX:
+        raise GanforgeError(f"{what} must be at most 2**53 ({MAX_INDEX}), got {start}")
+    return start
+
+
+MAX_SCALE = 16  # a picture's scale for viewing: 8x8 samples become 128x128 pixels at 16
+
+
+def check_scale(scale) -> int:
+    """A picture's whole scale factor for viewing (nearest neighbour), ``1`` to ``16``, else a GanforgeError."""
+    scale = check_count(scale, "scale")
+    if scale > MAX_SCALE:
+        raise GanforgeError(f"scale must be at most {MAX_SCALE} (a factor a side, nearest neighbour), got {scale}")
+    return scale
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``A:B``, samples ``A`` (included) to ``B`` (excluded) of a seed, ``0 <= A < B``; ``:B`` is ``0:B``."""
+    a, sep, b = str(text).strip().partition(":")
+    a = a.strip() or "0"
+    if not sep or not (a.isascii() and a.isdigit() and b.strip().isascii() and b.strip().isdigit()):
+        raise GanforgeError(f"a range is START:STOP, sample indices such as 0:1000 or 5000:6000; got {text!r}")
+    start, stop = int(a), int(b)
+    check_start(start, "the range's start")
+    check_start(stop, "the range's stop")
+    if stop <= start:
+        raise GanforgeError(f"the range's stop must be greater than its start, got {text!r} (START:STOP, STOP excluded)")
+    return start, stop
+
+
 def parse_value_range(text: str) -> tuple[float, float]:
     """``LOW,HIGH`` as two finite floats with LOW < HIGH."""
     try:

@@ -1,5 +1,6 @@
-"""How a :class:`~ganforge.inference.Generator` turns many samples into runs: noise from one
-stream per seed (so samples never depend on the batch size), chunks sized for memory, each run
+"""How a :class:`~ganforge.inference.Generator` turns many samples into runs: noise keyed by
+(seed, index) (:mod:`~ganforge.inference.keyed`: samples never depend on the batch size, and
+any range is made on its own), chunks sized for memory, each run
 in micro-batches, and the batches of a per-class grid. A mixin over the Generator's runs
 (``_micro``, ``_run_noise``), its ``info`` and its labels.
 """
@@ -12,8 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from ganforge.errors import GanforgeError
+from ganforge.inference import keyed
 from ganforge.inference import labels as labelling
-from ganforge.values import check_count, check_seed
+from ganforge.values import check_count, check_seed, check_start
 
 MAX_BATCH = 1024  # samples per chunk when generating many ...
 BATCH_BYTES = 4 << 20  # ... or fewer, so that one chunk's output stays near 4 MiB: big images, smaller chunks
@@ -31,44 +33,47 @@ class Batching:
         fits = max(1, BATCH_BYTES // per_sample)
         return min(MAX_BATCH, 1 << (fits.bit_length() - 1))
 
-    def sample_noise(self, n: int, seed: int) -> np.ndarray:
-        """Noise ``[n, latent_dim]`` float32: what ``generate(n, seed)`` feeds the model."""
-        return self._noise(check_count(n), check_seed(seed))
+    def sample_noise(self, n: int, seed: int, start: int = 0) -> np.ndarray:
+        """Noise ``[n, latent_dim]`` float32 of samples ``start:start + n`` of ``seed``: what
+        ``generate(n, seed, start=start)`` feeds the model."""
+        n, seed, start = check_count(n), check_seed(seed), check_start(start)
+        return self._noise(n, seed, start)
 
-    def _noise(self, n: int, seed: int) -> np.ndarray:
-        return np.random.default_rng(seed).standard_normal((n, self.info.latent_dim), dtype=np.float32)
+    def _noise(self, n: int, seed: int, start: int = 0) -> np.ndarray:
+        return keyed.noise(seed, start, start + n, self.info.latent_dim)
 
     # --- batches ------------------------------------------------------------------------------------
 
     def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None,
-                     labels: np.ndarray | None = None) -> Iterator[np.ndarray]:
-        """Yield ``n`` samples in batches of ``batch_size`` samples a run (default: batches of
-        :attr:`default_batch`, each run in :attr:`micro_batch` pieces).
+                     labels: np.ndarray | None = None, start: int = 0) -> Iterator[np.ndarray]:
+        """Yield samples ``start:start + n`` of ``seed`` in batches of ``batch_size`` samples a run
+        (default: batches of :attr:`default_batch`, each run in :attr:`micro_batch` pieces).
 
-        Noise is drawn from one stream, so the samples do not depend on
-        ``batch_size``. A conditional model takes ``labels`` (class indices ``[n]``) or,
-        when None, labels drawn as :meth:`sample_labels` draws them. Arguments are
+        Noise is keyed by (seed, index) (:mod:`~ganforge.inference.keyed`), so the samples do not
+        depend on ``batch_size`` and a range equals the same slice of the whole. A conditional
+        model takes ``labels`` (class indices ``[n]``) or, when None, labels drawn as
+        :meth:`sample_labels` draws them. Arguments are
         checked here, not at the first ``next()`` (:meth:`stream` takes them checked).
         """
-        n, seed = check_count(n), check_seed(seed)
+        n, seed, start = check_count(n), check_seed(seed), check_start(start)
         labels = None if labels is None else self._check_labels(labels, n)  # None: drawn below, if conditional
         if batch_size is not None:
             batch_size = check_count(batch_size, "batch size")
-        return self.stream(n, seed, batch_size, labels)
+        return self.stream(n, seed, batch_size, labels, start=start)
 
     def stream(self, n: int, seed: int, batch_size: int | None = None, labels: np.ndarray | None = None, *,
-               small_job: bool = False) -> Iterator[np.ndarray]:
+               small_job: bool = False, start: int = 0) -> Iterator[np.ndarray]:
         """:meth:`iter_batches` on arguments already checked (a
         :class:`~ganforge.inference.request.GenerationRequest`'s; ``labels`` int64 ``[n]`` in range,
-        or None); ``small_job``: as :meth:`__call__` takes it."""
-        noise = np.random.default_rng(seed)
-        label_rng = labelling.label_rng(seed) if labels is None and self.info.conditional else None
+        or None: drawn, for a conditional model); ``small_job``: as :meth:`__call__` takes it."""
+        drawn = labels is None and self.info.conditional
+        noise = keyed.Noise(seed, self.info.latent_dim)  # chunk after chunk: each row drawn once
 
-        def chunk(start: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
-            z = noise.standard_normal((b, self.info.latent_dim), dtype=np.float32)
-            if label_rng is not None:
-                return z, labelling.draw_labels(self.info, label_rng, b)
-            return z, None if labels is None else labels[start : start + b]
+        def chunk(at: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
+            z = noise.draw(start + at, start + at + b)
+            if drawn:
+                return z, labelling.draw_labels(self.info, seed, start + at, start + at + b)
+            return z, None if labels is None else labels[at : at + b]
 
         return self._batches(n, chunk, batch_size, small_job)
 
@@ -96,10 +101,10 @@ class Batching:
         return self.stream_per_class(per_class, classes, seed, batch_size)
 
     def stream_per_class(self, per_class: int, classes: list[int], seed: int, batch_size: int | None = None, *,
-                         small_job: bool = False) -> Iterator[np.ndarray]:
-        """:meth:`per_class_batches` on arguments already checked, of a conditional model;
-        ``small_job``: as :meth:`__call__` takes it."""
-        noise = self._noise(per_class, seed)
+                         small_job: bool = False, start: int = 0) -> Iterator[np.ndarray]:
+        """:meth:`per_class_batches` on arguments already checked, of a conditional model, its
+        noises those of samples ``start:start + per_class``; ``small_job``: as :meth:`__call__` takes it."""
+        noise = self._noise(per_class, seed, start)
         row = np.asarray(classes, np.int64)
 
         def chunk(start: int, b: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,10 +126,10 @@ class Batching:
             done += b
 
     def generate(self, n: int, seed: int = 0, batch_size: int | None = None,
-                 labels: np.ndarray | None = None) -> np.ndarray:
-        """``n`` samples ``[n, *sample_shape]`` float32 from ``seed`` (and ``labels``, see
-        :meth:`iter_batches`), whatever ``batch_size``."""
-        batches = self.iter_batches(n, seed, batch_size, labels)
+                 labels: np.ndarray | None = None, start: int = 0) -> np.ndarray:
+        """Samples ``start:start + n`` ``[n, *sample_shape]`` float32 of ``seed`` (and ``labels``,
+        see :meth:`iter_batches`), whatever ``batch_size``."""
+        batches = self.iter_batches(n, seed, batch_size, labels, start)
         out = np.empty((n, *self.info.sample_shape), np.float32)  # filled in place: no second copy
         done = 0
         for batch in batches:

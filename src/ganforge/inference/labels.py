@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ganforge.errors import GanforgeError
+from ganforge.inference import keyed
 from ganforge.inference.metadata import ModelInfo
 
 KNOWN_SHOWN = 20  # class names an unknown-label error lists before "... and N more"
@@ -77,15 +78,11 @@ def parse_labels(info: ModelInfo, path: Path, values: Iterable[str | int]) -> li
     return indices
 
 
-def label_rng(seed: int) -> np.random.Generator:
-    """The stream random labels are drawn from: not the noise's (``default_rng(seed)``), so a
-    seed gives the same noise whether the model is conditional or not."""
-    return np.random.default_rng([seed, 1])
-
-
-def draw_labels(info: ModelInfo, rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` labels int64, uniform over the classes."""
-    return rng.integers(0, info.num_classes, size=n, dtype=np.int64)
+def draw_labels(info: ModelInfo, seed: int, start: int, stop: int) -> np.ndarray:
+    """Labels ``[stop - start]`` int64 of samples ``start:stop`` of ``seed``, uniform over the
+    classes (:func:`ganforge.inference.keyed.labels`: a stream of their own, so a seed gives the
+    same noise whether the model is conditional or not)."""
+    return keyed.labels(seed, start, stop, info.num_classes)
 
 
 def check_labels(info: ModelInfo, path: Path, labels, n: int) -> np.ndarray | None:

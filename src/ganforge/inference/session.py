@@ -25,7 +25,7 @@ from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, Missing
 from ganforge.inference import foreign, labels as labelling, runtimes, tuning
 from ganforge.inference.batches import Batching
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, PREFIX, ModelInfo, check_graph
-from ganforge.values import check_count, check_seed, check_value_range
+from ganforge.values import check_count, check_seed, check_start, check_value_range
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -245,13 +245,15 @@ class Generator(Batching):
         """
         return labelling.parse_labels(self.info, self.path, values)
 
-    def sample_labels(self, n: int, seed: int) -> np.ndarray:
-        """Labels ``[n]`` int64, uniform over the classes: what ``generate(n, seed)`` feeds a
-        conditional model. Their stream is not the noise's, so ``generate(n, seed)`` gets
-        the same noise whether the model is conditional or not."""
+    def sample_labels(self, n: int, seed: int, start: int = 0) -> np.ndarray:
+        """Labels ``[n]`` int64 of samples ``start:start + n`` of ``seed``, uniform over the
+        classes: what ``generate(n, seed)`` feeds a conditional model. Their stream is not the
+        noise's, so ``generate(n, seed)`` gets the same noise whether the model is conditional or
+        not (:mod:`ganforge.inference.keyed`)."""
         if not self.info.conditional:
             raise GanforgeError(self._no_classes())
-        return labelling.draw_labels(self.info, labelling.label_rng(check_seed(seed)), check_count(n))
+        n, start = check_count(n), check_start(start)
+        return labelling.draw_labels(self.info, check_seed(seed), start, start + n)
 
     def _check_labels(self, labels, n: int) -> np.ndarray | None:
         """``labels`` as int64 ``[n]`` in range for a conditional model; None for an unconditional one."""
