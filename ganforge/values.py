@@ -43,6 +43,17 @@ def check_start(start, what: str = "start") -> int:
     return start
 
 
+MAX_SCALE = 16  # a picture's scale for viewing: 8x8 samples become 128x128 pixels at 16
+
+
+def check_scale(scale) -> int:
+    """A picture's whole scale factor for viewing (nearest neighbour), ``1`` to ``16``, else a GanforgeError."""
+    scale = check_count(scale, "scale")
+    if scale > MAX_SCALE:
+        raise GanforgeError(f"scale must be at most {MAX_SCALE} (a factor a side, nearest neighbour), got {scale}")
+    return scale
+
+
 def parse_range(text: str) -> tuple[int, int]:
     """``A:B``, samples ``A`` (included) to ``B`` (excluded) of a seed, ``0 <= A < B``; ``:B`` is ``0:B``."""
     a, sep, b = str(text).strip().partition(":")

@@ -66,9 +66,10 @@ class Batching:
         :class:`~ganforge.inference.request.GenerationRequest`'s; ``labels`` int64 ``[n]`` in range,
         or None: drawn, for a conditional model); ``small_job``: as :meth:`__call__` takes it."""
         drawn = labels is None and self.info.conditional
+        noise = keyed.Noise(seed, self.info.latent_dim)  # chunk after chunk: each row drawn once
 
         def chunk(at: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
-            z = keyed.noise(seed, start + at, start + at + b, self.info.latent_dim)
+            z = noise.draw(start + at, start + at + b)
             if drawn:
                 return z, labelling.draw_labels(self.info, seed, start + at, start + at + b)
             return z, None if labels is None else labels[at : at + b]

@@ -92,6 +92,8 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
               help="Where onnxruntime runs: auto takes CUDA when onnxruntime-gpu finds a GPU, else the CPU.")
 @click.option("--nrow", type=click.IntRange(min=1), help="Columns of the grid (default: square).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Samples per onnxruntime call.")
+@click.option("--scale", type=click.IntRange(1, 16), default=1, show_default=True, metavar="N",
+              help="Draw the pictures (.png, .gif, DIR/) N times larger a side, pixel for pixel (not .npy).")
 @runtime_options
 @click.option("-v", "--verbose", is_flag=True,
               help="Say what runs the model: the runtime of each run size, the micro-batch, and whether that "
@@ -110,7 +112,7 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
               help="Frames of an --interpolate walk, both ends included.")
 @threads_option
 @click.pass_context
-def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, foreign, labels, per_class, interpolate,
+def main(ctx, model, n, out, seed, device, nrow, batch_size, scale, runtime, verbose, foreign, labels, per_class, interpolate,
          steps):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
     from ganforge.inference.generation import run_generation, run_walk
@@ -123,15 +125,16 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, f
     with cli_errors():
         if interpolate is not None:
             request = WalkRequest(model=model, seed_a=interpolate[0], seed_b=interpolate[1], out=out, steps=steps,
-                                  labels=labels or None, device=device, **runtime, **foreign)
+                                  labels=labels or None, device=device, scale=scale, **runtime, **foreign)
             result = run_walk(request, note=note)
         else:
             request = GenerationRequest(model=model, n=None if per_class else n, out=out, seed=seed, nrow=nrow,
                                         batch_size=batch_size, labels=labels or None, per_class=per_class,
-                                        device=device, **runtime, **foreign)
+                                        device=device, scale=scale, **runtime, **foreign)
             result = run_generation(request, progress=progress, note=note)
     if verbose:
         click.echo(str(threads.current()), err=True)
+        click.echo(f"noise: {result.scheme} (sample i of seed s the same in any range, batch or runtime)", err=True)
         for line in result.runtime_details:
             click.echo(line, err=True)
     where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ganforge.errors import GanforgeError
-from ganforge.inference import labels as labelling
+from ganforge.inference import keyed, labels as labelling
 from ganforge.inference.render import check_grid, grid_memory, write_batches
 from ganforge.inference.request import GenerationRequest, ModelRequest, WalkRequest
 from ganforge.inference.session import Generator
@@ -29,7 +29,7 @@ class GenerateResult(Sequence):
 
     def __init__(self, paths: Sequence[Path], *, n: int, model: Path, device: str, providers: list[str],
                  seconds: float, labels: tuple[str, ...] | None = None, conditional: bool = False,
-                 runtime: str | None = None, runtime_details: Sequence[str] = ()):
+                 runtime: str | None = None, runtime_details: Sequence[str] = (), scheme: str = keyed.SCHEME):
         self._paths = paths
         self.n = n  # samples generated (frames, for a walk)
         # conditional models: the classes asked for, by name, in order (a walk's: where it starts and
@@ -42,6 +42,7 @@ class GenerateResult(Sequence):
         self.seconds = seconds  # wall time: open the model, generate, write
         self.runtime = runtime  # what ran it, in words (Generator.runtime_text)
         self.runtime_details = list(runtime_details)  # how that was chosen (Generator.runtime_report): gan-infer -v
+        self.scheme = scheme  # how noise is drawn from (seed, index): keyed.SCHEME, which a manifest records
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -120,11 +121,13 @@ def run_generation(request: GenerationRequest, *, progress: Callable[[int, int],
     gen = open_generator(request, note)
     job = _job(request, gen)
     if request.form == "png":
-        grid_memory(job.n, gen.info.sample_shape)
+        grid_memory(job.n, gen.info.sample_shape, kind=gen.info.kind, scale=request.scale)
+    elif request.form == "dir" and request.scale > 1:  # one sample's picture at a time
+        grid_memory(1, gen.info.sample_shape, kind=gen.info.kind, scale=request.scale)
     if not job.small_job and request.batch_size is None and not gen.measured:
         gen.tune_micro_batch()  # a second or two, once per model and machine (cached)
     paths = write_batches(request.form, job.batches, job.n, gen.info.sample_shape, request.out, kind=gen.info.kind,
-                          nrow=job.nrow, value_range=gen.info.value_range, progress=progress)
+                          nrow=job.nrow, value_range=gen.info.value_range, progress=progress, scale=request.scale)
     return _result(gen, paths, job.n, start, job.chosen, job.small_job)
 
 
@@ -132,11 +135,12 @@ def run_walk(request: WalkRequest, *, note: Callable[[str], None] | None = None)
     """Make and write the request's walk (:func:`generate_walk`)."""
     start = time.perf_counter()
     gen = open_generator(request, note)
-    walk_memory(request.steps, gen.info.sample_shape, gen.info.kind)
+    walk_memory(request.steps, gen.info.sample_shape, gen.info.kind, request.scale)
     ends = walk_classes(gen, request.seed_a, request.seed_b, request.labels)
     small = request.small_job()
     frames = walk_frames(gen, request.seed_a, request.seed_b, request.steps, ends, small_job=small)
-    paths = write_walk(request.form, frames, request.out, kind=gen.info.kind, value_range=gen.info.value_range)
+    paths = write_walk(request.form, frames, request.out, kind=gen.info.kind, value_range=gen.info.value_range,
+                       scale=request.scale)
     return _result(gen, paths, request.steps, start, ends, small)
 
 
@@ -146,7 +150,7 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
              layout: str | None = None, labels: Sequence[str | int] | None = None, per_class: int | None = None,
              progress=None, latent_shape: Sequence[int] | None = None, num_classes: int | None = None,
              note: Callable[[str], None] | None = None, provider: str | None = None,
-             precision: str = "fp32", start: int = 0) -> GenerateResult:
+             precision: str = "fp32", start: int = 0, scale: int = 1) -> GenerateResult:
     """Sample ``n`` outputs of ``model`` (default: :func:`default_model`) from ``seed`` and write them to ``out``:
     samples ``start:start + n`` of the seed, each the same whatever the batch size, runtime or
     range asked (:mod:`~ganforge.inference.keyed`), so a range equals the same slice of the whole.
@@ -166,12 +170,15 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     unless ``labels`` (names or indices) are given: then the ``n`` samples go to them in
     contiguous blocks, as even as possible, in the order given. ``per_class=K`` makes a
     grid of one row a class (``labels``, else every class) and K columns, column j with the
-    same noise in every row; ``n`` is then K times the classes, so it must be None.
+    same noise in every row; ``n`` is then K times the classes, so it must be None. ``scale=N``
+    (1 to 16) draws the pictures N times larger a side, nearest neighbour, pixel for pixel; a
+    .npy is never scaled (refused).
     """
     request = GenerationRequest(model=model, n=n, out=out, seed=seed, nrow=nrow, batch_size=batch_size,
                                 labels=labels, per_class=per_class, device=device, latent_dim=latent_dim,
                                 latent_shape=latent_shape, value_range=value_range, layout=layout,
-                                num_classes=num_classes, provider=provider, precision=precision, start=start)
+                                num_classes=num_classes, provider=provider, precision=precision, start=start,
+                                scale=scale)
     return run_generation(request, progress=progress, note=note)
 
 
@@ -180,15 +187,16 @@ def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int
                   latent_dim: int | None = None, value_range: tuple[float, float] | None = None,
                   layout: str | None = None, latent_shape: Sequence[int] | None = None,
                   num_classes: int | None = None, note: Callable[[str], None] | None = None,
-                  provider: str | None = None, precision: str = "fp32") -> GenerateResult:
+                  provider: str | None = None, precision: str = "fp32", scale: int = 1) -> GenerateResult:
     """Walk from seed A's first sample to seed B's in ``steps`` frames (:func:`interpolate`)
     and write them to ``out``: ``*.gif`` animation, ``*.png`` one-row strip, ``*.npy``
     array or ``DIR/`` (:func:`ganforge.inference.walk.save_walk`). ``labels``: one class
     throughout, or two to walk from the first class to the second. Arguments are checked
     before the model runs (:class:`~ganforge.inference.request.WalkRequest`). The other
-    arguments are :func:`generate`'s.
+    arguments are :func:`generate`'s (``scale``: a GIF's frames that much beyond their 128 px).
     """
     request = WalkRequest(model=model, seed_a=seed_a, seed_b=seed_b, out=out, steps=steps, labels=labels,
                           device=device, latent_dim=latent_dim, latent_shape=latent_shape, value_range=value_range,
-                          layout=layout, num_classes=num_classes, provider=provider, precision=precision)
+                          layout=layout, num_classes=num_classes, provider=provider, precision=precision,
+                          scale=scale)
     return run_walk(request, note=note)

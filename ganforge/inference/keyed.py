@@ -33,16 +33,37 @@ def _blocks(start: int, stop: int):
 def noise(seed: int, start: int, stop: int, dim: int) -> np.ndarray:
     """Noise ``[stop - start, dim]`` float32 of samples ``start:stop`` of ``seed`` (checked
     values: ``0 <= start <= stop``, ``dim >= 1``). A block's rows are drawn in order, so only
-    the rows up to the last one wanted are drawn."""
-    out = np.empty((stop - start, dim), np.float32)
-    done = 0
-    for b, lo, hi in _blocks(start, stop) if stop > start else ():
-        rng = np.random.default_rng([seed, NOISE, b])
-        if lo:  # the block's first rows are not wanted: drawn and dropped, to reach row lo
-            rng.standard_normal((lo, dim), dtype=np.float32)
-        rng.standard_normal(dtype=np.float32, out=out[done : done + hi - lo])  # in place: no copy
-        done += hi - lo
-    return out
+    the rows up to the last one wanted are drawn. Ranges read one after the other: :class:`Noise`."""
+    return Noise(seed, dim).draw(start, stop)
+
+
+class Noise:
+    """A seed's noise read range after range, as generation reads its chunks: the generator of
+    the block last read is kept, so a range that starts where the one before stopped goes on
+    drawing instead of drawing the block's first rows again (what :func:`noise` alone does for
+    a range that starts inside a block). The values are :func:`noise`'s whatever the order."""
+
+    def __init__(self, seed: int, dim: int):
+        self.seed, self.dim = seed, dim
+        self._block, self._row, self._rng = -1, 0, None  # the block last read, its next row, its generator
+
+    def draw(self, start: int, stop: int) -> np.ndarray:
+        """:func:`noise` of ``start:stop``."""
+        out = np.empty((stop - start, self.dim), np.float32)
+        done = 0
+        for b, lo, hi in _blocks(start, stop) if stop > start else ():
+            self._rng_at(b, lo).standard_normal(dtype=np.float32, out=out[done : done + hi - lo])  # in place
+            self._row = hi
+            done += hi - lo
+        return out
+
+    def _rng_at(self, block: int, row: int) -> np.random.Generator:
+        """The generator of ``block`` about to draw its row ``row``."""
+        if block != self._block or row < self._row:  # another block, or back within this one: from its start
+            self._block, self._row, self._rng = block, 0, np.random.default_rng([self.seed, NOISE, block])
+        if row > self._row:  # the rows before are not wanted: drawn and dropped, to reach this one
+            self._rng.standard_normal((row - self._row, self.dim), dtype=np.float32)
+        return self._rng
 
 
 def labels(seed: int, start: int, stop: int, num_classes: int) -> np.ndarray:

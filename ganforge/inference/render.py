@@ -106,17 +106,29 @@ def render_grid(samples: np.ndarray, kind: str, *, nrow: int | None = None, valu
     raise ValueError(f"unknown kind {kind!r}: expected 'image' or 'series'")
 
 
-def frame_images(samples: np.ndarray, kind: str, *, value_range=(-1.0, 1.0), min_side: int = 128) -> list:
+def scaled(image, scale: int):
+    """``image`` ``scale`` times larger a side, each pixel a ``scale`` x ``scale`` square (nearest
+    neighbour, a whole factor: pixel-exact); its size checked before (:func:`grid_memory`)."""
+    if scale == 1:
+        return image
+    from PIL import Image
+
+    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+
+
+def frame_images(samples: np.ndarray, kind: str, *, value_range=(-1.0, 1.0), min_side: int = 128,
+                 scale: int = 1) -> list:
     """One PIL image a sample, for an animation: images scaled up by a whole factor (nearest
-    neighbour) until the short side is at least ``min_side``; series a curve cell each."""
+    neighbour) until the short side is at least ``min_side``, then ``scale`` times more; series a
+    curve cell each, ``scale`` times larger."""
     from PIL import Image
 
     samples = np.asarray(samples)
     if kind == "series":
-        return [render_grid(sample[None], kind, value_range=value_range) for sample in samples]
+        return [scaled(render_grid(sample[None], kind, value_range=value_range), scale) for sample in samples]
     if kind != "image" or samples.ndim != 4 or samples.shape[1] not in (1, 3):
         raise ValueError(f"expected images [n, 1 or 3, H, W] or kind 'series', got {kind} {list(samples.shape)}")
-    factor = max(1, math.ceil(min_side / min(samples.shape[2:])))
+    factor = max(1, math.ceil(min_side / min(samples.shape[2:]))) * scale
     pixels = to_uint8(samples, value_range).transpose(0, 2, 3, 1).repeat(factor, axis=1).repeat(factor, axis=2)
     return [Image.fromarray(p[..., 0], "L") if p.shape[-1] == 1 else Image.fromarray(p, "RGB") for p in pixels]
 
@@ -272,11 +284,23 @@ def check_grid(n: int, form: str) -> None:
 GRID_BYTES = 10  # bytes a sample value costs on the way to a grid: float32 samples, scaled copy, uint8 cells, canvas
 
 
-def grid_memory(n: int, sample_shape: Sequence[int]) -> None:
-    """A PNG grid holds every sample at once: refused over the memory budget, naming the
-    forms that stream."""
-    check_memory(f"a PNG grid of {n} samples of shape {list(sample_shape)}", n * math.prod(sample_shape) * GRID_BYTES,
-                 "write --out samples.npy or --out DIR/ (one PNG a sample), which stream, or ask for fewer samples")
+def cell_bytes(sample_shape: Sequence[int], kind: str) -> int:
+    """Bytes one sample's cell of a picture holds (uint8, with its border): what a scale multiplies."""
+    if kind == "series":
+        return (SERIES_CELL[0] + BORDER) * (SERIES_CELL[1] + BORDER) * 3
+    channels, h, w = sample_shape  # images: [C, H, W]
+    return channels * (h + BORDER) * (w + BORDER)
+
+
+def grid_memory(n: int, sample_shape: Sequence[int], *, kind: str = "image", scale: int = 1) -> None:
+    """A PNG grid holds every sample at once (and, at ``scale`` > 1, the picture scaled too):
+    refused over the memory budget, before anything is drawn, naming the forms that stream."""
+    nbytes = n * math.prod(sample_shape) * GRID_BYTES
+    what, fix = f"a PNG grid of {n} samples of shape {list(sample_shape)}", "ask for fewer samples"
+    if scale > 1:
+        nbytes += n * cell_bytes(sample_shape, kind) * scale * scale
+        what, fix = f"{what} at scale {scale}", "ask for a smaller scale or fewer samples"
+    check_memory(what, nbytes, f"write --out samples.npy or --out DIR/ (one PNG a sample), which stream, or {fix}")
 
 
 def check_finite(batch: np.ndarray, done: int) -> None:
@@ -321,24 +345,25 @@ def save_batches(batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int,
 
 def write_batches(form: str, batches: Iterable[np.ndarray], n: int, sample_shape: tuple[int, ...],
                   out: str | os.PathLike[str], *, kind: str, nrow: int | None = None, value_range=(-1.0, 1.0),
-                  progress: Callable[[int, int], None] | None = None) -> Sequence[Path]:
+                  progress: Callable[[int, int], None] | None = None, scale: int = 1) -> Sequence[Path]:
     """:func:`save_batches` to ``out`` of the form :func:`out_form` gave, its size already checked
-    (a generation request's). A folder is checked again as it is replaced: it may have changed."""
+    (a generation request's); pictures ``scale`` times larger a side (:func:`scaled`; not .npy). A
+    folder is checked again as it is replaced: it may have changed."""
     path = Path(out)
     with _writable(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
     if form == "dir":
-        return _write_folder(batches, n, path, kind, value_range, progress)
+        return _write_folder(batches, n, path, kind, value_range, progress, scale)
     if form == "npy":
         return _write_npy(batches, n, sample_shape, path, progress)
     samples = np.concatenate(list(batches)) if not isinstance(batches, list) or len(batches) != 1 else batches[0]
     check_finite(samples, 0)
     if progress:
         progress(len(samples), n)
-    return [save_png(render_grid(samples, kind, nrow=nrow, value_range=value_range), path)]
+    return [save_png(scaled(render_grid(samples, kind, nrow=nrow, value_range=value_range), scale), path)]
 
 
-def _write_folder(batches, n: int, path: Path, kind: str, value_range, progress) -> Sequence[Path]:
+def _write_folder(batches, n: int, path: Path, kind: str, value_range, progress, scale: int = 1) -> Sequence[Path]:
     """One PNG a sample, written in a folder beside, then moved into place whole."""
     check_out_dir(path)
     done = 0
@@ -347,7 +372,7 @@ def _write_folder(batches, n: int, path: Path, kind: str, value_range, progress)
         for batch in batches:
             check_finite(batch, done)
             for image in sample_images(batch, kind, value_range):
-                _write_png_fast(image, files[done])
+                _write_png_fast(scaled(image, scale), files[done])
                 done += 1
             if progress:
                 progress(done, n)

@@ -20,7 +20,7 @@ from ganforge.errors import GanforgeError
 from ganforge.inference import shards, tuning, workers
 from ganforge.inference.labels import label_list, walk_labels
 from ganforge.inference.render import MAX_GRID, check_grid, check_out_dir, out_form
-from ganforge.values import check_count, check_seed, check_start
+from ganforge.values import check_count, check_scale, check_seed, check_start
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,15 @@ class ModelRequest:
                     provider=self.provider, precision=self.precision)
 
 
+def _check_scale(scale, form: str) -> int:
+    """A picture's ``scale`` (1 to 16); a .npy holds values, not pixels, and is never scaled."""
+    scale = check_scale(scale)
+    if scale != 1 and form == "npy":
+        raise GanforgeError(f"a .npy array holds the samples' values, not pixels: scale {scale} is for pictures "
+                            "(a .png, a .gif, DIR/); drop --scale or write a .png")
+    return scale
+
+
 @dataclass(frozen=True, kw_only=True)
 class GenerationRequest(ModelRequest):
     """``n`` samples of ``seed`` from index ``start`` (samples ``start:start + n``, each the same
@@ -59,6 +68,7 @@ class GenerationRequest(ModelRequest):
     batch_size: int | None = None  # samples a run; None: chunks sized for memory, in micro-batches
     labels: Sequence[str | int] | None = None  # class names or indices (a tuple once built)
     per_class: int | None = None
+    scale: int = 1  # pictures this many times larger a side, nearest neighbour (not .npy)
     shard_format: str | None = None  # a folder's shards: "png" (the default) or "npy" (ganforge.inference.shards)
     shard_size: int | None = None  # samples a shard; None: shards.default_shard_size of the model's samples
     workers: int = 1  # local processes making a folder's shards
@@ -81,6 +91,7 @@ class GenerationRequest(ModelRequest):
         if self.nrow is not None:
             object.__setattr__(self, "nrow", check_count(self.nrow, "nrow"))
         object.__setattr__(self, "form", out_form(self.out))
+        object.__setattr__(self, "scale", _check_scale(self.scale, self.form))
         self._check_folder_job()
         if self.per_class is None or self.labels is not None:
             check_grid(self.total(), self.form)  # a per-class grid of all classes: once the model says how many
@@ -148,6 +159,7 @@ class WalkRequest(ModelRequest):
     out: str | os.PathLike[str]
     steps: int = 16
     labels: Sequence[str | int] | None = None  # a tuple of one or two once built
+    scale: int = 1  # pictures this many times larger a side (a GIF's frames: beyond their 128 px)
     form: str = field(init=False)  # "gif", "png", "npy" or "dir"
 
     def __post_init__(self) -> None:
@@ -160,6 +172,7 @@ class WalkRequest(ModelRequest):
         labels = walk_labels(self.labels)
         object.__setattr__(self, "labels", None if labels is None else tuple(labels))
         object.__setattr__(self, "form", out_form(self.out, walk=True))
+        object.__setattr__(self, "scale", _check_scale(self.scale, self.form))
         if self.form == "dir":
             check_out_dir(self.out)
 

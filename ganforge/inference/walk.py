@@ -19,8 +19,8 @@ import numpy as np
 
 from ganforge.errors import GanforgeError
 from ganforge.limits import check_memory
-from ganforge.inference.render import (GRID_BYTES, check_finite, check_grid, frame_images, grid_memory, out_form, save_gif,
-                                      write_batches)
+from ganforge.inference.render import (GRID_BYTES, cell_bytes, check_finite, check_grid, frame_images, grid_memory,
+                                      out_form, save_gif, write_batches)
 from ganforge.inference.labels import walk_labels
 from ganforge.inference.session import Generator
 from ganforge.values import check_count, check_seed
@@ -43,13 +43,16 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(t == 0, a, np.where(t == 1, b, points)).astype(np.float32)  # the ends exactly
 
 
-def walk_memory(steps: int, sample_shape: Sequence[int], kind: str) -> None:
-    """A walk holds every frame at once (and a GIF each frame scaled to 128 px): refused over
-    the memory budget."""
+def walk_memory(steps: int, sample_shape: Sequence[int], kind: str, scale: int = 1) -> None:
+    """A walk holds every frame at once (and a GIF each frame scaled to 128 px, a picture ``scale``
+    times larger a side): refused over the memory budget, before anything is drawn."""
     values = math.prod(sample_shape)
-    per_frame = values * GRID_BYTES + (0 if kind == "series" else max(values, 3 * 128 * 128) * 4)
-    check_memory(f"a walk of {steps} frames of shape {list(sample_shape)}", steps * per_frame,
-                 "ask for fewer --steps")
+    picture = cell_bytes(sample_shape, kind) * scale * scale if scale > 1 else 0  # a strip's or DIR/'s frame
+    if kind != "series":  # a GIF's frame: 128 px a side at least, then scaled
+        picture = max(picture, max(values, 3 * 128 * 128) * 4 * scale * scale)
+    per_frame = values * GRID_BYTES + picture
+    what = f"a walk of {steps} frames of shape {list(sample_shape)}" + (f" at scale {scale}" if scale > 1 else "")
+    check_memory(what, steps * per_frame, "ask for fewer --steps" + (" or a smaller scale" if scale > 1 else ""))
 
 
 def walk_ends(gen: Generator, seed_a: int, seed_b: int, labels: Sequence[str | int] | None = None
@@ -122,12 +125,13 @@ def save_walk(frames: np.ndarray, out: str | os.PathLike[str], *, kind: str,
 
 
 def write_walk(form: str, frames: np.ndarray, out: str | os.PathLike[str], *, kind: str,
-               value_range=(-1.0, 1.0)) -> list[Path]:
-    """:func:`save_walk` to ``out`` of the form :func:`out_form` gave, the frames' count checked."""
+               value_range=(-1.0, 1.0), scale: int = 1) -> list[Path]:
+    """:func:`save_walk` to ``out`` of the form :func:`out_form` gave, the frames' count (and, at
+    ``scale`` > 1, :func:`walk_memory` of it) checked; pictures ``scale`` times larger a side."""
     check_finite(frames, 0)
     if form != "gif":
         return list(write_batches(form, [frames], len(frames), frames.shape[1:], out, kind=kind, nrow=len(frames),
-                                  value_range=value_range))
+                                  value_range=value_range, scale=scale))
     durations = [FRAME_MS] * len(frames)
     durations[0] = durations[-1] = HOLD_MS
-    return [save_gif(frame_images(frames, kind, value_range=value_range), out, durations)]
+    return [save_gif(frame_images(frames, kind, value_range=value_range, scale=scale), out, durations)]

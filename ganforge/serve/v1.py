@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ganforge.errors import GanforgeError
-from ganforge.inference import labels as labelling
+from ganforge.inference import keyed, labels as labelling
 from ganforge.inference.render import MAX_GRID, grid_memory, write_batches
 from ganforge.inference.request import GenerationRequest, WalkRequest
 from ganforge.inference.walk import walk_classes, walk_frames, walk_memory, write_walk
@@ -57,10 +57,12 @@ def _file_bytes(form: str, write: Callable[[Path], object]) -> bytes:
 
 
 def generation(served, form: str, query) -> Work:
-    """``/v1/generate.{png,npy}?n=64&seed=1[&label=NAME ...][&nrow=8]``."""
+    """``/v1/generate.{png,npy}?n=64&seed=1[&start=0][&label=NAME ...][&nrow=8]``: samples
+    ``start:start + n`` of the seed (:mod:`~ganforge.inference.keyed`)."""
     labels = query.getlist("label") or None
     request = GenerationRequest(model=served.path, n=_int(query, "n", 64), out=f"generate.{form}",
-                                seed=_int(query, "seed", 0), nrow=_int(query, "nrow", None), labels=labels)
+                                seed=_int(query, "seed", 0), start=_int(query, "start", 0),
+                                nrow=_int(query, "nrow", None), labels=labels)
     if request.n > MAX_GRID:  # a response is held in memory whole, and stays a small job (gan-infer's runtime)
         raise GanforgeError(f"a /v1 response holds at most {MAX_GRID} samples, got n={request.n}: ask for fewer, "
                             "or stream many with gan-infer --out DIR/")
@@ -73,12 +75,15 @@ def generation(served, form: str, query) -> Work:
 
     def run(gen) -> bytes:  # generation.run_generation's steps, on this worker's session
         labels = None if chosen is None else labelling.blocks(chosen, request.n)
-        batches = gen.stream(request.n, request.seed, request.batch_size, labels, small_job=request.small_job())
+        batches = gen.stream(request.n, request.seed, request.batch_size, labels, small_job=request.small_job(),
+                             start=request.start)
         return _file_bytes(form, lambda out: write_batches(form, batches, request.n, info.sample_shape, out,
                                                            kind=info.kind, nrow=request.nrow,
                                                            value_range=info.value_range))
 
-    fields = (request.n, request.seed, request.nrow, None if chosen is None else tuple(chosen))
+    # the scheme too: the same query under another noise scheme is other bytes
+    fields = (request.n, request.seed, request.start, request.nrow, None if chosen is None else tuple(chosen),
+              keyed.SCHEME)
     return Work(request.n, form, run, _etag(served.sha256, form, fields), request.seed)
 
 
@@ -100,5 +105,5 @@ def walk(served, form: str, query) -> Work:
         return _file_bytes(form, lambda out: write_walk(form, frames, out, kind=info.kind,
                                                         value_range=info.value_range))
 
-    fields = (request.seed_a, request.seed_b, request.steps, ends)
+    fields = (request.seed_a, request.seed_b, request.steps, ends, keyed.SCHEME)
     return Work(request.steps, form, run, _etag(served.sha256, "walk-" + form, fields), request.seed_a)

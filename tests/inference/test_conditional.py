@@ -49,9 +49,9 @@ def test_labels_are_sliced_with_the_noise_in_micro_batches(gen, monkeypatch):
 def test_generate_draws_labels_from_their_own_stream(gen):
     labels = gen.sample_labels(50, 7)
     assert labels.dtype == np.int64 and set(labels.tolist()) == {0, 1, 2}
-    np.testing.assert_array_equal(labels, np.random.default_rng([7, 1]).integers(0, 3, size=50))
+    np.testing.assert_array_equal(labels, np.random.default_rng([7, 1, 0]).integers(0, 3, size=50))  # block 0, stream 1
     out = gen.generate(50, seed=7)
-    # the noise is the seed's stream, exactly as for an unconditional model
+    # the noise is the seed's (keyed by sample), exactly as for an unconditional model
     np.testing.assert_allclose(out, tiny_cond(gen.sample_noise(50, 7), labels), atol=1e-5)
     np.testing.assert_array_equal(gen.sample_noise(50, 7), Generator(DATA / "tiny-gray.onnx").sample_noise(50, 7))
 

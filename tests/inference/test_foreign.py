@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ganforge.errors import GanforgeError, ModelFileError
-from ganforge.inference import Generator
+from ganforge.inference import Generator, keyed
 from ganforge.inference.cli import main as infer
 from ganforge.inference.render import to_uint8
 
@@ -62,12 +62,12 @@ def assert_one_line_error(result, fragment):
 
 def random_labels(n: int, seed: int, classes: int = 4) -> np.ndarray:
     """What gan-infer draws for a conditional model without --label (Generator.sample_labels)."""
-    return np.random.default_rng([seed, 1]).integers(0, classes, size=n, dtype=np.int64)
+    return keyed.labels(seed, 0, n, classes)
 
 
 def want(name: str, n: int = N, seed: int = SEED, labels=None) -> np.ndarray:
     nz = int(np.prod(FOREIGN[name]["latent_shape"]))
-    z = np.random.default_rng(seed).standard_normal((n, nz), dtype=np.float32)
+    z = keyed.noise(seed, 0, n, nz)  # samples 0:n of the seed (keyed-blocks-v1)
     if labels is None and "labels" in FOREIGN[name]:
         labels = random_labels(n, seed)
     return expected(name, z, labels)

@@ -3,13 +3,14 @@ unchanged, and its outputs are Generator's on the same noise and labels."""
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 
 import numpy as np
 import pytest
 
-from ganforge.inference import Generator
+from ganforge.inference import Generator, keyed
 from tests.serve.conftest import COND, IMAGE, error_of
 
 httpclient = pytest.importorskip("tritonclient.http", reason="the tests need tritonclient[http] (the dev extra)")
@@ -42,6 +43,21 @@ def test_tritonclient_infer_equals_generator(cond_server, binary):
     assert x.dtype == np.float32 and x.shape == (5, 1, 8, 8)
     np.testing.assert_array_equal(x, gen(z, labels))
     assert result.get_response()["model_name"] == "generator"
+
+
+@pytest.mark.parametrize("start, n", [(0, 4), (1022, 5), (3000, 40)])
+def test_tritonclient_on_keyed_noise_gives_samples_start_on(cond_server, start, n):
+    """Sample i of seed s through /v2: the client sends keyed.noise (and keyed.labels) of i, and gets
+    the Generator's generate(n, s, start=i), the bytes /v1/generate.npy?start=i answers."""
+    gen = Generator(COND)
+    z = keyed.noise(7, start, start + n, gen.info.latent_dim)
+    labels = keyed.labels(7, start, start + n, gen.info.num_classes)
+    with client(cond_server) as c:
+        x = c.infer("generator", inputs(z, labels)).as_numpy("x")
+    want = gen.generate(n, seed=7, start=start)
+    np.testing.assert_array_equal(x, want)
+    status, _, body = cond_server.get(f"/v1/generate.npy?n={n}&seed=7&start={start}")
+    assert status == 200 and np.load(io.BytesIO(body)).tobytes() == want.tobytes()
 
 
 def test_no_outputs_named_come_back_binary(image_server):
