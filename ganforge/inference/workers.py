@@ -1,4 +1,4 @@
-"""Local worker processes for a sharded job (``gan-infer --workers N``), and the folder's leftovers.
+"""Local worker processes for a sharded job (``gan-infer --workers N``).
 
 Each worker is a fresh (spawned) process that opens the model once and makes whole shards; the
 parent hands them out, a few in flight a worker at most, and commits what comes back, so memory
@@ -9,20 +9,13 @@ the machine. Ctrl-C is the parent's to handle: workers ignore it and end with th
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import shutil
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 from ganforge import threads
 from ganforge.errors import GanforgeError
 
 MAX_WORKERS = 256  # local processes a job may start
 IN_FLIGHT = 2  # shards a worker may have handed out at once: one being made, one waiting
-# what atomic_path/atomic_dir name their temporaries beside a shard or the manifest: .<name>.<pid>-<random>.tmp[...]
-STALE = re.compile(r"\.(?:shard-\d+|manifest)\.(\d+)-[^.]*\.(?:tmp|old)(?:\.npy|\.json)?")
 
 
 def check_workers(value) -> int:
@@ -37,34 +30,6 @@ def check_workers(value) -> int:
 def threads_each(workers: int) -> int:
     """Threads a worker computes on: ``--threads`` when asked, else its share of the cores."""
     return threads.requested() or max(1, threads.available_cores() // workers)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def clean_stale(folder: Path) -> int:
-    """Remove the temporaries that killed runs left in ``folder`` (their process is gone); those
-    of a process still running are left to it. Returns how many were removed."""
-    removed = 0
-    if not folder.is_dir():
-        return 0
-    for entry in folder.iterdir():
-        match = STALE.fullmatch(entry.name)
-        if match and not _alive(int(match[1])):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    entry.unlink()
-            removed += 1
-    return removed
 
 
 def _init(start: Callable, job, n_threads: int) -> None:
