@@ -41,8 +41,10 @@ class Verified:
     total: int
 
     def line(self) -> str:
-        return (f"verified {self.folder}: {self.samples} samples in {self.shards} of {self.total} shards made again "
-                f"match the files; the model's sha256 matches the manifest; all {self.total} shards are there")
+        of = f"all {self.total} shards" if self.shards == self.total else f"{self.shards} of {self.total} shards"
+        return (f"verified {self.folder}: {self.samples} samples made again in {of} match the files; the model's "
+                f"sha256 matches the manifest; {'the shard is' if self.total == 1 else f'all {self.total} shards are'} "
+                "there")
 
 
 def _check_model(job: ShardJob) -> None:
