@@ -4,11 +4,14 @@ Each worker is a fresh (spawned) process that opens the model once and makes who
 parent hands them out, a few in flight a worker at most, and commits what comes back, so memory
 stays flat however many shards a job has. A worker computes on its share of the cores
 (``max(1, cores // N)`` threads, or the ``--threads`` asked), so N workers do not oversubscribe
-the machine. Ctrl-C is the parent's to handle: workers ignore it and end with the pool.
+the machine. Ctrl-C is the parent's to handle: workers ignore it and end with the pool; a worker
+whose parent was killed ends within half a second.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 from ganforge import threads
@@ -32,10 +35,26 @@ def threads_each(workers: int) -> int:
     return threads.requested() or max(1, threads.available_cores() // workers)
 
 
+ORPHAN_CHECK_S = 0.5  # how often a worker looks whether the parent still runs
+
+
+def _end_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone (killed): its pool's queues would keep it waiting forever."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ganforge-parent-watch", daemon=True).start()
+
+
 def _init(start: Callable, job, n_threads: int) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which ends the pool
+    _end_with_parent(os.getppid())
     threads.use(n_threads)
     start(job)
 
