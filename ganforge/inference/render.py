@@ -7,6 +7,7 @@ is deterministic: the same samples give the same PNG (and GIF) bytes.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -212,8 +213,6 @@ def sample_images(batch: np.ndarray, kind: str, value_range) -> Iterator:
 
 def png_bytes(image) -> bytes:
     """``image`` as the PNG bytes a folder of samples holds (:data:`FOLDER_PNG_LEVEL`)."""
-    import io
-
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=FOLDER_PNG_LEVEL)
     return buffer.getvalue()

@@ -111,6 +111,9 @@ class GenerationRequest(ModelRequest):
                                 "--n samples (--label NAME picks its classes)")
         if self.shard_format is not None and self.shard_format not in shards.FORMS:
             raise GanforgeError(f"unknown --format {self.shard_format!r}; use one of: {', '.join(shards.FORMS)}")
+        if self.shard_format == "npy" and self.scale != 1:
+            raise GanforgeError(f"npy shards hold the samples' values, not pixels: scale {self.scale} is for png "
+                                "shards; drop --scale or use --format png")
         if self.shard_size is not None:
             object.__setattr__(self, "shard_size", check_count(self.shard_size, "--shard-size"))
         object.__setattr__(self, "workers", workers.check_workers(self.workers))

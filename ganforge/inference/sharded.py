@@ -52,7 +52,7 @@ def job_from_request(request, gen, model: str | os.PathLike[str]) -> ShardJob:
                     shard_size=request.shard_size, labels=labels, conditional=info.conditional,
                     class_names=None if info.class_names is None else tuple(info.class_names),
                     options=job_options(request.generator_options()), device=request.device,
-                    batch_size=request.batch_size)
+                    batch_size=request.batch_size, scale=request.scale)
 
 
 def job_from_folder(folder: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, *,
@@ -75,7 +75,8 @@ def job_from_folder(folder: str | os.PathLike[str], model: str | os.PathLike[str
                        value_range=tuple(sample["value_range"]), shard_size=data["shard_size"],
                        labels=labels.get("indices") if labels["mode"] == "given" else None,
                        conditional=labels["mode"] != "none", class_names=data.get("class_names"),
-                       options=job_options(data.get("options") or {}), device=device)
+                       options=job_options(data.get("options") or {}), device=device,
+                       scale=sample.get("png_scale", 1))
     except (KeyError, TypeError, ValueError) as exc:
         raise GanforgeError(f"{folder / manifest.NAME} is not a complete shard manifest ({type(exc).__name__}: "
                             f"{str(exc)[:60]}): delete the folder and run the job again") from None

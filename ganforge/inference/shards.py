@@ -30,9 +30,9 @@ import numpy as np
 from ganforge.errors import GanforgeError, WriteError
 from ganforge.fsutil import atomic_dir, atomic_path
 from ganforge.inference import keyed, manifest, workers as pool
-from ganforge.inference.render import check_finite, png_bytes, sample_images
+from ganforge.inference.render import SERIES_CELL, check_finite, png_bytes, sample_images, scaled
 from ganforge.limits import check_memory
-from ganforge.values import check_count, check_seed, check_start
+from ganforge.values import check_count, check_scale, check_seed, check_start
 
 FORMS = ("npy", "png")  # what a shard is: one .npy file, or a folder of one PNG a sample
 SHARD_SIZE = 10 * keyed.BLOCK  # samples a shard by default (10,240) ...
@@ -111,6 +111,7 @@ class ShardJob:
     options: Mapping = field(default_factory=dict)  # Generator's keywords that make the samples (not device)
     device: str = "auto"  # where workers run it: not part of what the folder holds
     batch_size: int | None = None  # samples a run (None: chunks sized for memory): the same samples either way
+    scale: int = 1  # PNGs this many times larger a side, nearest neighbour (png only)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -138,6 +139,10 @@ class ShardJob:
             raise GanforgeError("a job's device is its own field (device=...), not one of its options")
         if self.batch_size is not None:
             set_(self, "batch_size", check_count(self.batch_size, "batch size"))
+        set_(self, "scale", check_scale(self.scale))
+        if self.scale != 1 and self.form == "npy":
+            raise GanforgeError(f"npy shards hold the samples' values, not pixels: scale {self.scale} is for png "
+                                "shards; drop --scale or use --format png")
         self._check_size()
 
     def _check_size(self) -> None:
@@ -145,8 +150,12 @@ class ShardJob:
         if shards > MAX_SHARDS:
             raise GanforgeError(f"{self.stop - self.start:,} samples in shards of {self.shard_size:,} make {shards:,} "
                                 f"shards, more than {MAX_SHARDS:,}: pass a bigger --shard-size, or split the range")
-        check_memory(f"a shard of {self.shard_size:,} samples of shape {list(self.sample_shape)}",
-                     2 * self.shard_size * 4 * math.prod(self.sample_shape),  # its samples and its bytes
+        per_sample = 8 * math.prod(self.sample_shape)  # a batch's float32 samples and their .npy bytes
+        if self.form == "png":  # its PNGs, at most their raw pixels (a series: a drawn cell)
+            per_sample = SERIES_CELL[0] * SERIES_CELL[1] * 3 if self.kind == "series" else (
+                math.prod(self.sample_shape) * self.scale**2)
+        check_memory(f"a {self.form} shard of {self.shard_size:,} samples of shape {list(self.sample_shape)}"
+                     + (f" at scale {self.scale}" if self.scale != 1 else ""), self.shard_size * per_sample,
                      "pass a smaller --shard-size")
 
     @property
@@ -194,6 +203,7 @@ class ShardJob:
         if self.form == "png":
             sample["png"] = "uint8 = clip(rint((x - low) * 255 / (high - low)), 0, 255)" if self.kind == "image" else \
                 "a curve drawn in a cell"
+            sample["png_scale"] = self.scale
         return {"format": manifest.FORMAT, "version": manifest.VERSION, "ganforge_version": __version__,
                 "scheme": keyed.SCHEME, "block": keyed.BLOCK, "model": Path(self.model).name,
                 "model_path": os.path.abspath(self.model), "model_sha256": self.model_sha256, "seed": self.seed,
@@ -208,6 +218,19 @@ class ShardJob:
 # --- making a shard, and putting it in place --------------------------------------------------------
 
 
+def npy_header(count: int, sample_shape) -> bytes:
+    """The .npy header of a shard of ``count`` float32 samples (format 1.0, what numpy writes)."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                  "fortran_order": False, "shape": (count, *sample_shape)})
+    return buffer.getvalue()
+
+
+def npy_size(count: int, sample_shape) -> int:
+    """The bytes of a complete npy shard of ``count`` samples."""
+    return len(npy_header(count, sample_shape)) + 4 * count * math.prod(sample_shape)
+
+
 def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
     """The content of ``shard`` of ``job`` in memory, made by ``gen`` (an open
     :class:`~ganforge.inference.Generator` of the job's model): samples ``shard.start:shard.stop``
@@ -216,9 +239,7 @@ def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
     batches = gen.iter_batches(shard.count, job.seed, job.batch_size, labels, start=shard.start)
     if job.form == "npy":
         buffer = io.BytesIO()
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                  "shape": (shard.count, *job.sample_shape)}
-        np.lib.format.write_array_header_1_0(buffer, header)
+        buffer.write(npy_header(shard.count, job.sample_shape))
     files: list[tuple[str, bytes]] = []
     done = shard.start
     for batch in batches:
@@ -230,7 +251,7 @@ def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
             buffer.write(np.ascontiguousarray(batch, dtype=np.float32).tobytes())
         else:
             for i, image in enumerate(sample_images(batch, job.kind, job.value_range)):
-                files.append((job.png_name(done + i), png_bytes(image)))
+                files.append((job.png_name(done + i), png_bytes(scaled(image, job.scale))))
         done += len(batch)
     if done != shard.stop:
         raise GanforgeError(f"{shard.name}: made samples {shard.start}:{done}, expected {shard.start}:{shard.stop}")
@@ -277,38 +298,16 @@ def commit_shard(job: ShardJob, shard: Shard, data: ShardData) -> None:
 
 
 def check_job_folder(out: str | os.PathLike[str]) -> None:
-    """Refuse, before a model opens, an output that cannot hold a sharded job: a file, or a folder
-    with files and no manifest (one with a manifest is held against the job once it is known)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise GanforgeError(f"{out} is a file, not a folder: choose another --out")
-    if out.is_dir() and not (out / manifest.NAME).exists():
-        foreign = sorted(p.name for p in out.iterdir() if not pool.STALE.fullmatch(p.name))
-        if foreign:
-            raise GanforgeError(f"{out} holds files and no {manifest.NAME} ({foreign[0]}"
-                                f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}): a folder output is a "
-                                "sharded job of its own; choose a new or empty folder")
+    """Refuse, before a model opens, an output that cannot hold a sharded job
+    (:func:`ganforge.inference.manifest.check_folder`)."""
+    manifest.check_folder(Path(out))
 
 
 def prepare(job: ShardJob) -> None:
-    """Make ``job.out`` ready: a new or empty folder gets the job's manifest; one with a manifest
-    must hold the same job (else a one-line refusal naming what differs); anything else is
-    refused. What killed runs left (temporaries of processes no longer running) is removed."""
-    out = job.out
-    check_job_folder(out)
-    have = manifest.read(out) if out.is_dir() else None
-    want = job.manifest()
-    if have is not None:
-        refused = manifest.refusal(out, have, want)
-        if refused:
-            raise GanforgeError(refused)
-    else:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            manifest.write(out, want)
-        except OSError as exc:
-            raise WriteError(f"cannot write {out}: {exc.strerror or exc}; choose a writable --out", out, exc) from None
-    pool.clean_stale(out)
+    """Make ``job.out`` ready for the job (:func:`ganforge.inference.manifest.prepare`): a new or
+    empty folder gets its manifest; one with a manifest must hold the same job, else a one-line
+    refusal naming what differs; what killed runs left is removed."""
+    manifest.prepare(job.out, job.manifest())
 
 
 @dataclass(frozen=True)

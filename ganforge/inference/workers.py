@@ -1,28 +1,24 @@
-"""Local worker processes for a sharded job (``gan-infer --workers N``), and the folder's leftovers.
+"""Local worker processes for a sharded job (``gan-infer --workers N``).
 
 Each worker is a fresh (spawned) process that opens the model once and makes whole shards; the
 parent hands them out, a few in flight a worker at most, and commits what comes back, so memory
 stays flat however many shards a job has. A worker computes on its share of the cores
 (``max(1, cores // N)`` threads, or the ``--threads`` asked), so N workers do not oversubscribe
-the machine. Ctrl-C is the parent's to handle: workers ignore it and end with the pool.
+the machine. Ctrl-C is the parent's to handle: workers ignore it and end with the pool; a worker
+whose parent was killed ends within half a second.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 from ganforge import threads
 from ganforge.errors import GanforgeError
 
 MAX_WORKERS = 256  # local processes a job may start
 IN_FLIGHT = 2  # shards a worker may have handed out at once: one being made, one waiting
-# what atomic_path/atomic_dir name their temporaries beside a shard or the manifest: .<name>.<pid>-<random>.tmp[...]
-STALE = re.compile(r"\.(?:shard-\d+|manifest)\.(\d+)-[^.]*\.(?:tmp|old)(?:\.npy|\.json)?")
 
 
 def check_workers(value) -> int:
@@ -39,38 +35,26 @@ def threads_each(workers: int) -> int:
     return threads.requested() or max(1, threads.available_cores() // workers)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+ORPHAN_CHECK_S = 0.5  # how often a worker looks whether the parent still runs
 
 
-def clean_stale(folder: Path) -> int:
-    """Remove the temporaries that killed runs left in ``folder`` (their process is gone); those
-    of a process still running are left to it. Returns how many were removed."""
-    removed = 0
-    if not folder.is_dir():
-        return 0
-    for entry in folder.iterdir():
-        match = STALE.fullmatch(entry.name)
-        if match and not _alive(int(match[1])):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    entry.unlink()
-            removed += 1
-    return removed
+def _end_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone (killed): its pool's queues would keep it waiting forever."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ganforge-parent-watch", daemon=True).start()
 
 
 def _init(start: Callable, job, n_threads: int) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which ends the pool
+    _end_with_parent(os.getppid())
     threads.use(n_threads)
     start(job)
 
