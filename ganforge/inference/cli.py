@@ -13,12 +13,13 @@ from click.core import ParameterSource
 from ganforge import threads
 from ganforge.cli import version_option
 from ganforge.errors import cli_errors, short_warnings
-from ganforge.inference.options import foreign_options, runtime_options
+from ganforge.inference.options import foreign_options, ray_options, runtime_options
 from ganforge.progress import sample_lines, shard_lines
 from ganforge.threads import threads_option
 from ganforge.values import click_callback, parse_range
 
-NOT_WITH_WALK = ("n", "range_", "per_class", "seed", "nrow", "batch_size", "shard_format", "shard_size", "workers")
+NOT_WITH_WALK = ("n", "range_", "per_class", "seed", "nrow", "batch_size", "shard_format", "shard_size", "workers",
+                 "ray_address")
 # what --verify DIR takes besides: the folder says the rest
 WITH_VERIFY = ("model", "device", "verbose", "verify")
 
@@ -63,8 +64,8 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 def _flag(name: str) -> str:
-    return {"range_": "--range", "shard_format": "--format", "labels": "--label"}.get(name) or "--" + name.replace(
-        "_", "-")
+    flags = {"range_": "--range", "shard_format": "--format", "labels": "--label", "ray_address": "--ray"}
+    return flags.get(name) or "--" + name.replace("_", "-")
 
 
 def _check_verify(ctx: click.Context) -> None:
@@ -185,10 +186,11 @@ def _what(result, seed, start, per_class, interpolate) -> str:
                    "--out walk.gif, strip.png or frames.npy.")
 @click.option("--steps", type=click.IntRange(min=2), default=16, show_default=True,
               help="Frames of an --interpolate walk, both ends included.")
+@ray_options
 @threads_option
 @click.pass_context
 def main(ctx, model, n, range_, out, shard_format, shard_size, workers, verify, seed, device, nrow, batch_size, scale,
-         runtime, verbose, foreign, labels, per_class, interpolate, steps):
+         runtime, verbose, foreign, labels, per_class, interpolate, steps, ray):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
     from ganforge.inference.generation import run_generation, run_walk
     from ganforge.inference.request import GenerationRequest, WalkRequest
@@ -209,7 +211,7 @@ def main(ctx, model, n, range_, out, shard_format, shard_size, workers, verify, 
             request = GenerationRequest(model=model, n=None if per_class else stop - start, start=start, out=out,
                                         seed=seed, nrow=nrow, batch_size=batch_size, labels=labels or None,
                                         per_class=per_class, device=device, scale=scale, shard_format=shard_format,
-                                        shard_size=shard_size, workers=workers, **runtime, **foreign)
+                                        shard_size=shard_size, workers=workers, ray=ray, **runtime, **foreign)
             result = run_generation(request, progress=progress, note=note, shard_progress=_shard_progress())
     if verbose:
         click.echo(str(threads.current()), err=True)

@@ -151,9 +151,12 @@ def run_sharded(request: GenerationRequest, *, shard_progress: Callable[[int, in
         grid_memory(1, gen.info.sample_shape, kind=gen.info.kind, scale=request.scale)
     job = job_from_request(request, gen, model)
     small = request.small_job()
-    if not small and request.batch_size is None and not gen.measured:
-        gen.tune_micro_batch()  # once per model and machine (cached): the workers read it
-    done = run_local(job, request.workers, shard_progress, gen=gen)
+    if request.ray is not None:  # Ray's workers tune (or not) where they run: the bytes are the same
+        done = request.ray.run(job, shard_progress)
+    else:
+        if not small and request.batch_size is None and not gen.measured:
+            gen.tune_micro_batch()  # once per model and machine (cached): the workers read it
+        done = run_local(job, request.workers, shard_progress, gen=gen)
     names = None if job.labels is None else tuple(gen.info.class_names[i] for i in job.labels)
     result = GenerateResult([job.out / s.name for s in job.shards()], n=job.n, model=gen.path, device=gen.device,
                             providers=gen.providers, seconds=time.perf_counter() - start, labels=names,

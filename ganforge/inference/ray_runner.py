@@ -116,36 +116,49 @@ def model_payload(job: ShardJob) -> tuple[str, str, bytes]:
     return path.name, sha, content
 
 
-def _reachable(address: str) -> None:
-    """Refuse, in a second, a ``host:port`` where nothing listens (Ray itself would retry for minutes)."""
+def check_address(address: str | None) -> str | None:
+    """``address`` as given to --ray: None or "" (a local Ray, or ``$RAY_ADDRESS``), "auto", or
+    ``[ray://]HOST:PORT``; else a one-line GanforgeError."""
+    address = (address or "").strip() or None
+    if address is None or address == "auto":
+        return address
     host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit() or not host:
+    if not sep or not host or not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise GanforgeError(f"--ray {address!r} is not an address: pass HOST:PORT of the Ray head (as `ray start "
-                            "--head` prints it), 'auto' (RAY_ADDRESS) or nothing (a local Ray)")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=2.0).close()
-    except OSError as exc:
-        raise GanforgeError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start it with "
-                            "`ray start --head`, or check --ray's address") from None
+                            "--head` prints it), auto ($RAY_ADDRESS) or nothing (a local Ray)")
+    return address
+
+
+def resolve_address(address: str | None) -> str | None:
+    """The cluster to join: ``address``; "auto" and None read ``$RAY_ADDRESS`` (None when unset: a
+    local Ray); one given is checked reachable in a second (Ray itself would retry for minutes)."""
+    address = check_address(address)
+    if address == "auto" or address is None:
+        env = check_address(os.environ.get("RAY_ADDRESS"))
+        if address == "auto" and env in (None, "auto"):
+            raise GanforgeError("--ray auto reads RAY_ADDRESS, which is not set: export RAY_ADDRESS=HOST:PORT, or "
+                                "pass --ray HOST:PORT")
+        address = None if env == "auto" else env
+    if address is not None:
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2.0).close()
+        except OSError as exc:
+            raise GanforgeError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start it with "
+                                "`ray start --head`, or check --ray's address") from None
+    return address
 
 
 def connect(ray, address: str | None) -> bool:
-    """Join the cluster at ``address`` ("auto": ``$RAY_ADDRESS``; None: ``$RAY_ADDRESS`` when set,
-    else a local Ray started here). True when this call connected (the caller disconnects)."""
+    """Join the cluster at ``address`` (from :func:`resolve_address`; None: start a local Ray).
+    True when this call connected (the caller disconnects); False when this process already was."""
     if ray.is_initialized():
         return False
-    if address == "auto":
-        address = os.environ.get("RAY_ADDRESS") or None
-        if address is None:
-            raise GanforgeError("--ray auto reads RAY_ADDRESS, which is not set: export RAY_ADDRESS=HOST:PORT, or "
-                                "pass --ray HOST:PORT")
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    quiet = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
+    quiet = {"log_to_driver": False, "logging_level": "WARNING"}
     try:
         if address is None:
-            ray.init(include_dashboard=False, **quiet)
+            ray.init(address="local", include_dashboard=False, **quiet)
         else:
-            _reachable(address)
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"at {address}" if address else "here (a local Ray)"
@@ -167,6 +180,27 @@ def actor_count(ray, shards: int, actors: int | None, cpus: float, gpus: float) 
         fits += [math.floor(have_gpus / gpus + 1e-9)] if gpus else []
         actors = min(fits)
     return max(1, min(actors, shards))
+
+
+@dataclasses.dataclass(frozen=True)
+class RayTarget:
+    """Where a job runs on Ray (``gan-infer --ray [ADDRESS] --ray-actors N --ray-cpus C --ray-gpus G``):
+    the cluster's ``address`` (None: ``$RAY_ADDRESS`` when set, else a local Ray; "auto":
+    ``$RAY_ADDRESS``), ``actors`` (None: as many as the cluster holds) of ``cpus`` CPUs and ``gpus`` GPUs."""
+
+    address: str | None = None
+    actors: int | None = None
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+    def __post_init__(self) -> None:
+        actors, cpus, gpus = check_resources(self.actors, self.cpus, self.gpus)
+        address = check_address(self.address)
+        for name, value in (("address", address), ("actors", actors), ("cpus", cpus), ("gpus", gpus)):
+            object.__setattr__(self, name, value)
+
+    def run(self, job: ShardJob, progress: Callable[[int, int, int], None] | None = None) -> JobResult:
+        return run_ray(job, self.address, self.actors, self.cpus, self.gpus, progress)
 
 
 def check_resources(actors, cpus, gpus) -> tuple[int | None, float, float]:
@@ -256,8 +290,11 @@ def run_ray(job: ShardJob, address: str | None = None, actors: int | None = None
     (:func:`connect`). ``progress(shards_done, shards_to_make, samples_done)`` after each shard,
     as :func:`~ganforge.inference.shards.run_local`. The same folder, byte for byte."""
     actors, cpus, gpus = check_resources(actors, num_cpus_per_actor, num_gpus_per_actor)
+    if job.device == "cuda" and not gpus:
+        raise GanforgeError("--device cuda on Ray needs GPUs for its actors: pass --ray-gpus 1 (or --device auto)")
     ray = import_ray()
     began = time.perf_counter()
+    address = None if ray.is_initialized() else resolve_address(address)  # before the folder is touched
     prepare(job)
     todo, total = job.missing(), len(job.shards())
     if not todo:

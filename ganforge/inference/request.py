@@ -72,6 +72,7 @@ class GenerationRequest(ModelRequest):
     shard_format: str | None = None  # a folder's shards: "png" (the default) or "npy" (ganforge.inference.shards)
     shard_size: int | None = None  # samples a shard; None: shards.default_shard_size of the model's samples
     workers: int = 1  # local processes making a folder's shards
+    ray: object | None = None  # a ray_runner.RayTarget: the folder's shards made on a Ray cluster instead
     form: str = field(init=False)  # what out asks for: "png", "npy" or "dir"
 
     def __post_init__(self) -> None:
@@ -101,7 +102,7 @@ class GenerationRequest(ModelRequest):
         options go with a folder alone."""
         if self.form != "dir":
             for name, value, default in (("--format", self.shard_format, None), ("--shard-size", self.shard_size, None),
-                                         ("--workers", self.workers, 1)):
+                                         ("--workers", self.workers, 1), ("--ray", self.ray, None)):
                 if value != default:
                     raise GanforgeError(f"{name} is for a folder output (--out DIR/, a sharded job); {self.out} is a "
                                         f"single .{self.form} file: drop {name}, or write to a folder")
@@ -117,6 +118,9 @@ class GenerationRequest(ModelRequest):
         if self.shard_size is not None:
             object.__setattr__(self, "shard_size", check_count(self.shard_size, "--shard-size"))
         object.__setattr__(self, "workers", workers.check_workers(self.workers))
+        if self.ray is not None and self.workers != 1:
+            raise GanforgeError("--workers is local processes and --ray runs the shards on Ray's actors (--ray-actors "
+                                "N): pass one of them")
         shards.check_job_folder(self.out)
 
     def _check_per_class(self) -> None:
