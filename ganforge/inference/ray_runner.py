@@ -69,26 +69,39 @@ def local_model(name: str, sha256: str, content: bytes) -> Path:
 
 
 class ShardMaker:
-    """A Ray actor (the class is made remote by :func:`run_ray`): the job's model open once, from
-    its bytes, on ``n_threads`` threads; :meth:`make` computes one shard. An error opening the model
-    is kept and told by :meth:`ready`, so the driver says it in one line instead of retrying."""
+    """A Ray actor (the class is made remote by :func:`run_ray`): the job's model opened once, from
+    its bytes, on ``n_threads`` threads, at its first call (again after a restart); :meth:`make`
+    computes one shard. ``model`` is ``[ref]`` (Ray passes a ref in a list as it is) to the
+    ``(name, sha256, bytes)`` the driver put once; it is a call's argument, not the constructor's, so
+    a restarted actor needs nothing the driver no longer holds. An error opening the model is kept
+    and told by :meth:`ready`, so the driver says it in one line instead of retrying."""
 
-    def __init__(self, job: ShardJob, model: tuple[str, str, bytes], n_threads: int):
-        self.error: str | None = None
+    def __init__(self, job: ShardJob, n_threads: int):
+        self.job, self.n_threads = job, n_threads
+        self.gen = self.error = None
+
+    def _open(self, model: list) -> None:
+        if self.gen is not None or self.error is not None:
+            return
+        import ray
+
         try:
-            threads.use(n_threads)
-            self.job = dataclasses.replace(job, model=os.fspath(local_model(*model)))
+            threads.use(self.n_threads)
+            name, sha, content = ray.get(model[0])
+            self.job = dataclasses.replace(self.job, model=os.fspath(local_model(name, sha, content)))
             self.gen = open_generator(self.job)
         except GanforgeError as exc:
             self.error = str(exc)
         except ImportError as exc:  # a worker without onnxruntime (or ganforge's lean needs)
             self.error = f"{exc}: install 'ganforge[cpu]' (or 'ganforge[gpu]') on every Ray node"
 
-    def ready(self) -> tuple[str | None, int, str]:
-        """``(error or None, pid, host)``."""
+    def ready(self, model: list) -> tuple[str | None, int, str]:
+        """``(error or None, pid, host)``, the model open."""
+        self._open(model)
         return self.error, os.getpid(), socket.gethostname()
 
-    def make(self, shard):
+    def make(self, shard, model: list):
+        self._open(model)
         if self.error is not None:
             raise GanforgeError(self.error)
         return compute_shard(self.job, shard, self.gen)
@@ -219,22 +232,27 @@ def check_resources(actors, cpus, gpus) -> tuple[int | None, float, float]:
     return actors, cpus, gpus
 
 
-def start_actors(ray, job: ShardJob, model, count: int, cpus: float, gpus: float) -> list:
-    """``count`` actors spread over the nodes, each with the model open (or a one-line error)."""
+def start_actors(ray, job: ShardJob, model, count: int, cpus: float, gpus: float) -> tuple[list, list]:
+    """``count`` actors spread over the nodes, each with the model open (or a one-line error), and
+    ``[ref]`` to the model in the object store, which the driver holds for the job."""
     remote = ray.remote(ShardMaker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=RETRIES,
                                             max_task_retries=RETRIES, scheduling_strategy="SPREAD")
     ref = ray.put(model)  # once into the object store, whatever the number of actors
     n_threads = threads.requested() or max(1, int(cpus))
-    makers = [remote.remote(job, ref, n_threads) for _ in range(count)]
+    makers = [remote.remote(job, n_threads) for _ in range(count)]
     try:
-        told = ray.get([m.ready.remote() for m in makers], timeout=READY_S)
-    except ray.exceptions.GetTimeoutError:
+        told = ray.get([m.ready.remote([ref]) for m in makers], timeout=READY_S)
+        for error, _, host in told:
+            if error:
+                raise GanforgeError(f"a Ray worker on {host} cannot open the model: {error}")
+    except (GanforgeError, ray.exceptions.GetTimeoutError) as exc:
+        for maker in makers:
+            ray.kill(maker, no_restart=True)
+        if isinstance(exc, GanforgeError):
+            raise
         raise GanforgeError(f"the Ray cluster did not start {count} actors of {cpus:g} CPUs and {gpus:g} GPUs in "
                             f"{READY_S:.0f} s: it is busy or too small; pass fewer --ray-actors") from None
-    for error, _, host in told:
-        if error:
-            raise GanforgeError(f"a Ray worker on {host} cannot open the model: {error}")
-    return makers
+    return makers, [ref]
 
 
 def _cause(ray, exc) -> GanforgeError | None:
@@ -245,7 +263,7 @@ def _cause(ray, exc) -> GanforgeError | None:
     return None
 
 
-def results(ray, makers: list, shards, resubmits: int = RETRIES):
+def results(ray, makers: list, model: list, shards, resubmits: int = RETRIES):
     """Each shard's :class:`~ganforge.inference.shards.ShardData`, as they finish (any order), at
     most :data:`IN_FLIGHT` an actor handed out. A shard whose task Ray gave up on goes to another
     actor, ``resubmits`` times at most; an error of the job itself ends the run."""
@@ -256,7 +274,7 @@ def results(ray, makers: list, shards, resubmits: int = RETRIES):
         while queue and free:
             i = min(free, key=load.__getitem__)
             shard = queue.popleft()
-            pending[makers[i].make.remote(shard)] = (shard, i)
+            pending[makers[i].make.remote(shard, model)] = (shard, i)
             load[i] += 1
             free = [j for j in free if load[j] < IN_FLIGHT]
         if not pending:
@@ -304,9 +322,9 @@ def run_ray(job: ShardJob, address: str | None = None, actors: int | None = None
     makers = []
     try:
         count = actor_count(ray, len(todo), actors, cpus, gpus)
-        makers = start_actors(ray, job, model, count, cpus, gpus)
+        makers, ref = start_actors(ray, job, model, count, cpus, gpus)
         samples = 0
-        for done, data in enumerate(results(ray, makers, todo), 1):
+        for done, data in enumerate(results(ray, makers, ref, todo), 1):
             commit_shard(job, data.shard, data)
             samples += data.shard.count
             if progress is not None:

@@ -4,7 +4,8 @@
 Ray gives every node the machine's own address (it replaces 127.0.0.1 with it, and its gRPC
 servers listen on every interface; it has no option to keep them on loopback), so the cluster is
 joined as ``127.0.0.1:PORT`` and Ray reaches it there or on this machine's address. Every port is
-a free one chosen here, the dashboard is off, usage stats are off, and the temp dir is the test's.
+a free one chosen here, the dashboard is off, usage stats are off, the temp dir is the test's, and
+the cluster lives for one test module.
 """
 
 from __future__ import annotations
@@ -33,11 +34,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def auth_env() -> dict[str, str]:
+    """Ray's token authentication off for the nodes and every driver, whatever ~/.ray holds (a
+    local ``ray.init()`` leaves a token there, which a `ray start` would then require)."""
+    return {"RAY_AUTH_MODE": "disabled"}
+
+
 def env(tmp: Path) -> dict[str, str]:
-    """This checkout first on the path (the workers import its ganforge), a private cache."""
+    """This checkout first on the path (the workers import its ganforge), a private cache, no token."""
     paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), GANFORGE_CACHE_DIR=str(tmp / "cache"),
-                RAY_USAGE_STATS_ENABLED="0", RAY_ADDRESS="")
+                RAY_USAGE_STATS_ENABLED="0", RAY_ADDRESS="", **auth_env())
 
 
 @dataclass

@@ -26,7 +26,7 @@ from ganforge.inference.shards import run_local
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'ganforge[ray]' to run the Ray tests")
 
 from ganforge.inference import ray_runner  # noqa: E402
-from tests.inference.ray_cluster import Cluster, env  # noqa: E402
+from tests.inference.ray_cluster import Cluster, auth_env, env  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "data" / "tiny-image.onnx"
 KILL_POLL_S = 0.002  # how often the driver test looks for the first shard
@@ -54,7 +54,10 @@ def cluster(tmp_path_factory):
     """A head and a worker node (1 CPU each) on this machine; this process connected as a driver."""
     tmp = tmp_path_factory.mktemp("ray")
     nodes = Cluster(tmp)
+    patch = pytest.MonkeyPatch()
     try:
+        for name, value in auth_env().items():
+            patch.setenv(name, value)  # this process is a driver too
         nodes.start()
         ray.init(address=nodes.address, log_to_driver=False, logging_level="WARNING")
         nodes.wait_nodes(ray, 2)
@@ -63,6 +66,7 @@ def cluster(tmp_path_factory):
         if ray.is_initialized():
             ray.shutdown()  # before the cluster goes: a driver left connected waits a minute for it
         nodes.stop()
+        patch.undo()
 
 
 def test_a_ray_run_writes_the_local_runs_files(cluster, tmp_path):
