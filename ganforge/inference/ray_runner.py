@@ -32,7 +32,7 @@ from pathlib import Path
 from ganforge import threads
 from ganforge.errors import GanforgeError, MissingExtraError
 from ganforge.fsutil import atomic_path, cache_dir
-from ganforge.inference import runtimes
+from ganforge.inference import runtimes, tuning
 from ganforge.inference.shards import JobResult, ShardJob, commit_shard, compute_shard, open_generator, prepare
 
 RETRIES = 3  # Ray restarts a dead actor this many times (retrying its tasks); the driver resubmits a shard as often
@@ -90,6 +90,8 @@ class ShardMaker:
             name, sha, content = ray.get(model[0])
             self.job = dataclasses.replace(self.job, model=os.fspath(local_model(name, sha, content)))
             self.gen = open_generator(self.job)
+            if self.job.n >= tuning.TUNE_FROM_N and self.job.batch_size is None and not self.gen.measured:
+                self.gen.tune_micro_batch()  # as a local run does: once per model and node (cached there)
         except GanforgeError as exc:
             self.error = str(exc)
         except ImportError as exc:  # a worker without onnxruntime (or ganforge's lean needs)
