@@ -77,7 +77,7 @@ class ShardData:
     (file name, PNG bytes), in order."""
 
     shard: Shard
-    npy: bytes | None = None
+    npy: bytes | bytearray | None = None
     files: tuple[tuple[str, bytes], ...] = ()
 
     @property
@@ -237,9 +237,11 @@ def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
     of the seed, checked finite; a .npy file's bytes, or a PNG a sample."""
     labels = job.labels_of(shard.start, shard.stop)
     batches = gen.iter_batches(shard.count, job.seed, job.batch_size, labels, start=shard.start)
-    if job.form == "npy":
-        buffer = io.BytesIO()
-        buffer.write(npy_header(shard.count, job.sample_shape))
+    if job.form == "npy":  # the file's bytes, the samples written straight into them: one copy in memory
+        header = npy_header(shard.count, job.sample_shape)
+        buffer = bytearray(npy_size(shard.count, job.sample_shape))
+        buffer[: len(header)] = header
+        samples = np.frombuffer(buffer, np.float32, offset=len(header)).reshape(shard.count, *job.sample_shape)
     files: list[tuple[str, bytes]] = []
     done = shard.start
     for batch in batches:
@@ -248,14 +250,14 @@ def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
             raise GanforgeError(f"{job.model} gives samples of shape {list(batch.shape[1:])}, the job's are "
                                 f"{list(job.sample_shape)}: open the job's own model")
         if job.form == "npy":
-            buffer.write(np.ascontiguousarray(batch, dtype=np.float32).tobytes())
+            samples[done - shard.start : done - shard.start + len(batch)] = batch
         else:
             for i, image in enumerate(sample_images(batch, job.kind, job.value_range)):
                 files.append((job.png_name(done + i), png_bytes(scaled(image, job.scale))))
         done += len(batch)
     if done != shard.stop:
         raise GanforgeError(f"{shard.name}: made samples {shard.start}:{done}, expected {shard.start}:{shard.stop}")
-    return ShardData(shard, npy=buffer.getvalue(), files=()) if job.form == "npy" else ShardData(shard, files=tuple(files))
+    return ShardData(shard, npy=buffer) if job.form == "npy" else ShardData(shard, files=tuple(files))
 
 
 def _same_content(path: Path, data: ShardData) -> bool:
@@ -360,6 +362,7 @@ def run_local(job: ShardJob, workers: int = 1, progress: Callable[[int, int, int
     for done, data in enumerate(results, 1):
         commit_shard(job, data.shard, data)
         samples += data.shard.count
+        data = None  # dropped before the next shard is made: one shard in memory at a time
         if progress is not None:
             progress(done, len(todo), samples)
     return JobResult(len(todo), total, samples, time.perf_counter() - began, workers)
