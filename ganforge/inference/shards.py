@@ -342,9 +342,13 @@ def run_local(job: ShardJob, workers: int = 1, progress: Callable[[int, int, int
               gen=None) -> JobResult:
     """Make and commit the job's missing shards (after :func:`prepare`): in this process
     (``workers=1``; ``gen``: the job's model already open) or in ``workers`` local processes,
-    each opening the model once with its share of the cores, the parent committing what they
-    make (a few shards in flight at most: memory does not grow with the job).
-    ``progress(shards_done, shards_to_make, samples_done)`` after each shard."""
+    each opening the model once with its share of the cores and committing the shards it makes
+    (:func:`commit_shard` is safe from any process: never over a complete shard), the parent
+    handing out a few shards at a time and counting them, so memory does not grow with the job.
+    Shipping each shard's bytes back to the parent to be written there halved the workers'
+    throughput (benchmarks/results/scale.md); a runner whose workers cannot reach the folder
+    (Ray) commits in its driver instead. ``progress(shards_done, shards_to_make, samples_done)``
+    after each shard."""
     workers = pool.check_workers(workers)
     began = time.perf_counter()
     prepare(job)
@@ -352,20 +356,24 @@ def run_local(job: ShardJob, workers: int = 1, progress: Callable[[int, int, int
     total = len(job.shards())
     workers = max(1, min(workers, len(todo)))
     if not todo:
-        results = iter(())
+        made = iter(())
     elif workers == 1:
-        gen = gen if gen is not None else open_generator(job)
-        results = (compute_shard(job, shard, gen) for shard in todo)
+        made = _made_here(job, todo, gen if gen is not None else open_generator(job))
     else:
-        results = pool.results(job, todo, workers, _start_worker, _worker_shard)
+        made = pool.results(job, todo, workers, _start_worker, _worker_shard)
     samples = 0
-    for done, data in enumerate(results, 1):
-        commit_shard(job, data.shard, data)
-        samples += data.shard.count
-        data = None  # dropped before the next shard is made: one shard in memory at a time
+    for done, shard in enumerate(made, 1):
+        samples += shard.count
         if progress is not None:
             progress(done, len(todo), samples)
     return JobResult(len(todo), total, samples, time.perf_counter() - began, workers)
+
+
+def _made_here(job: ShardJob, todo: list[Shard], gen):
+    """Each shard made and committed in this process, one in memory at a time."""
+    for shard in todo:
+        commit_shard(job, shard, compute_shard(job, shard, gen))
+        yield shard
 
 
 _worker_gen = None  # a worker process's open model
@@ -376,5 +384,7 @@ def _start_worker(job: ShardJob) -> None:
     _worker_gen = open_generator(job)
 
 
-def _worker_shard(job: ShardJob, shard: Shard) -> ShardData:
-    return compute_shard(job, shard, _worker_gen)
+def _worker_shard(job: ShardJob, shard: Shard) -> Shard:
+    """In a worker: the shard made and committed; only its name goes back."""
+    commit_shard(job, shard, compute_shard(job, shard, _worker_gen))
+    return shard
