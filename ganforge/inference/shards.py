@@ -39,6 +39,7 @@ SHARD_SIZE = 10 * keyed.BLOCK  # samples a shard by default (10,240) ...
 SHARD_BYTES = 64 << 20  # ... or fewer, so that a shard's float32 samples stay within 64 MiB
 MAX_SHARDS = 100_000  # shards a job may have: the manifest lists them all
 NAME_DIGITS = 6  # shard-000123
+WRITE_CHUNK = 1 << 20  # bytes a write() of a shard's file
 
 
 def default_shard_size(sample_shape) -> int:
@@ -279,7 +280,9 @@ def commit_shard(job: ShardJob, shard: Shard, data: ShardData) -> None:
         job.out.mkdir(parents=True, exist_ok=True)
         if data.npy is not None:
             with atomic_path(path, exclusive=True) as tmp, open(tmp, "wb") as f:
-                f.write(data.npy)
+                view = memoryview(data.npy)
+                for at in range(0, len(view), WRITE_CHUNK):  # in pieces: one 32 MB write measured 10x slower here
+                    f.write(view[at : at + WRITE_CHUNK])
                 f.flush()
                 os.fsync(f.fileno())  # a shard under its name holds its bytes, even after a power cut
         else:
