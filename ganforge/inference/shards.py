@@ -39,6 +39,7 @@ SHARD_SIZE = 10 * keyed.BLOCK  # samples a shard by default (10,240) ...
 SHARD_BYTES = 64 << 20  # ... or fewer, so that a shard's float32 samples stay within 64 MiB
 MAX_SHARDS = 100_000  # shards a job may have: the manifest lists them all
 NAME_DIGITS = 6  # shard-000123
+WRITE_CHUNK = 1 << 20  # bytes a write() of a shard's file
 
 
 def default_shard_size(sample_shape) -> int:
@@ -77,7 +78,7 @@ class ShardData:
     (file name, PNG bytes), in order."""
 
     shard: Shard
-    npy: bytes | None = None
+    npy: bytes | bytearray | None = None
     files: tuple[tuple[str, bytes], ...] = ()
 
     @property
@@ -237,9 +238,11 @@ def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
     of the seed, checked finite; a .npy file's bytes, or a PNG a sample."""
     labels = job.labels_of(shard.start, shard.stop)
     batches = gen.iter_batches(shard.count, job.seed, job.batch_size, labels, start=shard.start)
-    if job.form == "npy":
-        buffer = io.BytesIO()
-        buffer.write(npy_header(shard.count, job.sample_shape))
+    if job.form == "npy":  # the file's bytes, the samples written straight into them: one copy in memory
+        header = npy_header(shard.count, job.sample_shape)
+        buffer = bytearray(npy_size(shard.count, job.sample_shape))
+        buffer[: len(header)] = header
+        samples = np.frombuffer(buffer, np.float32, offset=len(header)).reshape(shard.count, *job.sample_shape)
     files: list[tuple[str, bytes]] = []
     done = shard.start
     for batch in batches:
@@ -248,14 +251,14 @@ def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
             raise GanforgeError(f"{job.model} gives samples of shape {list(batch.shape[1:])}, the job's are "
                                 f"{list(job.sample_shape)}: open the job's own model")
         if job.form == "npy":
-            buffer.write(np.ascontiguousarray(batch, dtype=np.float32).tobytes())
+            samples[done - shard.start : done - shard.start + len(batch)] = batch
         else:
             for i, image in enumerate(sample_images(batch, job.kind, job.value_range)):
                 files.append((job.png_name(done + i), png_bytes(scaled(image, job.scale))))
         done += len(batch)
     if done != shard.stop:
         raise GanforgeError(f"{shard.name}: made samples {shard.start}:{done}, expected {shard.start}:{shard.stop}")
-    return ShardData(shard, npy=buffer.getvalue(), files=()) if job.form == "npy" else ShardData(shard, files=tuple(files))
+    return ShardData(shard, npy=buffer) if job.form == "npy" else ShardData(shard, files=tuple(files))
 
 
 def _same_content(path: Path, data: ShardData) -> bool:
@@ -277,7 +280,9 @@ def commit_shard(job: ShardJob, shard: Shard, data: ShardData) -> None:
         job.out.mkdir(parents=True, exist_ok=True)
         if data.npy is not None:
             with atomic_path(path, exclusive=True) as tmp, open(tmp, "wb") as f:
-                f.write(data.npy)
+                view = memoryview(data.npy)
+                for at in range(0, len(view), WRITE_CHUNK):  # in pieces: one 32 MB write measured 10x slower here
+                    f.write(view[at : at + WRITE_CHUNK])
                 f.flush()
                 os.fsync(f.fileno())  # a shard under its name holds its bytes, even after a power cut
         else:
@@ -340,9 +345,13 @@ def run_local(job: ShardJob, workers: int = 1, progress: Callable[[int, int, int
               gen=None) -> JobResult:
     """Make and commit the job's missing shards (after :func:`prepare`): in this process
     (``workers=1``; ``gen``: the job's model already open) or in ``workers`` local processes,
-    each opening the model once with its share of the cores, the parent committing what they
-    make (a few shards in flight at most: memory does not grow with the job).
-    ``progress(shards_done, shards_to_make, samples_done)`` after each shard."""
+    each opening the model once with its share of the cores and committing the shards it makes
+    (:func:`commit_shard` is safe from any process: never over a complete shard), the parent
+    handing out a few shards at a time and counting them, so memory does not grow with the job.
+    Shipping each shard's bytes back to the parent to be written there halved the workers'
+    throughput (benchmarks/results/scale.md); a runner whose workers cannot reach the folder
+    (Ray) commits in its driver instead. ``progress(shards_done, shards_to_make, samples_done)``
+    after each shard."""
     workers = pool.check_workers(workers)
     began = time.perf_counter()
     prepare(job)
@@ -350,19 +359,24 @@ def run_local(job: ShardJob, workers: int = 1, progress: Callable[[int, int, int
     total = len(job.shards())
     workers = max(1, min(workers, len(todo)))
     if not todo:
-        results = iter(())
+        made = iter(())
     elif workers == 1:
-        gen = gen if gen is not None else open_generator(job)
-        results = (compute_shard(job, shard, gen) for shard in todo)
+        made = _made_here(job, todo, gen if gen is not None else open_generator(job))
     else:
-        results = pool.results(job, todo, workers, _start_worker, _worker_shard)
+        made = pool.results(job, todo, workers, _start_worker, _worker_shard)
     samples = 0
-    for done, data in enumerate(results, 1):
-        commit_shard(job, data.shard, data)
-        samples += data.shard.count
+    for done, shard in enumerate(made, 1):
+        samples += shard.count
         if progress is not None:
             progress(done, len(todo), samples)
     return JobResult(len(todo), total, samples, time.perf_counter() - began, workers)
+
+
+def _made_here(job: ShardJob, todo: list[Shard], gen):
+    """Each shard made and committed in this process, one in memory at a time."""
+    for shard in todo:
+        commit_shard(job, shard, compute_shard(job, shard, gen))
+        yield shard
 
 
 _worker_gen = None  # a worker process's open model
@@ -373,5 +387,7 @@ def _start_worker(job: ShardJob) -> None:
     _worker_gen = open_generator(job)
 
 
-def _worker_shard(job: ShardJob, shard: Shard) -> ShardData:
-    return compute_shard(job, shard, _worker_gen)
+def _worker_shard(job: ShardJob, shard: Shard) -> Shard:
+    """In a worker: the shard made and committed; only its name goes back."""
+    commit_shard(job, shard, compute_shard(job, shard, _worker_gen))
+    return shard

@@ -1,8 +1,8 @@
 """Local worker processes for a sharded job (``gan-infer --workers N``).
 
-Each worker is a fresh (spawned) process that opens the model once and makes whole shards; the
-parent hands them out, a few in flight a worker at most, and commits what comes back, so memory
-stays flat however many shards a job has. A worker computes on its share of the cores
+Each worker is a fresh (spawned) process that opens the model once and makes and commits whole
+shards; the parent hands them out, a few in flight a worker at most, and counts what comes back
+(a shard's name: its bytes stay in the worker), so memory stays flat however many shards a job has. A worker computes on its share of the cores
 (``max(1, cores // N)`` threads, or the ``--threads`` asked), so N workers do not oversubscribe
 the machine. Ctrl-C is the parent's to handle: workers ignore it and end with the pool; a worker
 whose parent was killed ends within half a second.
