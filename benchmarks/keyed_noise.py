@@ -64,8 +64,7 @@ def block_floor(n: int, dim: int, chunk: int) -> float:
     total = 0.0
     for block in range(-(-n // keyed.BLOCK)):
         rows = min(keyed.BLOCK, n - block * keyed.BLOCK)
-        total += float(np.random.default_rng([SEED, keyed.NOISE, block]).standard_normal(
-            (rows, dim), dtype=np.float32)[0, 0])
+        total += float(keyed.generator(SEED, keyed.NOISE, block).standard_normal((rows, dim), dtype=np.float32)[0, 0])
     return total
 
 

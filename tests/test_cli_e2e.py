@@ -88,7 +88,7 @@ def test_image_variants_end_to_end(tmp_path, fake_data, variant, sets, size):
     assert cli("gan-infer", "--n", "32", "--nrow", "16", "--out", "wide.png", cwd=tmp_path).returncode == 0
     assert Image.open(tmp_path / "wide.png").size == (16 * size + 17 * 2, 2 * size + 3 * 2)
     assert cli("gan-infer", "--n", "5", "--out", "each/", cwd=tmp_path).returncode == 0
-    assert len(list((tmp_path / "each").glob("sample-*.png"))) == 5
+    assert len(list((tmp_path / "each").glob("shard-*/sample-*.png"))) == 5  # a sharded job's folder
 
 
 def test_image_data_errors_are_one_line(tmp_path, fake_data):

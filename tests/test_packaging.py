@@ -37,6 +37,8 @@ def test_extras_split_as_documented():
     assert e["tensorboard"] == ["tensorboard"]
     assert "tensorboard" not in e["train"] and {"torch", "torchvision", "onnx", "onnxscript"} <= set(e["train"])
     assert {"pytest", "tensorboard"} <= set(e["dev"])  # make test installs [train,cpu,dev]: the tensorboard tests run
+    assert e["ray"] == ["ray"] and "ray" in e["dev"]  # the Ray tests run in CI too
+    assert not {"torch", "onnxruntime", "onnxruntime-gpu"} & set(e["ray"])  # a Ray worker picks its runtime, no torch
     for name, packages in e.items():  # they install the same module
         assert not {"onnxruntime", "onnxruntime-gpu"} <= set(packages), name
 
@@ -60,6 +62,15 @@ def test_gan_train_tensorboard_without_tensorboard_names_its_extra(tmp_path):
     assert out.stderr == ("Error: --tensorboard needs the 'tensorboard' extra (tensorboard is missing): "
                           "pip install 'ganforge[tensorboard]'\n")
     assert not (tmp_path / "runs").exists()  # refused before a run folder exists
+
+
+def test_gan_infer_ray_without_ray_names_its_extra(tmp_path):
+    model = ROOT / "tests" / "data" / "tiny-image.onnx"
+    out = run_without("ray", "from ganforge.inference.cli import main; "
+                             f"main(['--model', {str(model)!r}, '--n', '10', '--out', 'o/', '--ray'])", tmp_path)
+    assert out.returncode == 1, out
+    assert out.stderr == "Error: gan-infer --ray needs the 'ray' extra (ray is missing): pip install 'ganforge[ray]'\n"
+    assert not (tmp_path / "o").exists()  # refused before the folder is made
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

@@ -17,12 +17,14 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(dest: str | os.PathLike[str], *, exclusive: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success move it onto ``dest``.
 
     On any exception the temporary file is removed and ``dest`` is untouched. The
     temporary is named after the process (``.<stem>.<pid>-*.tmp<suffix>``): those a killed
-    process left (a pid no longer running) are removed by the next call.
+    process left (a pid no longer running) are removed by the next call. ``exclusive``: never
+    over an existing ``dest`` (it is linked into place, which fails when the name is taken):
+    FileExistsError then, the temporary removed.
     """
     dest = Path(dest)
     for stale in dest.parent.glob(f".{dest.stem}.*-*.tmp{dest.suffix}"):
@@ -37,11 +39,28 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
     try:
         yield tmp_path
-        os.replace(tmp_path, dest)
+        if exclusive:
+            _link_new(tmp_path, dest)
+        else:
+            os.replace(tmp_path, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _link_new(tmp: Path, dest: Path) -> None:
+    """Put ``tmp`` under the name ``dest`` only if no file has it (FileExistsError otherwise)."""
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then move (a narrow race, no partial file)
+        if dest.exists():
+            raise FileExistsError(17, "File exists", str(dest)) from None
+        os.replace(tmp, dest)
+        return
+    tmp.unlink()
 
 
 def _alive(pid: int) -> bool:
@@ -78,13 +97,14 @@ def atomic_write_text(dest: str | os.PathLike[str], text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(dest: str | os.PathLike[str], *, exclusive: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``dest``; on success it replaces ``dest`` whole.
 
     An existing ``dest`` is moved aside first and removed only once the new one
     is in place; on any exception the temporary folder is removed and ``dest``
     is untouched. Temporaries are named after the process (``.<name>.<pid>-*``): those
-    of a process that was killed are removed by the next call.
+    of a process that was killed are removed by the next call. ``exclusive``: never over an
+    existing ``dest``: FileExistsError then, the temporary removed.
     """
     import shutil
 
@@ -99,6 +119,9 @@ def atomic_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
+        if exclusive:
+            _rename_new(tmp, dest)
+            return
         old = None
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=tag, suffix=".old", dir=dest.parent))
@@ -108,6 +131,21 @@ def atomic_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _rename_new(tmp: Path, dest: Path) -> None:
+    """Move the folder ``tmp`` to ``dest`` only if nothing has that name (FileExistsError otherwise):
+    rename fails onto a folder with files in it, and ``dest`` is looked at first for the rest."""
+    import errno
+
+    if dest.exists() or dest.is_symlink():
+        raise FileExistsError(errno.EEXIST, "File exists", str(dest))
+    try:
+        os.rename(tmp, dest)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise FileExistsError(errno.EEXIST, "File exists", str(dest)) from None
         raise
 
 

@@ -170,3 +170,24 @@ def sample_lines(what: str = "", write: Callable[[str], None] = say) -> Callable
             write(m.final())
 
     return progress
+
+
+def shard_lines(what: str = "", write: Callable[[str], None] = say, every: float | None = None,
+                end: Callable[[str], None] | None = None) -> Callable[[int, int, int], None]:
+    """A ``progress(shards_done, shards_to_make, samples_done)`` callback of a sharded job: a line at
+    least every interval (``every``; default :func:`interval`): shards done, samples/s, the time
+    left; and when the last shard is done, the whole run's line to ``end`` (default ``write``), if
+    any line was written."""
+    meter: list[Meter] = []
+    began = now()  # the command's time counts from here (the model's opening included)
+
+    def progress(done: int, total: int, samples: int) -> None:
+        if not meter:
+            meter.append(Meter(total, what=what, unit="shard", write=write, every=every))
+            meter[0].began = meter[0].last = began
+        m = meter[0]
+        m.update(done, samples=samples)
+        if done >= total and m.ended is None and m.written:
+            (end or write)(m.final())
+
+    return progress

@@ -75,11 +75,12 @@ def test_a_nan_model_writes_nothing(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_a_folder_output_holds_only_the_new_samples(tmp_path):
+def test_a_folder_output_is_never_mixed_with_another_job(tmp_path):
     assert_ok(run_cli("gan-infer", "--model", IMAGE, "--n", "10", "--out", "s/", cwd=tmp_path))
-    assert_ok(run_cli("gan-infer", "--model", IMAGE, "--n", "3", "--out", "s/", cwd=tmp_path))
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [f"sample-0000{i}.png" for i in range(3)]
-    assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no temporaries beside
+    before = snapshot(tmp_path)
+    assert_refused(run_cli("gan-infer", "--model", IMAGE, "--n", "3", "--out", "s/", cwd=tmp_path),
+                   r"s holds another job: its range differs \(there \[0, 10\], asked \[0, 3\]\)")
+    assert snapshot(tmp_path) == before  # the folder as it was, nothing beside it
 
 
 @pytest.mark.parametrize("value, pattern", [("lots", "GANFORGE_MAX_MEMORY='lots' is not a size"),

@@ -35,7 +35,9 @@ def test_nrow_npy_and_folder(tmp_path):
     assert run("--model", str(DATA / "tiny-image.onnx"), "--n", "6", "--nrow", "3", "--out", str(tmp_path / "g.png")).exit_code == 0
     assert run("--model", SERIES, "--n", "5", "--out", str(tmp_path / "x.npy")).exit_code == 0
     assert run("--model", SERIES, "--n", "3", "--out", str(tmp_path / "each") + "/").exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["sample-00000.png", "sample-00001.png", "sample-00002.png"]
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["manifest.json", "shard-000000"]  # a sharded job
+    assert sorted(p.name for p in (tmp_path / "each" / "shard-000000").iterdir()) == [
+        "sample-00000.png", "sample-00001.png", "sample-00002.png"]
 
 
 def test_bad_models_and_outputs_leave_files_alone(tmp_path):

@@ -100,7 +100,7 @@ def test_served_to_pngs_with_the_models_pixels(models, name, tmp_path):
     assert result.exit_code == 0, result.output
     from PIL import Image
 
-    pixels = np.asarray(Image.open(tmp_path / "each" / "sample-00002.png"), np.int16)
+    pixels = np.asarray(Image.open(tmp_path / "each" / "shard-000000" / "sample-00002.png"), np.int16)
     assert pixels.shape == (8, 8, 3)
     wanted = to_uint8(want(name, 3)[2], RANGES.get(name, (-1.0, 1.0))).transpose(1, 2, 0)
     assert np.abs(pixels - wanted).max() <= 1

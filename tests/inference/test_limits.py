@@ -61,11 +61,18 @@ def test_non_finite_samples_are_an_error_and_nothing_is_written(nan_model, out, 
     assert (target / out).read_bytes() == b"an earlier result"  # and the earlier file kept
 
 
-def test_a_folder_output_replaces_the_earlier_one_whole(tmp_path):
+def tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_folder_output_is_a_job_a_rerun_completes_and_another_is_refused(tmp_path):
     out = tmp_path / "s"
     assert run("--model", IMAGE, "--n", "10", "--out", f"{out}/").exit_code == 0
-    assert run("--model", IMAGE, "--n", "3", "--out", f"{out}/").exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == [f"sample-0000{i}.png" for i in range(3)]  # no stale 7
+    before = tree(out)
+    assert "made 0 of 1 shards, 1 already there" in run("--model", IMAGE, "--n", "10", "--out", f"{out}/").output
+    assert_one_line_error(run("--model", IMAGE, "--n", "3", "--out", f"{out}/"),
+                          f"{out} holds another job: its range differs (there [0, 10], asked [0, 3])")
+    assert tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temporary beside it
 
 
@@ -74,17 +81,19 @@ def test_a_folder_with_other_files_is_refused_and_kept(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     assert_one_line_error(run("--model", IMAGE, "--n", "3", "--out", f"{out}/"),
-                          "holds files gan-infer did not write (notes.txt)")
+                          "holds files and no manifest.json (notes.txt)")
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
-def test_non_finite_samples_leave_an_earlier_folder_as_it_was(nan_model, tmp_path):
+def test_non_finite_samples_write_no_shard(nan_model, tmp_path):
     out = tmp_path / "s"
     assert run("--model", IMAGE, "--n", "2", "--out", f"{out}/").exit_code == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert_one_line_error(run("--model", nan_model, "--n", "5", "--out", f"{out}/"), "NaN or infinite")
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.onnx", "s"]
+    before = tree(out)
+    assert_one_line_error(run("--model", nan_model, "--n", "2", "--out", f"{out}/"), "its model (sha256) differs")
+    assert tree(out) == before
+    assert_one_line_error(run("--model", nan_model, "--n", "5", "--out", f"{tmp_path / 'new'}/"), "NaN or infinite")
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["manifest.json"]  # the plan alone: no shard, no temporary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.onnx", "new", "s"]
 
 
 def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path):
@@ -93,11 +102,17 @@ def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path):
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that no longer runs
-    leftover = tmp_path / f".s.{dead.pid}-x1y2.tmp"
+    leftover = tmp_path / f".w.{dead.pid}-x1y2.tmp"  # a walk's folder of frames is written whole
     leftover.mkdir()
     (leftover / "sample-00000.png").write_bytes(b"half")
+    assert run("--model", IMAGE, "--interpolate", "1,2", "--steps", "2", "--out", f"{tmp_path / 'w'}/").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+    (tmp_path / "s").mkdir()
+    shard_leftover = tmp_path / "s" / f".shard-000000.{dead.pid}-x1y2.tmp"  # a shard's, inside the job's folder
+    shard_leftover.mkdir()
+    (shard_leftover / "sample-00000.png").write_bytes(b"half")
     assert run("--model", IMAGE, "--n", "2", "--out", f"{tmp_path / 's'}/").exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["manifest.json", "shard-000000"]
 
 
 def test_a_killed_runs_temporary_file_is_removed_by_the_next_run(tmp_path):

@@ -55,7 +55,7 @@ def test_a_folder_scales_each_sample(tmp_path):
     generate(IMAGE, 3, f"{tmp_path}/one/", seed=2, device="cpu")
     generate(IMAGE, 3, f"{tmp_path}/big/", seed=2, device="cpu", scale=5)
     for name in ("sample-00000.png", "sample-00002.png"):
-        one, big = pixels(tmp_path / "one" / name), pixels(tmp_path / "big" / name)
+        one, big = pixels(tmp_path / "one" / "shard-000000" / name), pixels(tmp_path / "big" / "shard-000000" / name)
         assert one.shape == (8, 8, 3) and big.shape == (40, 40, 3)
         np.testing.assert_array_equal(big, blown_up(one, 5))
 

@@ -35,7 +35,7 @@ def test_library_generation_never_imports_torch(tmp_path):
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
-    assert (tmp_path / "g.png").is_file() and (tmp_path / "s.npy").is_file() and len(list((tmp_path / "each").iterdir())) == 3
+    assert (tmp_path / "g.png").is_file() and (tmp_path / "s.npy").is_file() and len(list((tmp_path / "each" / "shard-000000").iterdir())) == 3
     assert (tmp_path / "c.png").is_file() and (tmp_path / "w.gif").is_file()
 
 

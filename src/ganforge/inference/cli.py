@@ -13,11 +13,15 @@ from click.core import ParameterSource
 from ganforge import threads
 from ganforge.cli import CONTEXT_SETTINGS, LATEST_MODEL, version_option
 from ganforge.errors import cli_errors, short_warnings
-from ganforge.inference.options import foreign_options, runtime_options
-from ganforge.progress import sample_lines
+from ganforge.inference.options import foreign_options, ray_options, runtime_options
+from ganforge.progress import sample_lines, shard_lines
 from ganforge.threads import threads_option
+from ganforge.values import click_callback, parse_range
 
-NOT_WITH_WALK = ("n", "per_class", "seed", "nrow", "batch_size")  # options a walk has no use for
+NOT_WITH_WALK = ("n", "range_", "per_class", "seed", "nrow", "batch_size", "shard_format", "shard_size", "workers",
+                 "ray_address")
+# what --verify DIR takes besides: the folder says the rest
+WITH_VERIFY = ("model", "device", "verbose", "verify")
 
 
 def _terminal_progress():
@@ -55,13 +59,33 @@ def _names(names: tuple[str, ...], most: int = 8) -> str:
     return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
+
+
+def _flag(name: str) -> str:
+    flags = {"range_": "--range", "shard_format": "--format", "labels": "--label", "ray_address": "--ray"}
+    return flags.get(name) or "--" + name.replace("_", "-")
+
+
+def _check_verify(ctx: click.Context) -> None:
+    """--verify DIR reads the job from the folder: the options that describe a job are refused."""
+    for name in ctx.params:
+        if name not in WITH_VERIFY and _given(ctx, name):
+            raise click.UsageError(f"{_flag(name)} does not go with --verify DIR: the folder's manifest says how its "
+                                   f"samples were made; drop {_flag(name)}")
+
+
 def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
     """Options that cannot go together: usage errors before anything is opened."""
-    def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
-
-    def flag(name: str) -> str:
-        return "--" + name.replace("_", "-")
+    given, flag = functools.partial(_given, ctx), _flag
+    if ctx.params.get("verify") is not None:
+        return _check_verify(ctx)
+    if ctx.params.get("out") is None:
+        raise click.UsageError("Missing option '--out': where to write (grid.png, samples.npy or DIR/), or pass "
+                               "--verify DIR to check a folder")
+    if given("n") and given("range_"):
+        raise click.UsageError("--n N is --range 0:N: pass one of them")
 
     if interpolate is not None:
         for name in NOT_WITH_WALK:
@@ -72,19 +96,71 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
         raise click.UsageError("--steps is for --interpolate A,B (a walk from seed A to seed B); drop it, or add "
                                "--interpolate 3,7")
     if per_class is not None:
-        for name in ("n", "nrow"):
+        for name in ("n", "nrow", "range_"):
             if given(name):
                 raise click.UsageError(f"{flag(name)} does not go with --per-class: the grid has one row a class and "
                                        f"K columns, K x classes samples; drop {flag(name)}")
 
 
+def _shard_progress():
+    """A sharded job's progress on stderr: a line redrawn each second on a terminal, else a line
+    every 30 s ($GANFORGE_PROGRESS_SECONDS); shards done, samples/s, the time left."""
+    if sys.stderr.isatty():
+        def redraw(line: str) -> None:
+            sys.stderr.write(f"\r{line}\x1b[K")
+            sys.stderr.flush()
+
+        return shard_lines("gan-infer", write=redraw, every=1.0, end=lambda line: redraw(line + "\n"))
+    return shard_lines("gan-infer")
+
+
+def _verify(folder, model, device) -> None:
+    from ganforge.inference.verify import verify_folder
+
+    with cli_errors():
+        click.echo(verify_folder(folder, model, device=device).line())
+
+
+def _what(result, seed, start, per_class, interpolate) -> str:
+    if interpolate is not None:
+        what = f"{result.n} frames, seeds {interpolate[0]} -> {interpolate[1]}"
+        if result.labels:
+            a, b = result.labels
+            what += f", label {a}" if a == b else f", labels {a} -> {b}"
+        return what
+    what = f"{result.n} samples" + (f" {start}:{start + result.n}" if start else "") + f", seed {seed}"
+    if per_class:
+        what += f", {per_class} per class: {_names(result.labels)}"
+    elif result.labels:
+        what += f", labels {_names(result.labels)}"
+    elif result.conditional:
+        what += ", random labels"
+    if result.job is not None:
+        what += f", {result.job.line()}"
+    return what
+
+
 @click.command(context_settings=CONTEXT_SETTINGS)
 @version_option("gan-infer")
 @click.option("--model", type=click.Path(), show_default=LATEST_MODEL, help="Exported ONNX generator.")
-@click.option("--n", "n", type=click.IntRange(min=1), default=64, help="How many samples.")
-@click.option("--out", required=True, type=click.Path(),
-              help="grid.png (a tiled grid), samples.npy (raw array) or DIR/ (one PNG per sample); "
-                   "with --interpolate also walk.gif (animated).")
+@click.option("--n", "n", type=click.IntRange(min=1), default=64,
+              help="How many samples: samples 0 to N-1 of the seed (--range 0:N).")
+@click.option("--range", "range_", callback=click_callback(parse_range), metavar="A:B",
+              help="Samples A to B-1 of the seed, instead of --n: each the same as in any other range, batch or "
+                   "worker count.")
+@click.option("--out", type=click.Path(),
+              help="grid.png (a tiled grid), samples.npy (raw array) or DIR/ (a sharded, resumable job: shards of "
+                   "PNGs or .npy files and a manifest.json; a rerun makes only the missing shards); with "
+                   "--interpolate also walk.gif (animated), and DIR/ one PNG a frame.")
+@click.option("--format", "shard_format", type=click.Choice(["png", "npy"]),
+              show_default="png", help="DIR/ only: the shards, a folder of one PNG a sample or one .npy file each.")
+@click.option("--shard-size", type=click.IntRange(min=1), metavar="N",
+              show_default="10240, fewer for big samples: 64 MiB of float32 at most", help="DIR/ only: samples a shard.")
+@click.option("--workers", type=click.IntRange(1, 256), default=1,
+              help="DIR/ only: local processes making shards, each with its share of the cores.")
+@click.option("--verify", type=click.Path(), metavar="DIR",
+              help="Check a DIR/ job against its model (the manifest's, or --model): sha256, every shard there, and "
+                   "a few samples of each made again and compared; one line, non-zero exit on a difference.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Same seed, same output bytes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               help="Where onnxruntime runs: auto takes CUDA when onnxruntime-gpu finds a GPU, else the CPU.")
@@ -109,48 +185,44 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
                    "--out walk.gif, strip.png or frames.npy.")
 @click.option("--steps", type=click.IntRange(min=2), default=16,
               help="Frames of an --interpolate walk, both ends included.")
+@ray_options
 @threads_option
 @click.pass_context
-def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, foreign, labels, per_class, interpolate,
-         steps, scale):
+def main(ctx, model, n, range_, out, shard_format, shard_size, workers, verify, seed, device, nrow, batch_size, scale,
+         runtime, verbose, foreign, labels, per_class, interpolate, steps, ray):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
     from ganforge.inference.generation import run_generation, run_walk
     from ganforge.inference.request import GenerationRequest, WalkRequest
 
     _check_combination(ctx, interpolate, per_class)
     short_warnings()
+    if verify is not None:
+        return _verify(verify, model, device)
     progress = _terminal_progress() if sys.stderr.isatty() else sample_lines("gan-infer")  # a line every 30 s
     note = functools.partial(click.echo, err=True)  # a foreign model's line: what was read and assumed
+    start, stop = range_ or (0, n)
     with cli_errors():
         if interpolate is not None:
             request = WalkRequest(model=model, seed_a=interpolate[0], seed_b=interpolate[1], out=out, steps=steps,
                                   labels=labels or None, device=device, scale=scale, **runtime, **foreign)
             result = run_walk(request, note=note)
         else:
-            request = GenerationRequest(model=model, n=None if per_class else n, out=out, seed=seed, nrow=nrow,
-                                        batch_size=batch_size, labels=labels or None, per_class=per_class,
-                                        device=device, scale=scale, **runtime, **foreign)
-            result = run_generation(request, progress=progress, note=note)
+            request = GenerationRequest(model=model, n=None if per_class else stop - start, start=start, out=out,
+                                        seed=seed, nrow=nrow, batch_size=batch_size, labels=labels or None,
+                                        per_class=per_class, device=device, scale=scale, shard_format=shard_format,
+                                        shard_size=shard_size, workers=workers, ray=ray, **runtime, **foreign)
+            result = run_generation(request, progress=progress, note=note, shard_progress=_shard_progress())
     if verbose:
         click.echo(str(threads.current()), err=True)
         click.echo(f"noise: {result.scheme} (sample i of seed s the same in any range, batch or runtime)", err=True)
         for line in result.runtime_details:
             click.echo(line, err=True)
-    where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
-    if interpolate is not None:
-        what = f"{result.n} frames, seeds {interpolate[0]} -> {interpolate[1]}"
-        if result.labels:
-            a, b = result.labels
-            what += f", label {a}" if a == b else f", labels {a} -> {b}"
+    if result.job is not None:
+        where = f"{len(result)} shard{'s' if len(result) != 1 else ''} in {result[0].parent}"
     else:
-        what = f"{result.n} samples, seed {seed}"
-        if per_class:
-            what += f", {per_class} per class: {_names(result.labels)}"
-        elif result.labels:
-            what += f", labels {_names(result.labels)}"
-        elif result.conditional:
-            what += ", random labels"
-    click.echo(f"wrote {where} ({what}, {result.seconds:.2f}s on {result.device}: {result.runtime})")
+        where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
+    click.echo(f"wrote {where} ({_what(result, seed, start, per_class, interpolate)}, {result.seconds:.2f}s on "
+               f"{result.device}: {result.runtime})")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ class GenerateResult(Sequence):
         self.runtime = runtime  # what ran it, in words (Generator.runtime_text)
         self.runtime_details = list(runtime_details)  # how that was chosen (Generator.runtime_report): gan-infer -v
         self.scheme = scheme  # how noise is drawn from (seed, index): keyed.SCHEME, which a manifest records
+        self.job = None  # a folder's sharded job: what was made (shards.JobResult)
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -114,21 +115,55 @@ def _result(gen: Generator, paths, n: int, start: float, chosen, small_job: bool
 
 
 def run_generation(request: GenerationRequest, *, progress: Callable[[int, int], None] | None = None,
-                   note: Callable[[str], None] | None = None) -> GenerateResult:
+                   note: Callable[[str], None] | None = None,
+                   shard_progress: Callable[[int, int, int], None] | None = None) -> GenerateResult:
     """Make and write the request's samples (:func:`generate`); ``progress(done, n)`` follows a
-    streamed output, ``note(line)`` gets a foreign model's note."""
+    streamed .npy, ``shard_progress(shards_done, shards_to_make, samples)`` a folder's sharded job
+    (:func:`run_sharded`), ``note(line)`` gets a foreign model's note."""
+    if request.form == "dir":
+        return run_sharded(request, shard_progress=shard_progress, note=note)
     start = time.perf_counter()
     gen = open_generator(request, note)
     job = _job(request, gen)
     if request.form == "png":
         grid_memory(job.n, gen.info.sample_shape, kind=gen.info.kind, scale=request.scale)
-    elif request.form == "dir" and request.scale > 1:  # one sample's picture at a time
-        grid_memory(1, gen.info.sample_shape, kind=gen.info.kind, scale=request.scale)
     if not job.small_job and request.batch_size is None and not gen.measured:
         gen.tune_micro_batch()  # a second or two, once per model and machine (cached)
     paths = write_batches(request.form, job.batches, job.n, gen.info.sample_shape, request.out, kind=gen.info.kind,
                           nrow=job.nrow, value_range=gen.info.value_range, progress=progress, scale=request.scale)
     return _result(gen, paths, job.n, start, job.chosen, job.small_job)
+
+
+def run_sharded(request: GenerationRequest, *, shard_progress: Callable[[int, int, int], None] | None = None,
+                note: Callable[[str], None] | None = None) -> GenerateResult:
+    """A folder request as a sharded job (:mod:`~ganforge.inference.shards`): the shards not in the
+    folder yet are made (``request.workers`` processes), the rest kept; its
+    :attr:`GenerateResult.job` says how many of each."""
+    from ganforge.inference.sharded import job_from_request, job_options
+    from ganforge.inference.shards import run_local
+
+    start = time.perf_counter()
+    model = default_model() if request.model is None else request.model
+    gen = Generator(model, request.device, **job_options(request.generator_options()))
+    if note is not None and gen.foreign_note:
+        note(gen.foreign_note)
+    if request.scale > 1:  # one sample's picture at a time
+        grid_memory(1, gen.info.sample_shape, kind=gen.info.kind, scale=request.scale)
+    job = job_from_request(request, gen, model)
+    small = request.small_job()
+    if request.ray is not None:  # Ray's workers tune (or not) where they run: the bytes are the same
+        done = request.ray.run(job, shard_progress)
+    else:
+        if not small and request.batch_size is None and not gen.measured:
+            gen.tune_micro_batch()  # once per model and machine (cached): the workers read it
+        done = run_local(job, request.workers, shard_progress, gen=gen)
+    names = None if job.labels is None else tuple(gen.info.class_names[i] for i in job.labels)
+    result = GenerateResult([job.out / s.name for s in job.shards()], n=job.n, model=gen.path, device=gen.device,
+                            providers=gen.providers, seconds=time.perf_counter() - start, labels=names,
+                            conditional=gen.info.conditional, runtime=gen.runtime_text(),
+                            runtime_details=gen.runtime_report(small))
+    result.job = done
+    return result
 
 
 def run_walk(request: WalkRequest, *, note: Callable[[str], None] | None = None) -> GenerateResult:
@@ -156,8 +191,9 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     range asked (:mod:`~ganforge.inference.keyed`), so a range equals the same slice of the whole.
 
     ``out``: ``*.png`` grid (``nrow`` columns), ``*.npy`` raw float32 array, or
-    ``DIR/`` one PNG per sample; .npy and DIR/ stream batch by batch, so memory
-    does not grow with ``n``; ``progress(done, n)`` follows them. Same arguments, same bytes. Arguments and the
+    ``DIR/`` a sharded, resumable job (folders of one PNG per sample and a ``manifest.json``,
+    :mod:`~ganforge.inference.shards`; a rerun makes only the shards not there yet); .npy and
+    DIR/ stream, so memory does not grow with ``n``; ``progress(done, n)`` follows a .npy. Same arguments, same bytes. Arguments and the
     form of ``out`` are checked before the model runs (:class:`~ganforge.inference.request.GenerationRequest`);
     ``latent_dim``, ``latent_shape``, ``value_range``, ``layout`` and ``num_classes`` are for
     generators without ganforge metadata (:class:`Generator`), and ``note(line)``

@@ -10,6 +10,7 @@ import functools
 import click
 
 from ganforge import values
+from ganforge.errors import cli_errors
 
 FOREIGN_KEYS = ("latent_dim", "latent_shape", "value_range", "layout", "num_classes")
 RUNTIME_KEYS = ("provider", "precision")
@@ -83,5 +84,41 @@ def runtime_options(command):
         return command(*args, runtime=given, **kwargs)
 
     for option in reversed(_RUNTIME_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+_RAY_OPTIONS = (
+    click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+                 help="DIR/ only: make the shards on a Ray cluster (the ray extra): HOST:PORT of its head, auto "
+                      "($RAY_ADDRESS), or nothing ($RAY_ADDRESS when set, else a local Ray). Same files as a local run."),
+    click.option("--ray-actors", type=click.IntRange(1, 4096), metavar="N",
+                 help="--ray: actors, each with the model open (default: as many as the cluster's CPUs/GPUs hold)."),
+    click.option("--ray-cpus", type=click.FloatRange(0, 1024), default=1.0, metavar="C",
+                 help="--ray: CPUs an actor asks for (its threads)."),
+    click.option("--ray-gpus", type=click.FloatRange(0, 64), default=0.0, metavar="G",
+                 help="--ray: GPUs an actor asks for (onnxruntime-gpu on the workers)."),
+)
+
+
+def ray_options(command):
+    """Add --ray [ADDRESS], --ray-actors, --ray-cpus, --ray-gpus to a click command; it receives
+    them as ``ray``: None without --ray, else a :class:`~ganforge.inference.ray_runner.RayTarget`."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        address, actors, cpus, gpus = (kwargs.pop(k) for k in ("ray_address", "ray_actors", "ray_cpus", "ray_gpus"))
+        if address is None:
+            for flag, value, default in (("--ray-actors", actors, None), ("--ray-cpus", cpus, 1.0),
+                                         ("--ray-gpus", gpus, 0.0)):
+                if value != default:
+                    raise click.UsageError(f"{flag} goes with --ray [ADDRESS]: add --ray, or drop {flag}")
+            return command(*args, ray=None, **kwargs)
+        from ganforge.inference.ray_runner import RayTarget
+
+        with cli_errors():
+            target = RayTarget(address or None, actors, cpus, gpus)
+        return command(*args, ray=target, **kwargs)
+
+    for option in reversed(_RAY_OPTIONS):
         wrapper = option(wrapper)
     return wrapper

@@ -7,6 +7,7 @@ is deterministic: the same samples give the same PNG (and GIF) bytes.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -195,7 +196,7 @@ class NumberedFiles(Sequence):
         return self.folder / f"sample-{i % self.n:0{self.width}d}.png"
 
 
-def _sample_images(batch: np.ndarray, kind: str, value_range) -> Iterator:
+def sample_images(batch: np.ndarray, kind: str, value_range) -> Iterator:
     """One PIL image a sample: images at their own size, series drawn in one cell."""
     from PIL import Image
 
@@ -208,6 +209,13 @@ def _sample_images(batch: np.ndarray, kind: str, value_range) -> Iterator:
     pixels = to_uint8(batch, value_range).transpose(0, 2, 3, 1)  # the whole batch in one pass
     for cell in pixels:
         yield Image.fromarray(cell[..., 0], "L") if cell.shape[-1] == 1 else Image.fromarray(cell, "RGB")
+
+
+def png_bytes(image) -> bytes:
+    """``image`` as the PNG bytes a folder of samples holds (:data:`FOLDER_PNG_LEVEL`)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=FOLDER_PNG_LEVEL)
+    return buffer.getvalue()
 
 
 def _write_png_fast(image, path: Path) -> None:
@@ -362,7 +370,7 @@ def _write_folder(batches, n: int, path: Path, kind: str, value_range, progress,
         files = NumberedFiles(tmp, n)
         for batch in batches:
             check_finite(batch, done)
-            for image in _sample_images(batch, kind, value_range):
+            for image in sample_images(batch, kind, value_range):
                 _write_png_fast(scaled(image, scale), files[done])
                 done += 1
             if progress:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ganforge.errors import GanforgeError
-from ganforge.inference import tuning
+from ganforge.inference import shards, tuning, workers
 from ganforge.inference.labels import label_list, walk_labels
 from ganforge.inference.render import MAX_GRID, check_grid, check_out_dir, out_form
 from ganforge.values import check_count, check_scale, check_seed, check_start
@@ -69,6 +69,10 @@ class GenerationRequest(ModelRequest):
     labels: Sequence[str | int] | None = None  # class names or indices (a tuple once built)
     per_class: int | None = None
     scale: int = 1  # pictures this many times larger a side, nearest neighbour (not .npy)
+    shard_format: str | None = None  # a folder's shards: "png" (the default) or "npy" (ganforge.inference.shards)
+    shard_size: int | None = None  # samples a shard; None: shards.default_shard_size of the model's samples
+    workers: int = 1  # local processes making a folder's shards
+    ray: object | None = None  # a ray_runner.RayTarget: the folder's shards made on a Ray cluster instead
     form: str = field(init=False)  # what out asks for: "png", "npy" or "dir"
 
     def __post_init__(self) -> None:
@@ -89,10 +93,35 @@ class GenerationRequest(ModelRequest):
             object.__setattr__(self, "nrow", check_count(self.nrow, "nrow"))
         object.__setattr__(self, "form", out_form(self.out))
         object.__setattr__(self, "scale", _check_scale(self.scale, self.form))
-        if self.form == "dir":
-            check_out_dir(self.out)
+        self._check_folder_job()
         if self.per_class is None or self.labels is not None:
             check_grid(self.total(), self.form)  # a per-class grid of all classes: once the model says how many
+
+    def _check_folder_job(self) -> None:
+        """A folder output is a sharded, resumable job (:mod:`~ganforge.inference.shards`); its
+        options go with a folder alone."""
+        if self.form != "dir":
+            for name, value, default in (("--format", self.shard_format, None), ("--shard-size", self.shard_size, None),
+                                         ("--workers", self.workers, 1), ("--ray", self.ray, None)):
+                if value != default:
+                    raise GanforgeError(f"{name} is for a folder output (--out DIR/, a sharded job); {self.out} is a "
+                                        f"single .{self.form} file: drop {name}, or write to a folder")
+            return
+        if self.per_class is not None:
+            raise GanforgeError("a per-class grid goes to a .png grid or a .npy file; a folder holds a sharded job of "
+                                "--n samples (--label NAME picks its classes)")
+        if self.shard_format is not None and self.shard_format not in shards.FORMS:
+            raise GanforgeError(f"unknown --format {self.shard_format!r}; use one of: {', '.join(shards.FORMS)}")
+        if self.shard_format == "npy" and self.scale != 1:
+            raise GanforgeError(f"npy shards hold the samples' values, not pixels: scale {self.scale} is for png "
+                                "shards; drop --scale or use --format png")
+        if self.shard_size is not None:
+            object.__setattr__(self, "shard_size", check_count(self.shard_size, "--shard-size"))
+        object.__setattr__(self, "workers", workers.check_workers(self.workers))
+        if self.ray is not None and self.workers != 1:
+            raise GanforgeError("--workers is local processes and --ray runs the shards on Ray's actors (--ray-actors "
+                                "N): pass one of them")
+        shards.check_job_folder(self.out)
 
     def _check_per_class(self) -> None:
         per_class = check_count(self.per_class, "per_class")
