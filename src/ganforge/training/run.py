@@ -23,14 +23,13 @@ import io
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ganforge.errors import CheckpointError, ConfigError, WriteError, first_line
-from ganforge.fsutil import atomic_write_text, free_bytes
+from ganforge.fsutil import atomic_write_text, destination_of, free_bytes, remove_leftovers, staging
 from ganforge.runs import DEFAULT_RUNS_DIR, LATEST, latest_with
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -97,15 +96,10 @@ class RunDir:
         return run
 
     def remove_stale_temporaries(self) -> int:
-        """Delete temporary files a killed process left behind (``.<name>.*.tmp*``); the real
-        files were never touched by them. Returns how many were removed."""
-        removed = 0
-        for folder in (self.path, self.path / "checkpoints", self.samples):
-            for tmp in folder.glob(".*.tmp*"):
-                if tmp.is_file():
-                    tmp.unlink()
-                    removed += 1
-        return removed
+        """Delete the temporaries a killed ganforge process left in the run (those it can prove it
+        made: :func:`ganforge.fsutil.remove_leftovers`); the real files were never touched by them.
+        Returns how many were removed."""
+        return sum(remove_leftovers(folder) for folder in (self.path, self.path / "checkpoints", self.samples))
 
     def write_config(self, resolved: dict[str, Any]) -> None:
         atomic_write_text(self.config, json.dumps(resolved, indent=2) + "\n")
@@ -121,15 +115,11 @@ class RunDir:
     def mark_latest(self) -> None:
         """Point ``<runs_dir>/latest`` at this run (relative symlink, replaced atomically)."""
         link = self.path.parent / LATEST
-        tmp = self.path.parent / f".{LATEST}.{os.getpid()}.tmp"
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
         try:
-            tmp.symlink_to(self.path.name, target_is_directory=True)
-            os.replace(tmp, link)
+            with staging(self.path.parent, LATEST) as folder:
+                (folder / LATEST).symlink_to(self.path.name, target_is_directory=True)
+                os.replace(folder / LATEST, link)
         except OSError:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
             # A filesystem without symlinks: leave a pointer file instead.
             if not link.is_symlink() and not link.is_dir():
                 atomic_write_text(link, self.path.name + "\n")
@@ -225,16 +215,11 @@ def write_error(path: Path, exc: BaseException, needed: int | None = None) -> Wr
                       "--runs-dir elsewhere", path, exc)
 
 
-_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.\d+-[^.]+\.tmp(?P<suffix>.*)$")  # fsutil.atomic_path's names
-
-
 def _written(filename: Any, folder: Path) -> Path:
     """The file a failed write was for: atomic_path's temporary stands for its destination."""
     if not filename:
         return folder
-    path = Path(os.fsdecode(filename))
-    match = _TEMPORARY.match(path.name)
-    return path.with_name(match["stem"] + match["suffix"]) if match else path
+    return destination_of(os.fsdecode(filename))
 
 
 @contextlib.contextmanager
