@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import CheckpointError, ConfigError, WriteError, first_line
-from ganforge.fsutil import atomic_write_text, destination_of, free_bytes, remove_leftovers, staging
+from ganforge.fsutil import atomic_write_text, destination_of, free_bytes, inside, remove_leftovers, staging
 from ganforge.runs import DEFAULT_RUNS_DIR, LATEST, latest_with
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -95,6 +95,19 @@ class RunDir:
         run.samples.mkdir()
         return run
 
+    def writes(self) -> tuple[Path, ...]:
+        """Every path a run writes through (its files, and the folders that hold the others)."""
+        return (self.path / "checkpoints", self.checkpoint, self.best_checkpoint, self.samples, self.config,
+                self.log, self.metrics, self.losses_plot, self.progress_gif, self.export_dir,
+                self.path / "tensorboard")
+
+    def check_inside(self) -> None:
+        """Refuse in one line a run that would write outside its folder: a checkpoint, a file or a
+        folder of it that is a link into another run (or anywhere else)."""
+        for path in self.writes():
+            inside(self.path, path, what="the run", fix="replace the link with a copy of what it leads to, or name "
+                                                         "the run it leads to")
+
     def remove_stale_temporaries(self) -> int:
         """Delete the temporaries a killed ganforge process left in the run (those it can prove it
         made: :func:`ganforge.fsutil.remove_leftovers`); the real files were never touched by them.
@@ -155,8 +168,10 @@ def _latest_checkpoint(runs_dir: Path) -> Path:
 
 
 def run_of_checkpoint(ckpt: Path) -> RunDir | None:
-    """The run a checkpoint lives in, when it sits at ``<run>/checkpoints/last.pt``."""
-    ckpt = Path(ckpt).resolve()
+    """The run a checkpoint lives in, when it sits at ``<run>/checkpoints/last.pt``: the folder it
+    is found in, not the one a link named ``last.pt`` leads to (:meth:`RunDir.check_inside` refuses
+    such a run before anything writes in it)."""
+    ckpt = Path(os.path.abspath(ckpt))
     if ckpt.parent.name == "checkpoints":
         return RunDir(ckpt.parent.parent)
     return None
