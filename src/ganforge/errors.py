@@ -60,8 +60,8 @@ def cli_errors() -> Iterator[None]:
 
     try:
         yield
-    except GanforgeError as exc:
-        error = click.ClickException(str(exc))
+    except GanforgeError as exc:  # printable: an outside string in it cannot break the line or rewrite the screen
+        error = click.ClickException(printable(exc))
         error.exit_code = getattr(exc, "exit_code", 1)
         raise error from None
     except KeyboardInterrupt:
@@ -101,7 +101,7 @@ def short_warnings() -> None:
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, GanforgeWarning):
-            print(f"warning: {message}", file=file or sys.stderr)
+            print(f"warning: {printable(message)}", file=file or sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
 

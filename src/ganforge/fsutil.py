@@ -220,6 +220,30 @@ def inside(folder: str | os.PathLike[str], path: str | os.PathLike[str], *, what
                         f"{printable(str(folder))}; {fix}")
 
 
+def not_a_file(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is not a regular file to read, as the end of a sentence ("does not exist", "is a
+    folder", "is a device, a pipe or a socket, not a file", "is a link to ..., which does not exist"); None
+    when it is one. ``/dev/zero`` exists: saying it does not sends the user looking for a typo."""
+    import stat
+
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            from ganforge.errors import printable
+
+            return f"is a link to {printable(os.readlink(path))}, which does not exist"
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return "is a folder"
+    if not stat.S_ISREG(mode):
+        return "is a device, a pipe or a socket, not a file"
+    return None
+
+
 def free_bytes(folder: str | os.PathLike[str]) -> int | None:
     """Free bytes on the disk holding ``folder`` (or its nearest existing parent); None when
     that cannot be told (an error, or a pseudo file system such as /proc, which has no size)."""
@@ -233,6 +257,20 @@ def free_bytes(folder: str | os.PathLike[str]) -> int | None:
     return usage.free if usage.total else None
 
 
+def read_only(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` (or its nearest existing parent) cannot be written: a read-only file system,
+    or a folder this user may not write. Its free space then says nothing about the failure."""
+    where = Path(folder).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        if os.statvfs(where).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(where, os.W_OK)
+
+
 def check_free_space(folder: str | os.PathLike[str], nbytes: int, what: str) -> None:
     """Refuse in one line, before the work, to write ``nbytes`` (``what``) where the disk
     holding ``folder`` has less free (when it cannot be told, the write itself will say)."""
@@ -240,6 +278,8 @@ def check_free_space(folder: str | os.PathLike[str], nbytes: int, what: str) -> 
     from ganforge.limits import fmt_bytes
 
     free = free_bytes(folder)
+    if read_only(folder):
+        raise GanforgeError(f"cannot write {what} to {Path(folder)}: it is read-only; write elsewhere")
     if free is not None and nbytes > free:
         raise GanforgeError(f"{what} needs {fmt_bytes(nbytes)} but {Path(folder)} has {fmt_bytes(free)} free: free "
                             "some space or write elsewhere")

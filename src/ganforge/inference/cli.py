@@ -12,7 +12,7 @@ from click.core import ParameterSource
 
 from ganforge import threads
 from ganforge.cli import version_option
-from ganforge.errors import cli_errors, short_warnings
+from ganforge.errors import cli_errors, printable, short_warnings
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge.progress import sample_lines
 from ganforge.threads import threads_option
@@ -51,8 +51,12 @@ def _seed_pair(ctx, param, value):
     return a, b
 
 
+def _echo(line: str, err: bool = False) -> None:
+    click.echo(printable(line), err=err)  # what a file or its metadata says, printable
+
+
 def _names(names: tuple[str, ...], most: int = 8) -> str:
-    return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+    return ", ".join(map(printable, names[:most])) + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
 def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
@@ -119,7 +123,7 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, f
     _check_combination(ctx, interpolate, per_class)
     short_warnings()
     progress = _terminal_progress() if sys.stderr.isatty() else sample_lines("gan-infer")  # a line every 30 s
-    note = functools.partial(click.echo, err=True)  # a foreign model's line: what was read and assumed
+    note = functools.partial(_echo, err=True)  # a foreign model's line: what was read and assumed
     with cli_errors():
         if interpolate is not None:
             request = WalkRequest(model=model, seed_a=interpolate[0], seed_b=interpolate[1], out=out, steps=steps,
@@ -139,7 +143,7 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, f
         what = f"{result.n} frames, seeds {interpolate[0]} -> {interpolate[1]}"
         if result.labels:
             a, b = result.labels
-            what += f", label {a}" if a == b else f", labels {a} -> {b}"
+            what += f", label {printable(a)}" if a == b else f", labels {printable(a)} -> {printable(b)}"
     else:
         what = f"{result.n} samples, seed {seed}"
         if per_class:
@@ -148,7 +152,7 @@ def main(ctx, model, n, out, seed, device, nrow, batch_size, runtime, verbose, f
             what += f", labels {_names(result.labels)}"
         elif result.conditional:
             what += ", random labels"
-    click.echo(f"wrote {where} ({what}, {result.seconds:.2f}s on {result.device}: {result.runtime})")
+    click.echo(f"wrote {printable(where)} ({what}, {result.seconds:.2f}s on {result.device}: {result.runtime})")
 
 
 if __name__ == "__main__":

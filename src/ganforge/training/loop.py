@@ -26,7 +26,7 @@ import torch
 
 import ganforge
 from ganforge import progress, threads
-from ganforge.errors import ConfigError, first_line
+from ganforge.errors import ConfigError, first_line, printable
 from ganforge.training import checkpoint, classes, distributed, resume
 from ganforge.training.accel import configure_backends, resolve_device, resolve_precision, use_channels_last
 from ganforge.training.config import augment_policy, to_dict
@@ -135,7 +135,7 @@ def _config_and_data(request: TrainRequest, saved: resume.Saved | None, dist: Di
     resolve_precision(cfg.amp, device)  # a GPU without bf16 stops before the data is read
     data = variant.load_data(cfg)
     if hasattr(data, "source") and dist.is_main:
-        print(f"data: {data.source}", file=sys.stderr)
+        print(f"data: {printable(data.source)}", file=sys.stderr)
     if variant.configure is not None:
         cfg = variant.configure(cfg, data)
     cfg = classes.configure(cfg, data, variant.name)  # classes from the data (conditional=true)
@@ -176,9 +176,8 @@ def _epochs(t: Trainer) -> TrainResult:
         except StopAfterStep as stop:
             _interrupted(t, hooks, stop.position)
         except KeyboardInterrupt:  # a second Ctrl-C: at once, mid-step; last.pt holds the last whole epoch
-            t.log.warning(f"interrupted in epoch {state.epoch + 1}; {t.run.checkpoint} holds epoch {state.epoch}")
             hooks.end(t)
-            raise Interrupted(f"training interrupted; resume with: gan-train --resume {t.run.path}") from None
+            raise Interrupted(_stopped_at_once(t)) from None
         seconds = time.perf_counter() - t0
         hooks.end(t)
         t.log.info(f"done: {cfg.epochs} epochs in {seconds:.1f}s; checkpoint {t.run.checkpoint}")
@@ -186,6 +185,18 @@ def _epochs(t: Trainer) -> TrainResult:
         dist.barrier()
     return TrainResult(t.run.path, t.run.checkpoint, t.variant.name, state.epoch, seconds, state.history,
                        rank=dist.rank, world_size=dist.world_size, epochs_run=cfg.epochs - first + 1)
+
+
+def _stopped_at_once(t: Trainer) -> str:
+    """What a second Ctrl-C leaves: the last checkpoint to resume from, or, before the first one was
+    written, nothing (saying "resume with" then would send the user to a run that cannot resume)."""
+    epoch = t.state.epoch + 1
+    if not t.run.checkpoint.exists():
+        t.log.warning(f"interrupted in epoch {epoch}, before the run's first checkpoint")
+        return (f"training interrupted in epoch {epoch}, before the first checkpoint: there is nothing to resume; "
+                "start again with gan-train (one Ctrl-C stops after a step and writes a checkpoint)")
+    t.log.warning(f"interrupted in epoch {epoch}; {t.run.checkpoint} holds epoch {t.state.epoch}")
+    return f"training interrupted; resume with: gan-train --resume {t.run.path}"
 
 
 def _interrupted(t: Trainer, hooks: Hooks, position: dict[str, Any] | None) -> None:

@@ -28,8 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ganforge.errors import CheckpointError, ConfigError, WriteError, first_line
-from ganforge.fsutil import atomic_write_text, destination_of, free_bytes, inside, remove_leftovers, staging
+from ganforge.errors import CheckpointError, ConfigError, WriteError, first_line, printable
+from ganforge.fsutil import (atomic_write_text, destination_of, free_bytes, inside, read_only, remove_leftovers,
+                             staging)
 from ganforge.runs import DEFAULT_RUNS_DIR, LATEST, latest_with
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -185,13 +186,20 @@ def open_log(run: RunDir, console_level: int = logging.INFO) -> logging.Logger:
     close_log(logger)
     file_handler = _LogFile(run.log, encoding="utf-8")
     file_handler.setLevel(logging.DEBUG)
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    file_handler.setFormatter(_Printable("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     console = logging.StreamHandler()
     console.setLevel(console_level)
-    console.setFormatter(logging.Formatter("%(message)s"))
+    console.setFormatter(_Printable("%(message)s"))
     logger.addHandler(file_handler)
     logger.addHandler(console)
     return logger
+
+
+class _Printable(logging.Formatter):
+    """One line a record, whatever outside strings (class names, paths) its message holds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 class _LogFile(logging.FileHandler):
@@ -211,8 +219,8 @@ def close_log(logger: logging.Logger) -> None:
 # ---------------------------------------------------------------- writes that fail
 
 
-def _mb(n: int | None) -> str:
-    return "? MB" if n is None else f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e6:.1f} MB"
+def _mb(n: int | None) -> str:  # two figures at least: 1.4 MB needed, 0.6 MB free never reads "1 MB, 1 MB"
+    return "? MB" if n is None else f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
 
 
 def write_error(path: Path, exc: BaseException, needed: int | None = None) -> WriteError:
@@ -220,6 +228,9 @@ def write_error(path: Path, exc: BaseException, needed: int | None = None) -> Wr
     EDQUOT), or when a writer that does not say why failed with less free than the ``needed``
     bytes."""
     free = free_bytes(path.parent)
+    if (isinstance(exc, OSError) and exc.errno == errno.EROFS) or read_only(path.parent):
+        return WriteError(f"cannot write {path}: {path.parent} is read-only; pass --runs-dir on a writable disk",
+                          path, exc)
     full = (isinstance(exc, OSError) and exc.errno in DISK_FULL) or \
         (needed is not None and free is not None and free < needed)
     if full:
@@ -257,6 +268,8 @@ def writes(folder: Path) -> Iterator[None]:
 def check_space(folder: Path, needed: int) -> None:
     """Refuse to start a run whose checkpoint clearly cannot fit on the disk of ``folder``."""
     free = free_bytes(folder)
+    if read_only(folder):
+        raise WriteError(f"cannot write a run in {folder}: it is read-only; pass --runs-dir on a writable disk")
     if free is not None and free < needed:
         raise WriteError(f"not enough space for a checkpoint in {folder}: about {_mb(needed)} needed, {_mb(free)} "
                          "free; free space or pass --runs-dir on another disk")
