@@ -190,12 +190,12 @@ def _epochs(t: Trainer) -> TrainResult:
 def _stopped_at_once(t: Trainer) -> str:
     """What a second Ctrl-C leaves: the last checkpoint to resume from, or, before the first one was
     written, nothing (saying "resume with" then would send the user to a run that cannot resume)."""
-    epoch = t.state.epoch + 1
+    # (no epoch is named: between an epoch's last step and its checkpoint, the epoch counter is ahead of the file)
     if not t.run.checkpoint.exists():
-        t.log.warning(f"interrupted in epoch {epoch}, before the run's first checkpoint")
-        return (f"training interrupted in epoch {epoch}, before the first checkpoint: there is nothing to resume; "
-                "start again with gan-train (one Ctrl-C stops after a step and writes a checkpoint)")
-    t.log.warning(f"interrupted in epoch {epoch}; {t.run.checkpoint} holds epoch {t.state.epoch}")
+        t.log.warning("interrupted before the run's first checkpoint")
+        return ("training interrupted before the run's first checkpoint: there is nothing to resume; start again "
+                "with gan-train (one Ctrl-C stops after a step and writes a checkpoint)")
+    t.log.warning(f"interrupted; {t.run.checkpoint} holds the last checkpoint written")
     return f"training interrupted; resume with: gan-train --resume {t.run.path}"
 
 
