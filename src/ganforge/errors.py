@@ -60,8 +60,8 @@ def cli_errors() -> Iterator[None]:
 
     try:
         yield
-    except GanforgeError as exc:
-        error = click.ClickException(str(exc))
+    except GanforgeError as exc:  # printable: an outside string in it cannot break the line or rewrite the screen
+        error = click.ClickException(printable(exc))
         error.exit_code = getattr(exc, "exit_code", 1)
         raise error from None
     except KeyboardInterrupt:
@@ -101,7 +101,7 @@ def short_warnings() -> None:
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, GanforgeWarning):
-            print(f"warning: {message}", file=file or sys.stderr)
+            print(f"warning: {printable(message)}", file=file or sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
 
@@ -109,12 +109,34 @@ def short_warnings() -> None:
     warnings.showwarning = show
 
 
+def printable(text: object, limit: int | None = None) -> str:
+    """``text`` as it may reach a terminal: every control character (newlines, escape sequences,
+    C1 controls) and every lone surrogate (from a file name that is not UTF-8) written as a
+    backslash escape, and cut to ``limit`` characters (``...`` marks a cut). An outside string
+    (a class name, a file name, a metadata value) is made printable before it is printed, so
+    that it cannot rewrite the screen and a one-line error stays one line."""
+    text = str(text)
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in "\n\r\t":
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def first_line(exc: BaseException, limit: int = 200, *, typed: bool = False) -> str:
-    """The first line of ``exc``'s message, at most ``limit`` characters, for a one-line error about a
-    foreign failure; the exception's type name when the message is empty or blank (so that no
-    caller indexes an empty ``splitlines()``). ``typed``: ``TypeName: first line``."""
+    """The first line of ``exc``'s message, at most ``limit`` characters and printable
+    (:func:`printable`), for a one-line error about a foreign failure; the exception's type name
+    when the message is empty or blank (so that no caller indexes an empty ``splitlines()``).
+    ``typed``: ``TypeName: first line``."""
     lines = str(exc).strip().splitlines()
     if not lines:
         return type(exc).__name__
-    text = lines[0].strip()[:limit]
+    text = printable(lines[0].strip()[:limit])
     return f"{type(exc).__name__}: {text}" if typed else text

@@ -100,3 +100,18 @@ def test_per_class_recall_tells_a_class_that_collapsed():
     out = E.per_class(Identity(), (real, labels), (other, labels), (fake, labels), ["a", "b"])
     assert out["a"]["recall"] < 0.05 and out["a"]["floor_recall"] > 0.8
     assert out["b"]["recall"] > 0.8 and out["b"]["n_generated"] == 100
+
+
+def test_an_evaluator_cache_link_out_of_the_cache_folder_is_refused_before_training(tmp_path):
+    from ganforge.errors import GanforgeError
+
+    data = load_idx(write_idx(tmp_path / "idx", n=40))
+    E.CACHE.mkdir()
+    elsewhere = tmp_path / "precious.pt"
+    elsewhere.write_bytes(b"a user's file")
+    (E.CACHE / f"{E.fingerprint(data)}-5.pt").symlink_to(elsewhere)
+    with pytest.raises(GanforgeError, match=r"refusing to write .*-5.pt: .* is a link to .*precious.pt, outside the "
+                                            r"cache folder"):
+        E.train_evaluator(data, steps=5)
+    assert elsewhere.read_bytes() == b"a user's file"
+    assert E.train_evaluator(data, steps=5, cache=False).task == "classes"  # no cache: nothing to refuse

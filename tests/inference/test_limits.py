@@ -97,33 +97,24 @@ def test_non_finite_samples_write_no_shard(nan_model, tmp_path):
 
 
 def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path):
-    import subprocess
-    import sys
+    from tests.leftovers import dead_pid, staging_leftover
 
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()  # a pid that no longer runs
-    leftover = tmp_path / f".w.{dead.pid}-x1y2.tmp"  # a walk's folder of frames is written whole
-    leftover.mkdir()
-    (leftover / "sample-00000.png").write_bytes(b"half")
+    dead = dead_pid()
+    staging_leftover(tmp_path, "w", pid=dead, folder_output=True)  # a walk's folder of frames is written whole
     assert run("--model", IMAGE, "--interpolate", "1,2", "--steps", "2", "--out", f"{tmp_path / 'w'}/").exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
     (tmp_path / "s").mkdir()
-    shard_leftover = tmp_path / "s" / f".shard-000000.{dead.pid}-x1y2.tmp"  # a shard's, inside the job's folder
-    shard_leftover.mkdir()
-    (shard_leftover / "sample-00000.png").write_bytes(b"half")
+    staging_leftover(tmp_path / "s", "shard-000000", pid=dead, folder_output=True)  # a shard's, in the job's folder
     assert run("--model", IMAGE, "--n", "2", "--out", f"{tmp_path / 's'}/").exit_code == 0
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["manifest.json", "shard-000000"]
 
 
 def test_a_killed_runs_temporary_file_is_removed_by_the_next_run(tmp_path):
-    import subprocess
-    import sys
+    import os
 
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    leftover = tmp_path / f".s.{dead.pid}-abc123.tmp.npy"  # what a killed --out s.npy leaves
-    leftover.write_bytes(b"4 GB of rows, once")
-    live = tmp_path / f".s.{__import__('os').getpid()}-def456.tmp.npy"  # another writer, still running
-    live.write_bytes(b"in progress")
+    from tests.leftovers import dead_pid, staging_leftover
+
+    staging_leftover(tmp_path, "s.npy", pid=dead_pid(), token="abc123")  # what a killed --out s.npy leaves
+    live = staging_leftover(tmp_path, "s.npy", pid=os.getpid(), token="def456")  # another writer, still running
     assert run("--model", IMAGE, "--n", "2", "--out", str(tmp_path / "s.npy")).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "s.npy"])

@@ -17,6 +17,7 @@ from ganforge.inference.request import GenerationRequest
 from ganforge.inference.sharded import job_from_folder, job_from_request, job_options
 from ganforge.inference.shards import (SHARD_SIZE, Shard, ShardJob, commit_shard, compute_shard, default_shard_size,
                                        prepare, run_local)
+from tests.leftovers import staging_leftover
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 IMAGE, COND = DATA / "tiny-image.onnx", DATA / "tiny-cond.onnx"
@@ -129,11 +130,9 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path):
     job, gen = make_job(tmp_path / "o")
     prepare(job)
     dead = 2**22 + 12345  # above the default pid_max of 4,194,304: no such process
-    (job.out / f".shard-000001.{dead}-abcd1234.tmp.npy").write_bytes(b"half")
-    (job.out / f".shard-000002.{dead}-abcd1234.tmp").mkdir()
-    (job.out / f".shard-000002.{dead}-abcd1234.tmp" / "sample-02048.png").write_bytes(b"half")
-    alive = job.out / f".shard-000000.{os.getpid()}-abcd1234.tmp.npy"
-    alive.write_bytes(b"someone's")
+    staging_leftover(job.out, "shard-000001.npy", pid=dead, token="abcd1234")
+    staging_leftover(job.out, "shard-000002", pid=dead, token="abcd1235", folder_output=True)
+    alive = staging_leftover(job.out, "shard-000000.npy", pid=os.getpid(), token="abcd1236")
     run_local(job, gen=gen)
     assert sorted(p.name for p in job.out.iterdir()) == sorted(
         [alive.name, "manifest.json", *(s.name for s in job.shards())])

@@ -43,7 +43,7 @@ def test_kill_anywhere_and_resume(tmp_path):
     # every process wrote checkpoints before it was killed, and each resume went on from the last one
     assert all(a < b for a, b in zip(steps_seen, steps_seen[1:])), steps_seen
     final = train(resume=run_dir, runs_dir=runs, progress=False, device="cpu")
-    assert not list((run_dir / "checkpoints").glob(".*tmp*"))  # stale temporaries were cleared
+    assert not list((run_dir / "checkpoints").glob(".ganforge-tmp-*"))  # stale temporaries were cleared
     straight = train("sine", epochs=3, sets=SETS, runs_dir=tmp_path / "straight", progress=False, device="cpu")
     a = torch.load(final.checkpoint, weights_only=True)
     b = torch.load(straight.checkpoint, weights_only=True)

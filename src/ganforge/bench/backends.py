@@ -59,6 +59,7 @@ def ganforge_backend(model: Path, device: str, label: str, foreign: dict | None 
     t0 = time.perf_counter()
     try:
         gen = Generator(model, device=device, provider=provider, precision=precision, **(foreign or {}))
+        gen.batch_option = "--batch-sizes"
     except GanforgeError as exc:
         raise Skipped(str(exc)) from None
     load = time.perf_counter() - t0

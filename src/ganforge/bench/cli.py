@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ganforge.cli import CONTEXT_SETTINGS, LATEST_MODEL, version_option
-from ganforge.errors import cli_errors
+from ganforge.errors import cli_errors, printable
 from ganforge.inference.options import foreign_options
 from ganforge.threads import threads_option
 
@@ -54,14 +54,14 @@ def main(model, backends, batch_sizes, budget, out_dir, no_cold_start, provider,
 
             raise GanforgeError(f"unknown backend {bad[0]!r}; choose from: {', '.join(ALL_BACKENDS)}")
         report = run_bench(model, backends=names, batch_sizes=batch_sizes, budget_s=budget, out_dir=out_dir,
-                           cold=not no_cold_start, overrides=foreign, note=lambda line: click.echo(line, err=True),
+                           cold=not no_cold_start, overrides=foreign, note=lambda line: click.echo(printable(line), err=True),
                            provider=provider)
     for b in report["backends"]:
         best = max(b["results"], key=lambda r: r["samples_per_s"])
         click.echo(f"{b['name']:24s} load {b['load_s']:.3f}s  best {best['samples_per_s']:.0f} samples/s (batch "
                    f"{best['batch']})" + (f"  plan: {b['plan']}" if b.get("plan") else ""))
     for name, why in report["skipped"].items():
-        click.echo(f"{name:24s} skipped: {why}")
+        click.echo(f"{name:24s} skipped: {printable(why)}")  # a foreign file's words
     click.echo(f"report: {out_dir}/bench.md")
 
 

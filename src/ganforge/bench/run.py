@@ -28,7 +28,7 @@ from ganforge.inference.options import foreign_args
 from ganforge.inference.timing import MatmulPeak, measure, with_roofline
 from ganforge.inference.tuning import cpu_name
 from ganforge.errors import GanforgeError, ModelFileError
-from ganforge.fsutil import check_writable
+from ganforge.fsutil import check_writable, not_a_file
 from ganforge.limits import check_memory
 
 
@@ -202,8 +202,9 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
 
         model = default_model()
     model = Path(model)
-    if not model.is_file():
-        raise ModelFileError(f"model file {model} does not exist: export one with gan-export, or pass --model")
+    problem = not_a_file(model)
+    if problem is not None:
+        raise ModelFileError(f"model file {model} {problem}: export one with gan-export, or pass --model")
     if not batch_sizes or any(b < 1 for b in batch_sizes):
         raise GanforgeError(f"batch sizes must be >= 1, got {list(batch_sizes)}")
     if out_dir is not None:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ganforge.errors import GanforgeError, ModelFileError
+from ganforge.errors import GanforgeError, ModelFileError, printable
 from ganforge.evaluation.metrics import METRIC_SAMPLES
-from ganforge.fsutil import atomic_write_text, check_writable
+from ganforge.fsutil import atomic_write_text, check_writable, not_a_file
 from ganforge.inference import default_model
 from ganforge.limits import check_memory
 
@@ -34,8 +34,11 @@ def resolve_model(source: str | os.PathLike[str] | None) -> Path:
     path = Path(source)
     if path.is_dir():
         path = path / "export" / "generator.onnx"
-    if not path.is_file():
+    problem = not_a_file(path)
+    if problem == "does not exist":
         raise ModelFileError(f"no exported model at {path}: run gan-export first, or pass MODEL.onnx")
+    if problem is not None:
+        raise ModelFileError(f"model file {path} {problem}: pass MODEL.onnx")
     return path
 
 
@@ -108,6 +111,9 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
     # a reduced precision is scored beside fp32 on onnxruntime (exact to 1e-4 of torch), same noise
     exact = None if precision == "fp32" else Generator(model, device="cpu", provider="onnxruntime",
                                                        **(overrides or {}))
+    for each in (gen, exact):
+        if each is not None:
+            each.batch_option = None  # gan-eval sizes its batches itself: a run over the limit says to raise it
     info = gen.info
     if gen.foreign_note and progress is not None:
         progress(gen.foreign_note)
@@ -205,7 +211,7 @@ def _conditional_scores(ev, fake, labels, info) -> dict[str, Any]:
                            f"--data, the model {len(names)}: pass the data the model was trained on"}
     out = label_accuracy(ev, fake, labels, names)
     if list(ev.classes) != names:
-        out["note"] = f"class names differ (data: {', '.join(ev.classes)}); matched by index"
+        out["note"] = f"class names differ (data: {', '.join(map(printable, ev.classes))}); matched by index"
     return out
 
 

@@ -7,7 +7,7 @@ import os
 import click
 
 from ganforge.cli import CONTEXT_SETTINGS, version_option
-from ganforge.errors import MissingExtraError, cli_errors
+from ganforge.errors import MissingExtraError, cli_errors, printable
 from ganforge.inference.options import foreign_options, runtime_options
 from ganforge.threads import apply_torch, threads_option
 
@@ -42,7 +42,7 @@ def main(source, data, n, seed, out_dir, runtime, foreign):
             raise MissingExtraError("gan-eval", "train", exc) from None
         apply_torch(torch)  # the evaluator trains on torch (gan-eval has no -v: an error stays one line)
         report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir, overrides=foreign,
-                          progress=lambda line: click.echo(line, err=True), **runtime)
+                          progress=lambda line: click.echo(printable(line), err=True), **runtime)
     g, f = report["generated"], report["floor"]
     if report["evaluator"]["kind"] == "image":
         click.echo(", ".join(f"{name} {g[key]:.3f} (floor {f[key]:.3f})" for name, key in IMAGE_SCORES)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ganforge.evaluation.metrics import METRIC_SAMPLES, density_coverage, frechet_distance, precision_recall
-from ganforge.fsutil import atomic_path, cache_dir
+from ganforge.fsutil import atomic_path, cache_dir, inside
 from ganforge.progress import Meter
 from ganforge.training.datasets import ImageData, to_float
 
@@ -97,6 +97,8 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
     a CPU for a large data set: ``progress`` is told when it starts, then every tenth of it."""
     fp = fingerprint(data)
     path = CACHE / f"{fp}-{steps}.pt"
+    if cache:  # a link that leaves the cache folder is neither loaded nor written through
+        inside(CACHE, path, what="the cache folder", fix="remove the link")
     channels, h, w = data.images.shape[1:]
     n_classes = int(data.labels.max()) + 1 if len(data.labels) else 1
     task = "classes" if n_classes >= 2 else "rotation"

@@ -286,6 +286,7 @@ def _checks(spec: ExportSpec, path: Path) -> list[Check]:
         checks.append(Check("metadata", False, str(exc)))
     try:
         session = Generator(path, device="cpu")
+        session.batch_option = None  # the batch sizes checked are gan-export's own
     except GanforgeError as exc:
         checks.append(Check("onnxruntime_load", False, str(exc)))
         return checks

@@ -27,7 +27,7 @@ from ganforge.export import onnx_format, torch_export, torchscript, triton
 from ganforge.export.formats import NAMES, PRECISIONS, CallCache, ExportFormat
 from ganforge.export.spec import ExportSpec, UserSource, spec_from_checkpoint, spec_from_module
 from ganforge.export.validate import Check, ExportCheckError, generator_checks, raise_failures
-from ganforge.fsutil import atomic_dir, atomic_path, atomic_write_text
+from ganforge.fsutil import atomic_dir, atomic_path, atomic_write_text, inside
 from ganforge.training.run import DEFAULT_RUNS_DIR, resolve_run, run_of_checkpoint
 
 IMPLEMENTED: dict[str, ExportFormat] = {f.name: f for f in (onnx_format.FORMAT, torchscript.FORMAT,
@@ -85,6 +85,9 @@ def export(
         warnings.simplefilter("always")
         spec = _spec(source, precision, out_dir, runs_dir)
     out = Path(out_dir) if out_dir is not None else _default_out(spec.checkpoint)
+    for name in names:  # every artifact, and the report, is written in the export folder, not through a link
+        inside(out, out / FORMATS[name].filename(precision), what="the export folder")
+    inside(out, out / REPORT, what="the export folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -161,8 +164,12 @@ def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
 
 
 def _default_out(ckpt: Path) -> Path:
+    """``<run>/export`` of the run the checkpoint was found in; refused where it is a link that leaves it."""
     run = run_of_checkpoint(ckpt)
-    return run.export_dir if run is not None else ckpt.parent / "export"
+    if run is None:
+        return ckpt.parent / "export"
+    inside(run.path, run.export_dir, what="the run", fix="remove the link, or pass --out")
+    return run.export_dir
 
 
 def _versions() -> dict[str, str]:

@@ -12,7 +12,7 @@ from click.core import ParameterSource
 
 from ganforge import threads
 from ganforge.cli import CONTEXT_SETTINGS, LATEST_MODEL, version_option
-from ganforge.errors import cli_errors, short_warnings
+from ganforge.errors import cli_errors, printable, short_warnings
 from ganforge.inference.options import foreign_options, ray_options, runtime_options
 from ganforge.progress import sample_lines, shard_lines
 from ganforge.threads import threads_option
@@ -55,8 +55,12 @@ def _seed_pair(ctx, param, value):
     return a, b
 
 
+def _echo(line: str, err: bool = False) -> None:
+    click.echo(printable(line), err=err)  # what a file or its metadata says, printable
+
+
 def _names(names: tuple[str, ...], most: int = 8) -> str:
-    return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+    return ", ".join(map(printable, names[:most])) + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -126,7 +130,7 @@ def _what(result, seed, start, per_class, interpolate) -> str:
         what = f"{result.n} frames, seeds {interpolate[0]} -> {interpolate[1]}"
         if result.labels:
             a, b = result.labels
-            what += f", label {a}" if a == b else f", labels {a} -> {b}"
+            what += f", label {printable(a)}" if a == b else f", labels {printable(a)} -> {printable(b)}"
         return what
     what = f"{result.n} samples" + (f" {start}:{start + result.n}" if start else "") + f", seed {seed}"
     if per_class:
@@ -199,7 +203,7 @@ def main(ctx, model, n, range_, out, shard_format, shard_size, workers, verify, 
     if verify is not None:
         return _verify(verify, model, device)
     progress = _terminal_progress() if sys.stderr.isatty() else sample_lines("gan-infer")  # a line every 30 s
-    note = functools.partial(click.echo, err=True)  # a foreign model's line: what was read and assumed
+    note = functools.partial(_echo, err=True)  # a foreign model's line: what was read and assumed
     start, stop = range_ or (0, n)
     with cli_errors():
         if interpolate is not None:
@@ -221,7 +225,7 @@ def main(ctx, model, n, range_, out, shard_format, shard_size, workers, verify, 
         where = f"{len(result)} shard{'s' if len(result) != 1 else ''} in {result[0].parent}"
     else:
         where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
-    click.echo(f"wrote {where} ({_what(result, seed, start, per_class, interpolate)}, {result.seconds:.2f}s on "
+    click.echo(f"wrote {printable(str(where))} ({_what(result, seed, start, per_class, interpolate)}, {result.seconds:.2f}s on "
                f"{result.device}: {result.runtime})")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, printable
 from ganforge.inference import keyed
 from ganforge.inference.metadata import ModelInfo
 
@@ -48,7 +48,7 @@ def no_classes(path: Path, what: str = "labels") -> str:
 def known_labels(info: ModelInfo) -> str:
     """``0=T-shirt/top, 1=Trouser, ...``: what an error about labels lists."""
     names = info.class_names or ()
-    shown = ", ".join(f"{i}={name}" for i, name in enumerate(names[:KNOWN_SHOWN]))
+    shown = ", ".join(f"{i}={printable(name)}" for i, name in enumerate(names[:KNOWN_SHOWN]))
     return shown + (f", ... and {len(names) - KNOWN_SHOWN} more" if len(names) > KNOWN_SHOWN else "")
 
 

@@ -21,15 +21,12 @@ import shutil
 from pathlib import Path
 
 from ganforge.errors import GanforgeError, WriteError
-from ganforge.fsutil import atomic_write_text
+from ganforge.fsutil import STAGING_PREFIX, atomic_write_text, remove_leftovers
 
 NAME = "manifest.json"
 FORMAT = "ganforge-shards"  # the manifest's own kind ...
 VERSION = 1  # ... and version
 MAX_MANIFEST_BYTES = 64 << 20  # a manifest read back is refused beyond this (100,000 shards take ~8 MB)
-
-# what atomic_path/atomic_dir name their temporaries beside a shard or the manifest: .<name>.<pid>-<random>.tmp[...]
-STALE = re.compile(r"\.(?:shard-\d+|manifest)\.(\d+)-[^.]*\.(?:tmp|old)(?:\.npy|\.json)?")
 
 # What a folder's job must agree on with the one asked, in the order a refusal names them, and the
 # words it uses: (key in the manifest, what it is).
@@ -103,7 +100,7 @@ def check_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise GanforgeError(f"{out} is a file, not a folder: choose another --out")
     if out.is_dir() and not (out / NAME).exists():
-        foreign = sorted(p.name for p in out.iterdir() if not STALE.fullmatch(p.name))
+        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX))
         if foreign:
             raise GanforgeError(f"{out} holds files and no {NAME} ({foreign[0]}"
                                 f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}): a folder output is a "
@@ -113,7 +110,7 @@ def check_folder(out: Path) -> None:
 def prepare(out: Path, want: dict) -> None:
     """Make ``out`` ready for the job whose manifest is ``want``: a new or empty folder gets it
     (written before any shard); one with a manifest must hold the same job, else a one-line
-    refusal naming what differs; what killed runs left (:func:`clean_stale`) is removed."""
+    refusal naming what differs; what killed runs left (:func:`ganforge.fsutil.remove_leftovers`) is removed."""
     check_folder(out)
     have = read(out) if out.is_dir() else None
     if have is not None:
@@ -126,32 +123,4 @@ def prepare(out: Path, want: dict) -> None:
             write(out, want)
         except OSError as exc:
             raise WriteError(f"cannot write {out}: {exc.strerror or exc}; choose a writable --out", out, exc) from None
-    clean_stale(out)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # someone else's process: alive
-        return True
-    return True
-
-
-def clean_stale(folder: Path) -> int:
-    """Remove the temporaries that killed runs left in ``folder`` (their process is gone); those
-    of a process still running are left to it. Returns how many were removed."""
-    removed = 0
-    if not folder.is_dir():
-        return 0
-    for entry in folder.iterdir():
-        match = STALE.fullmatch(entry.name)
-        if match and not _alive(int(match[1])):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    entry.unlink()
-            removed += 1
-    return removed
+    remove_leftovers(out)

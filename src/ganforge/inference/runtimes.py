@@ -22,6 +22,7 @@ import numpy as np
 
 from ganforge import threads
 from ganforge.errors import GanforgeError, MissingExtraError, ModelFileError, first_line
+from ganforge.fsutil import destination_of
 from ganforge.limits import MEMORY_ENV, fmt_bytes, memory_budget
 
 ONNXRUNTIME, OPENVINO = "onnxruntime", "openvino"
@@ -50,12 +51,15 @@ def out_of_arena(exc: BaseException) -> bool:
     return "Available memory of" in str(exc)  # what the capped arena says
 
 
-def run_failed(path: Path, batch: int, exc: BaseException) -> str:
-    """One line for a failed run; the memory cap's failures say how to raise it."""
+def run_failed(path: Path, batch: int, exc: BaseException, batch_option: str | None = None) -> str:
+    """One line for a failed run; the memory cap's failures say how to raise it, and ``batch_option``
+    (``--batch-size``), when the command has one, how to run smaller batches."""
+    path = destination_of(path)  # gan-export checks a temporary: the message names the file it becomes
     if out_of_arena(exc):
-        fix = "use a smaller --batch-size" if batch > 1 else "check the model (one sample should not need that)"
+        fix = ("check the model (one sample should not need that), or " if batch == 1 else
+               f"use a smaller {batch_option}, or " if batch_option else "")
         return (f"running {path} on a batch of {batch} needs more than the {fmt_bytes(_arena_bytes or memory_budget())}"
-                f" memory limit: {fix}, or raise the limit ({MEMORY_ENV}=4G) if the model really needs it")
+                f" memory limit: {fix}raise the limit ({MEMORY_ENV}=4G) if the model really needs it")
     return f"running {path} on a batch of {batch} failed ({first_line(exc)})"
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ganforge import threads
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError, first_line
+from ganforge.fsutil import not_a_file
 from ganforge.inference import foreign, labels as labelling, runtimes, tuning
 from ganforge.inference.batches import Batching
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, PREFIX, ModelInfo, check_graph
@@ -70,8 +71,10 @@ def _model_file(model_path, precision: str) -> Path:
     path = Path(model_path)
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder; pass the .onnx file (e.g. {path / 'generator.onnx'})")
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist")
+    problem = not_a_file(path)
+    if problem is not None:
+        raise ModelFileError(f"model file {path} {problem}" + ("" if problem == "does not exist" else
+                                                               ": pass the .onnx file"))
     return runtimes.model_at_precision(path, precision)
 
 
@@ -137,6 +140,10 @@ class Generator(Batching):
     many sessions computing side by side (gan-serve --workers), which split the cores between them;
     :attr:`threads` is what it got.
     """
+
+    # the option that makes its batches smaller, which a run over the memory limit names (gan-infer's;
+    # a command without one sets None, and the message says to raise the limit)
+    batch_option: str | None = "--batch-size"
 
     def __init__(self, model_path: str | os.PathLike[str], device: str = "auto", *, latent_dim: int | None = None,
                  value_range: tuple[float, float] | None = None, layout: str | None = None,
@@ -340,7 +347,7 @@ class Generator(Batching):
         try:
             out = runner(self._feed(z, labels))
         except Exception as exc:  # the runtimes' own types (out of memory, a kernel failing)
-            raise GanforgeError(runtimes.run_failed(self.path, len(z), exc)) from None
+            raise GanforgeError(runtimes.run_failed(self.path, len(z), exc, self.batch_option)) from None
         self.used.add(name)
         if self.layout == "nhwc" and out.ndim == 4:
             out = out.transpose(0, 3, 1, 2)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ganforge import threads
-from ganforge.fsutil import atomic_write_text, cache_dir
+from ganforge.fsutil import atomic_write_text, cache_dir, inside
 from ganforge.inference import runtimes, timing
 
 # micro-batch sizes (size 1 is timed too, for routing single samples); the large ones matter for
@@ -118,9 +118,14 @@ class Plan:
         return cls(micro, routes)
 
 
+def _cache_file() -> Path:
+    """The plan cache; refused in one line where it is a link that leaves the cache folder."""
+    return inside(cache_dir(), cache_dir() / CACHE_FILE, what="the cache folder", fix="remove the link")
+
+
 def _read() -> dict:
     try:
-        data = json.loads((cache_dir() / CACHE_FILE).read_text())
+        data = json.loads(_cache_file().read_text())
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):  # no cache yet, or a damaged one: measure again
         return {}
@@ -138,7 +143,7 @@ def store(key: str, plan: Plan) -> bool:
     data[key] = plan.to_json()
     try:
         cache_dir().mkdir(parents=True, exist_ok=True)
-        atomic_write_text(cache_dir() / CACHE_FILE, json.dumps(data, indent=1) + "\n")
+        atomic_write_text(_cache_file(), json.dumps(data, indent=1) + "\n")
     except OSError:
         return False
     return True

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganforge.errors import ConfigError
+from ganforge.fsutil import not_a_file
 from ganforge.limits import (MAX_CLASS_NAME, MAX_CONFIG_BYTES, MAX_TRAIN_BATCH_SIZE, MAX_TRAIN_CLASSES,
                              MAX_TRAIN_EPOCHS, MAX_TRAIN_SAMPLE_COUNT, MAX_TRAIN_SEED)
 
@@ -285,6 +286,10 @@ def parse_set(items: Iterable[str]) -> dict[str, str]:
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    problem = not_a_file(path)  # (a pipe would block the read)
+    if problem is not None:
+        raise ConfigError(f"config file {path} {problem}" + ("" if problem == "does not exist" else
+                                                             ": pass a JSON file of config keys"))
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)

@@ -26,7 +26,7 @@ import torch
 
 import ganforge
 from ganforge import progress, threads
-from ganforge.errors import ConfigError, first_line
+from ganforge.errors import ConfigError, first_line, printable
 from ganforge.training import checkpoint, classes, distributed, resume
 from ganforge.training.accel import configure_backends, resolve_device, resolve_precision, use_channels_last
 from ganforge.training.config import augment_policy, to_dict
@@ -138,7 +138,7 @@ def _config_and_data(request: TrainRequest, saved: resume.Saved | None, dist: Di
     resolve_precision(cfg.amp, device)  # a GPU without bf16 stops before the data is read
     data = variant.load_data(cfg)
     if hasattr(data, "source") and dist.is_main:
-        print(f"data: {data.source}", file=sys.stderr)
+        print(f"data: {printable(data.source)}", file=sys.stderr)
     if variant.configure is not None:
         cfg = variant.configure(cfg, data)
     cfg = classes.configure(cfg, data, variant.name)  # classes from the data (conditional=true)

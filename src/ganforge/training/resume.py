@@ -40,6 +40,7 @@ def load_saved(request: TrainRequest) -> Saved:
     run = run_of_checkpoint(ckpt)
     if run is None:
         raise CheckpointError(f"{ckpt} is not inside a run folder (<run>/checkpoints/last.pt); resume needs its run")
+    run.check_inside()  # a link into another run: training would overwrite that one
     run.remove_stale_temporaries()
     preset = None
     if run.config.exists():

@@ -23,14 +23,14 @@ import io
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ganforge.errors import CheckpointError, ConfigError, WriteError, first_line
-from ganforge.fsutil import atomic_write_text, free_bytes
+from ganforge.errors import CheckpointError, ConfigError, WriteError, first_line, printable
+from ganforge.fsutil import (atomic_write_text, destination_of, free_bytes, inside, read_only, remove_leftovers,
+                             staging)
 from ganforge.runs import DEFAULT_RUNS_DIR, LATEST, latest_with
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -96,16 +96,24 @@ class RunDir:
         run.samples.mkdir()
         return run
 
+    def writes(self) -> tuple[Path, ...]:
+        """Every path a run writes through (its files, and the folders that hold the others)."""
+        return (self.path / "checkpoints", self.checkpoint, self.best_checkpoint, self.samples, self.config,
+                self.log, self.metrics, self.losses_plot, self.progress_gif, self.export_dir,
+                self.path / "tensorboard")
+
+    def check_inside(self) -> None:
+        """Refuse in one line a run that would write outside its folder: a checkpoint, a file or a
+        folder of it that is a link into another run (or anywhere else)."""
+        for path in self.writes():
+            inside(self.path, path, what="the run", fix="replace the link with a copy of what it leads to, or name "
+                                                         "the run it leads to")
+
     def remove_stale_temporaries(self) -> int:
-        """Delete temporary files a killed process left behind (``.<name>.*.tmp*``); the real
-        files were never touched by them. Returns how many were removed."""
-        removed = 0
-        for folder in (self.path, self.path / "checkpoints", self.samples):
-            for tmp in folder.glob(".*.tmp*"):
-                if tmp.is_file():
-                    tmp.unlink()
-                    removed += 1
-        return removed
+        """Delete the temporaries a killed ganforge process left in the run (those it can prove it
+        made: :func:`ganforge.fsutil.remove_leftovers`); the real files were never touched by them.
+        Returns how many were removed."""
+        return sum(remove_leftovers(folder) for folder in (self.path, self.path / "checkpoints", self.samples))
 
     def write_config(self, resolved: dict[str, Any]) -> None:
         atomic_write_text(self.config, json.dumps(resolved, indent=2) + "\n")
@@ -121,15 +129,11 @@ class RunDir:
     def mark_latest(self) -> None:
         """Point ``<runs_dir>/latest`` at this run (relative symlink, replaced atomically)."""
         link = self.path.parent / LATEST
-        tmp = self.path.parent / f".{LATEST}.{os.getpid()}.tmp"
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
         try:
-            tmp.symlink_to(self.path.name, target_is_directory=True)
-            os.replace(tmp, link)
+            with staging(self.path.parent, LATEST) as folder:
+                (folder / LATEST).symlink_to(self.path.name, target_is_directory=True)
+                os.replace(folder / LATEST, link)
         except OSError:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
             # A filesystem without symlinks: leave a pointer file instead.
             if not link.is_symlink() and not link.is_dir():
                 atomic_write_text(link, self.path.name + "\n")
@@ -165,8 +169,10 @@ def _latest_checkpoint(runs_dir: Path) -> Path:
 
 
 def run_of_checkpoint(ckpt: Path) -> RunDir | None:
-    """The run a checkpoint lives in, when it sits at ``<run>/checkpoints/last.pt``."""
-    ckpt = Path(ckpt).resolve()
+    """The run a checkpoint lives in, when it sits at ``<run>/checkpoints/last.pt``: the folder it
+    is found in, not the one a link named ``last.pt`` leads to (:meth:`RunDir.check_inside` refuses
+    such a run before anything writes in it)."""
+    ckpt = Path(os.path.abspath(ckpt))
     if ckpt.parent.name == "checkpoints":
         return RunDir(ckpt.parent.parent)
     return None
@@ -180,13 +186,20 @@ def open_log(run: RunDir, console_level: int = logging.INFO) -> logging.Logger:
     close_log(logger)
     file_handler = _LogFile(run.log, encoding="utf-8")
     file_handler.setLevel(logging.DEBUG)
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    file_handler.setFormatter(_Printable("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     console = logging.StreamHandler()
     console.setLevel(console_level)
-    console.setFormatter(logging.Formatter("%(message)s"))
+    console.setFormatter(_Printable("%(message)s"))
     logger.addHandler(file_handler)
     logger.addHandler(console)
     return logger
+
+
+class _Printable(logging.Formatter):
+    """One line a record, whatever outside strings (class names, paths) its message holds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 class _LogFile(logging.FileHandler):
@@ -206,8 +219,8 @@ def close_log(logger: logging.Logger) -> None:
 # ---------------------------------------------------------------- writes that fail
 
 
-def _mb(n: int | None) -> str:
-    return "? MB" if n is None else f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e6:.1f} MB"
+def _mb(n: int | None) -> str:  # two figures at least: 1.4 MB needed, 0.6 MB free never reads "1 MB, 1 MB"
+    return "? MB" if n is None else f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
 
 
 def write_error(path: Path, exc: BaseException, needed: int | None = None) -> WriteError:
@@ -215,6 +228,9 @@ def write_error(path: Path, exc: BaseException, needed: int | None = None) -> Wr
     EDQUOT), or when a writer that does not say why failed with less free than the ``needed``
     bytes."""
     free = free_bytes(path.parent)
+    if (isinstance(exc, OSError) and exc.errno == errno.EROFS) or read_only(path.parent):
+        return WriteError(f"cannot write {path}: {path.parent} is read-only; pass --runs-dir on a writable disk",
+                          path, exc)
     full = (isinstance(exc, OSError) and exc.errno in DISK_FULL) or \
         (needed is not None and free is not None and free < needed)
     if full:
@@ -225,16 +241,11 @@ def write_error(path: Path, exc: BaseException, needed: int | None = None) -> Wr
                       "--runs-dir elsewhere", path, exc)
 
 
-_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.\d+-[^.]+\.tmp(?P<suffix>.*)$")  # fsutil.atomic_path's names
-
-
 def _written(filename: Any, folder: Path) -> Path:
     """The file a failed write was for: atomic_path's temporary stands for its destination."""
     if not filename:
         return folder
-    path = Path(os.fsdecode(filename))
-    match = _TEMPORARY.match(path.name)
-    return path.with_name(match["stem"] + match["suffix"]) if match else path
+    return destination_of(os.fsdecode(filename))
 
 
 @contextlib.contextmanager
@@ -257,6 +268,8 @@ def writes(folder: Path) -> Iterator[None]:
 def check_space(folder: Path, needed: int) -> None:
     """Refuse to start a run whose checkpoint clearly cannot fit on the disk of ``folder``."""
     free = free_bytes(folder)
+    if read_only(folder):
+        raise WriteError(f"cannot write a run in {folder}: it is read-only; pass --runs-dir on a writable disk")
     if free is not None and free < needed:
         raise WriteError(f"not enough space for a checkpoint in {folder}: about {_mb(needed)} needed, {_mb(free)} "
                          "free; free space or pass --runs-dir on another disk")

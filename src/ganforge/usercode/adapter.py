@@ -162,6 +162,16 @@ def square_image(length: int) -> tuple[int, int, int] | None:
     return None
 
 
+def non_finite_output(gen: nn.Module) -> str:
+    """The message for a generator whose samples hold NaN or infinite values, naming its weights that do."""
+    bad = [(name, int((~torch.isfinite(t)).sum())) for name, t in (*gen.named_parameters(), *gen.named_buffers())
+           if t.is_floating_point() and not torch.isfinite(t).all()]
+    where = (f"{sum(n for _, n in bad):,} weight value(s) are NaN or infinite (in {', '.join(name for name, _ in bad[:3])}"
+             f"{', ...' if len(bad) > 3 else ''})" if bad else "its weights are finite: its forward makes them")
+    return (f"the generator's samples hold NaN or infinite values on ordinary noise: {where}; export weights "
+            "saved before training diverged")
+
+
 @torch.no_grad()
 def check_batch_independent(gen: UserGenerator, atol: float) -> float:
     """The max abs difference between samples made alone and inside one batch; a ConfigError when
@@ -170,6 +180,8 @@ def check_batch_independent(gen: UserGenerator, atol: float) -> float:
     inputs = gen.example(PROBE_BATCH, seed=1)
     together = gen(*inputs)
     alone = torch.cat([gen(*(t[i:i + 1] for t in inputs)) for i in range(PROBE_BATCH)])
+    if not (torch.isfinite(together).all() and torch.isfinite(alone).all()):
+        raise ConfigError(non_finite_output(gen))  # NaN differs from itself: not a sign of batch statistics
     diff = float((together - alone).abs().max())
     if not diff <= atol:  # NaN too
         fix = ("call model.eval() before saving the TorchScript or .pt2 file, or export from the class "

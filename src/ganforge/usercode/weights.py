@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError, first_line, quiet_log
+from ganforge.fsutil import not_a_file
 from ganforge.limits import check_file_size
 from ganforge.usercode.classes import on_path, shown
 
@@ -41,8 +42,9 @@ PROGRAM_NOTES = {"torchscript": "TorchScript, converted with torch.export", "exp
 
 
 def _check_file(path: Path, what: str) -> None:
-    if not path.is_file():
-        raise ConfigError(f"{what} {path} " + ("is a folder; give the file" if path.is_dir() else "does not exist"))
+    problem = not_a_file(path)
+    if problem is not None:
+        raise ConfigError(f"{what} {path} {problem}" + ("" if problem == "does not exist" else "; give the file"))
     # at most the largest file a ganforge run could write
     check_file_size(path, ConfigError, "more than the {limit} of the largest generator ganforge exports", what)
 
@@ -101,8 +103,11 @@ def load_weights(path: str | Path, *, trust_pickle: bool = False) -> tuple[dict[
             raise ConfigError(f"{path} is not a readable weights file ({first_line(exc, typed=True)}); is the file "
                               "complete?") from None
         named = re.search(r"GLOBAL ([\w.]+)", str(exc))  # the class or function the pickle would call
+        if named is None:  # no code named: a damaged or foreign file (text after a pickle's first byte), not an object
+            raise ConfigError(f"{path} is not torch weights (its contents are neither torch.save's nor a pickled object): "
+                              "pass the file torch.save(G.state_dict(), 'G.pth') wrote") from None
         if not trust_pickle:
-            raise ConfigError(f"{path} holds a pickled Python object ({named[1] if named else 'not plain data'}), "
+            raise ConfigError(f"{path} holds a pickled Python object ({named[1]}), "
                               "and loading it would run "
                               "code: save the weights alone, torch.save(model.state_dict(), 'G.pth'), or pass "
                               "--trust-pickle if you trust the file") from None
