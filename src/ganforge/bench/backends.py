@@ -10,7 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ganforge import zipcheck
 from ganforge.errors import GanforgeError, first_line
+
+# generator.ts proven before torch reads it (zipcheck): a damaged one is skipped with a note
+TORCHSCRIPT = zipcheck.Reader("TorchScript file", "export it again", legacy="export it again")
 
 
 @dataclass
@@ -100,6 +104,7 @@ def torchscript_backend(path: Path) -> Backend:
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
         extra = {"ganforge.num_classes": ""}
         try:
+            zipcheck.verify_file(path, TORCHSCRIPT)  # its CRCs: torch.jit.load checks none
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
             classes = int(extra["ganforge.num_classes"]) if extra["ganforge.num_classes"] else None
         except Exception as exc:  # torch raises RuntimeError, ValueError and its own types for a bad file
