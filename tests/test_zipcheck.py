@@ -52,7 +52,8 @@ def test_a_byte_flipped_in_a_checkpoint_weight_is_named(ckpt):
     assert torch.load(ckpt, weights_only=True)  # torch itself loads the wrong weight
     with pytest.raises(CheckpointError) as caught:
         checkpoint.load(ckpt)
-    assert str(caught.value) == f"checkpoint {ckpt} is damaged: record {record} fails its CRC; restore it or train again"
+    assert str(caught.value) == (f"checkpoint {ckpt} is damaged: record {record} fails its CRC; restore it or "
+                                 "train again")
 
 
 def test_every_record_is_checked_not_only_weights(ckpt):
@@ -259,3 +260,12 @@ def test_a_deeply_nested_checkpoint_is_refused(ckpt, tmp_path):
     torch.save(state, tmp_path / "deep.pt")
     with pytest.raises(CheckpointError, match=r"holds values nested more than 32 deep in data.pkl"):
         checkpoint.load(tmp_path / "deep.pt")
+
+
+def test_a_pipe_in_the_place_of_a_torch_file_is_refused_without_waiting(tmp_path):
+    import os
+
+    fifo = tmp_path / "cached.pt"
+    os.mkfifo(fifo)
+    with pytest.raises(GanforgeError, match=r"torch file .*cached.pt is not a regular file \(a device or a pipe\?\)"):
+        zipcheck.verify_file(fifo, READER)

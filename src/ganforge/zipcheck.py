@@ -26,7 +26,9 @@ Ground floor and torch-free: stdlib ``zipfile`` and ``pickletools``.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickletools
+import stat
 import struct
 import zipfile
 import zlib
@@ -71,11 +73,14 @@ class Reader:
 def opened(path: str | Path, reader: Reader) -> Iterator[BinaryIO]:
     """``path`` opened for reading and proven (:func:`verify`), at its start: hand it to torch."""
     path = Path(path)
-    try:
-        f = open(path, "rb")
+    try:  # without blocking: a FIFO in its place would wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise reader.unreadable(path, exc.strerror or type(exc).__name__) from None
-    with f:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise reader.fail(path, "is not a regular file (a device or a pipe?); pass the file itself")
+    with os.fdopen(fd, "rb") as f:
         verify(f, path, reader)
         f.seek(0)
         yield f
@@ -109,7 +114,7 @@ def verify(f: BinaryIO, path: Path, reader: Reader) -> None:
         for info in records:
             _check_record(archive, info, path, reader)
         for info in records:
-            if info.filename.endswith("data.pkl") and info.filename.count("/") == 1:  # torch.save's pickle
+            if info.filename.endswith(".pkl"):  # torch.save's data.pkl, TorchScript's constants.pkl too
                 with archive.open(info) as stream:
                     problem = scan_pickle(stream, items=reader.items)
                 if problem:
@@ -197,13 +202,16 @@ def _check_record(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, r
 
 # ---------------------------------------------------------------- the pickle, measured without building it
 
-_MARK = object()  # a MARK on the scanned stack
-# opcodes by what they do to the stack, beyond what pickletools' stack_before/stack_after say
-_INTO_TOP = {"APPEND": 1, "SETITEM": 2, "BUILD": 1}  # pop n values into the container below them
-_INTO_MARKED = {"APPENDS": 1, "SETITEMS": 2, "ADDITEMS": 1}  # pop to the mark, into the container below it
-_FROM_MARKED = {"LIST": 1, "TUPLE": 1, "DICT": 2, "FROZENSET": 1, "OBJ": 1, "INST": 1}  # a new container
-_MEMO_PUT = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
-_MEMO_GET = {"GET", "BINGET", "LONG_BINGET"}
+# What an opcode does to the stack, for the scan (pickletools' stack_before/stack_after say the rest)
+NOOP, STOP, MARK, PUSH, NEW, DUP, PUT, MEMOIZE, GET, INTO, INTO_MARKED, FROM_MARKED, OTHER = range(13)
+_KINDS = {"PROTO": NOOP, "FRAME": NOOP, "STOP": STOP, "MARK": MARK, "DUP": DUP, "PUT": PUT, "BINPUT": PUT,
+          "LONG_BINPUT": PUT, "MEMOIZE": MEMOIZE, "GET": GET, "BINGET": GET, "LONG_BINGET": GET,
+          "APPEND": INTO, "SETITEM": INTO, "BUILD": INTO, "APPENDS": INTO_MARKED, "SETITEMS": INTO_MARKED,
+          "ADDITEMS": INTO_MARKED, "LIST": FROM_MARKED, "TUPLE": FROM_MARKED, "DICT": FROM_MARKED,
+          "FROZENSET": FROM_MARKED, "OBJ": FROM_MARKED, "INST": FROM_MARKED}
+_PER_ITEM = {"SETITEM": 2, "SETITEMS": 2, "DICT": 2, "BUILD": 0}  # values an item takes (BUILD adds none)
+_PREFIX = {pickletools.TAKEN_FROM_ARGUMENT1: (1, "<B"), pickletools.TAKEN_FROM_ARGUMENT4: (4, "<I"),
+           pickletools.TAKEN_FROM_ARGUMENT4U: (4, "<I"), pickletools.TAKEN_FROM_ARGUMENT8U: (8, "<Q")}
 
 
 class _Box:
@@ -218,168 +226,133 @@ class _Box:
 _SCALAR = _Box(0)  # every value that holds no others (numbers, strings, None, a storage)
 
 
-def _ops_table() -> dict[int, tuple[str, int, int, bool, int]]:
-    """code -> (name, argument length or how to find it, values popped, pops to a mark, values pushed)."""
-    table = {}
+def _ops_table() -> list[tuple | None]:
+    """By opcode byte: (kind, fixed argument bytes, (length prefix bytes, format) or None, lines of
+    text, values popped, pops to a mark, pushes, values an item takes)."""
+    table: list[tuple | None] = [None] * 256
     for op in pickletools.opcodes:
-        before = op.stack_before
-        marked = pickletools.markobject in before
-        popped = len([s for s in before if s not in (pickletools.markobject, pickletools.stackslice)])
-        pushed = len([s for s in op.stack_after if s is not pickletools.markobject])
-        arg = op.arg
-        if arg is None:
-            how = 0
-        elif arg.n >= 0:
-            how = arg.n
-        elif arg.n == pickletools.UP_TO_NEWLINE:
-            how = -1 if op.name not in ("GLOBAL", "INST") else -9  # two lines
-        else:
-            how = {pickletools.TAKEN_FROM_ARGUMENT1: -2, pickletools.TAKEN_FROM_ARGUMENT4: -3,
-                   pickletools.TAKEN_FROM_ARGUMENT4U: -3, pickletools.TAKEN_FROM_ARGUMENT8U: -4}[arg.n]
-        table[op.code.encode("latin-1")[0]] = (op.name, how, popped, marked, pushed)
+        popped = len([x for x in op.stack_before if x not in (pickletools.markobject, pickletools.stackslice)])
+        pushed = len([x for x in op.stack_after if x is not pickletools.markobject])
+        kind = _KINDS.get(op.name, PUSH if not op.stack_before and pushed == 1 else OTHER)
+        if op.name.startswith("EMPTY_"):
+            kind = NEW
+        n = op.arg.n if op.arg is not None else 0
+        fixed, prefix, lines = (n, None, 0) if n >= 0 else (0, None, 2 if op.name in ("GLOBAL", "INST") else 1) \
+            if n == pickletools.UP_TO_NEWLINE else (0, _PREFIX[n], 0)
+        table[op.code.encode("latin-1")[0]] = (kind, fixed, prefix, lines, popped,
+                                               pickletools.markobject in op.stack_before, pushed,
+                                               _PER_ITEM.get(op.name, 1))
     return table
 
 
 _OPS = _ops_table()
-_PREFIX = {-2: (1, "<B"), -3: (4, "<I"), -4: (8, "<Q")}
-
-
-class _Stream:
-    """Bytes of a stream, a chunk at a time: ``take`` small pieces, ``skip`` large ones unread."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream, self.buf, self.pos = stream, b"", 0
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.buf):
-            self.buf = self.buf[self.pos:] + self.stream.read(max(CHUNK, n))
-            self.pos = 0
-            if n > len(self.buf):
-                raise EOFError
-        piece = self.buf[self.pos: self.pos + n]
-        self.pos += n
-        return piece
-
-    def skip(self, n: int) -> None:
-        left = len(self.buf) - self.pos
-        if n <= left:
-            self.pos += n
-            return
-        n -= left
-        self.buf, self.pos = b"", 0
-        while n > 0:
-            chunk = self.stream.read(min(n, CHUNK))
-            if not chunk:
-                raise EOFError
-            n -= len(chunk)
-
-    def line(self) -> bytes:
-        out = b""
-        while True:
-            end = self.buf.find(b"\n", self.pos)
-            if end >= 0:
-                out += self.buf[self.pos: end]
-                self.pos = end + 1
-                return out
-            out += self.buf[self.pos:]
-            if len(out) > 4096:
-                raise EOFError
-            self.buf, self.pos = self.stream.read(CHUNK), 0
-            if not self.buf:
-                raise EOFError
+_MAX_LINE = 4096  # bytes of a text argument (protocol 0): a module and name, a number
 
 
 def scan_pickle(stream: BinaryIO, *, items: int | None = None, max_ops: int = MAX_PICKLE_OPS,
                 max_depth: int = MAX_PICKLE_DEPTH) -> str | None:
     """What is wrong with the pickle in ``stream`` for a reader that would build it, or None: more
     than ``max_ops`` operations, containers nested deeper than ``max_depth``, or a list or dict of
-    more than ``items`` items. Measured from its operations alone (a stack of small boxes standing
-    for the containers), never building a value; a pickle that does not parse is left to torch."""
-    src, stack, memo, ops = _Stream(stream), [], {}, 0
-    limit = items if items is not None else float("inf")
+    more than ``items`` items. Measured from its operations alone, as the unpickler's own stack
+    would hold them but with small boxes standing for the containers, never building a value (a
+    MiB of it read at a time); a pickle that does not parse is left to torch, whose error names it."""
+    read, table = stream.read, _OPS
+    buf, pos, stack, marks, memo, ops = b"", 0, [], [], {}, 0
+    limit = items if items is not None else 1 << 62
     try:
         while True:
-            code = src.take(1)[0]
-            entry = _OPS.get(code)
+            if pos + 16 > len(buf):  # an opcode and any fixed argument (8 bytes at most) at hand
+                buf, pos = buf[pos:] + read(CHUNK), 0
+                if not buf:
+                    return None
+            entry = table[buf[pos]]
             if entry is None:
-                return None  # not a pickle torch can read: its own error says so
-            name, how, popped, marked, pushed = entry
+                return None
+            kind, fixed, prefix, lines, popped, marked, pushed, per_item = entry
+            pos += 1
             ops += 1
             if ops > max_ops:
                 return f"more than {max_ops:,} pickle operations (values for torch to build)"
-            arg = _argument(src, how)
-            if name == "STOP":
-                return None
-            if name == "MARK":
-                stack.append(_MARK)
-                continue
-            if name == "DUP":
-                stack.append(stack[-1])
-                continue
-            if name in _MEMO_PUT:
-                if stack:
-                    memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
-                continue
-            if name in _MEMO_GET:
+            arg = None
+            if fixed:
+                if kind == PUT or kind == GET:
+                    arg = int.from_bytes(buf[pos: pos + fixed], "little")
+                pos += fixed
+            elif prefix is not None:
+                (n,) = struct.unpack_from(prefix[1], buf, pos)
+                pos += prefix[0] + n
+                if pos > len(buf):  # a long string or bytes: skipped unread
+                    buf, pos = _skip(read, pos - len(buf)), 0
+            elif lines:
+                for _ in range(lines):
+                    buf, pos, line = _line(read, buf, pos)
+                if kind == PUT or kind == GET:
+                    arg = int(line) if line.isdigit() else None
+            if kind == PUSH:
+                stack.append(_SCALAR)
+            elif kind == NEW:
+                stack.append(_Box())
+            elif kind == MARK:
+                marks.append(len(stack))
+            elif kind == PUT:
+                memo[arg] = stack[-1]
+            elif kind == MEMOIZE:
+                memo[len(memo)] = stack[-1]
+            elif kind == GET:
                 stack.append(memo.get(arg, _SCALAR))
+            elif kind == STOP:
+                return None
+            elif kind == DUP:
+                stack.append(stack[-1])
+            elif kind == NOOP:
                 continue
-            if name in _INTO_TOP or name in _INTO_MARKED:
-                if name in _INTO_TOP:
-                    values = [stack.pop() for _ in range(_INTO_TOP[name])]
+            else:
+                # to the mark, or the values popped (into a container: those above it, which stays)
+                at = marks.pop() if marked else len(stack) - popped + (kind == INTO)
+                if at < 0:
+                    return None
+                values = stack[at:]
+                del stack[at:]
+                if kind == INTO or kind == INTO_MARKED:
+                    box = stack[-1]
+                    if box is _SCALAR:
+                        continue
+                    if per_item:
+                        box.items += len(values) // per_item
                 else:
-                    values = _pop_mark(stack)
-                target = stack[-1] if stack else None
-                if isinstance(target, _Box) and target is not _SCALAR:
-                    if name != "BUILD":
-                        target.items += len(values) // (_INTO_TOP.get(name) or _INTO_MARKED[name])
-                    target.depth = max([target.depth, *(v.depth + 1 for v in values if isinstance(v, _Box))])
-                    if target.items > limit:
-                        return f"a list or dict of more than {items:,} items"
-                    if target.depth > max_depth:
-                        return f"values nested more than {max_depth} deep"
-                continue
-            values = _pop_mark(stack) if marked else []
-            values += [stack.pop() for _ in range(popped)]
-            if pushed:
-                if name.startswith("EMPTY_") or name in _FROM_MARKED or values:
-                    box = _Box(1 + max((v.depth for v in values if isinstance(v, _Box)), default=0))
-                    box.items = len(values) // _FROM_MARKED.get(name, 1) if name in _FROM_MARKED else 0
-                    if box.items > limit:
-                        return f"a list or dict of more than {items:,} items"
-                    if box.depth > max_depth:
-                        return f"values nested more than {max_depth} deep"
-                    stack.append(box)
-                else:
-                    stack.append(_SCALAR)
-    except (EOFError, IndexError, struct.error, KeyError):
+                    box = _Box()
+                    box.items = len(values) // per_item if kind == FROM_MARKED else 0
+                    if pushed:
+                        stack.append(box)
+                if values:
+                    deepest = max(v.depth for v in values) + 1
+                    if deepest > box.depth:
+                        box.depth = deepest
+                if box.items > limit:
+                    return f"a list or dict of more than {items:,} items"
+                if box.depth > max_depth:
+                    return f"values nested more than {max_depth} deep"
+    except (EOFError, IndexError, struct.error, KeyError, ValueError):
         return None  # cut short or malformed: torch's own error names it
 
 
-def _pop_mark(stack: list) -> list:
-    values = []
-    while stack:
-        top = stack.pop()
-        if top is _MARK:
-            return values
-        values.append(top)
-    raise IndexError
+def _skip(read, n: int) -> bytes:
+    """Read past ``n`` bytes of the stream; returns b"" (nothing at hand)."""
+    while n > 0:
+        chunk = read(min(n, CHUNK))
+        if not chunk:
+            raise EOFError
+        n -= len(chunk)
+    return b""
 
 
-def _argument(src: _Stream, how: int) -> int | None:
-    """Read (or skip) an opcode's argument; returns it when it is a memo index."""
-    if how == 0:
-        return None
-    if how > 0:
-        data = src.take(how)
-        return int.from_bytes(data, "little") if how in (1, 4) else None
-    if how == -1:
-        line = src.line()
-        return int(line) if line.isdigit() else None
-    if how == -9:
-        src.line()
-        src.line()
-        return None
-    size, fmt = _PREFIX[how]
-    (n,) = struct.unpack(fmt, src.take(size))
-    src.skip(n)
-    return None
+def _line(read, buf: bytes, pos: int) -> tuple[bytes, int, bytes]:
+    """(buffer, position after it, the line) of the text argument at ``pos``."""
+    while (end := buf.find(b"\n", pos)) < 0:
+        if len(buf) - pos > _MAX_LINE:
+            raise EOFError
+        more = read(CHUNK)
+        if not more:
+            raise EOFError
+        buf, pos = buf[pos:] + more, 0
+    return buf, end + 1, buf[pos:end]

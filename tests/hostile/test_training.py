@@ -78,8 +78,8 @@ def _long_history(state):
     (lambda ck, d: _altered(ck, d / "g.pt", lambda s: s.update(generator=[1, 2])), "generator should be a state dict"),
     (lambda ck, d: _flipped(ck, d / "f.pt"), r"checkpoint .*f.pt is damaged: record data/0 fails its CRC; restore it"),
     (lambda ck, d: _bomb(ck, d / "b.pt"), r"b.pt declares records of more than 4,273,741,824 bytes once unpacked"),
-    (lambda ck, d: _altered(ck, d / "i.pt", _int64_weight), r"checkpoint generator_ema does not fit the sine generator: "
-                                                             r".* is int64 \[\d+, \d+\]; the model's is float32"),
+    (lambda ck, d: _altered(ck, d / "i.pt", _int64_weight),
+     r"checkpoint generator_ema does not fit the sine generator: .* is int64 \[\d+, \d+\]; the model's is float32"),
     (lambda ck, d: _altered(ck, d / "h.pt", _long_history), "h.pt holds a list or dict of more than 100,000 items"),
     (lambda ck, d: torch.save({}, d / "l.pt", _use_new_zipfile_serialization=False) or d / "l.pt",
      "l.pt is in torch's legacy format"),
@@ -179,3 +179,33 @@ def test_a_full_disk_at_a_checkpoint_keeps_the_last_one(tmp_path):
     assert_refused(result, r"cannot write .*last.pt: File too large", cli="gan-train")
     assert snapshot(run / "checkpoints") == before  # the last checkpoint whole, no temporary beside it
     assert_ok(run_cli("gan-train", "--resume", "--epochs", "2", "--runs-dir", "runs", cwd=tmp_path), cli="gan-train")
+
+
+USER_G = """import torch
+
+
+class G(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 12)
+
+    def forward(self, z):
+        return torch.tanh(self.fc(z))
+"""
+
+
+@pytest.mark.parametrize("damage, pattern", [
+    (lambda w, d: _flipped(w, d / "f.pth"), r"weights file .*f.pth is damaged: record data/0 fails its CRC; copy it"),
+    (lambda w, d: _bomb(w, d / "b.pth"), r"b.pth declares records of more than 4,273,741,824 bytes once unpacked"),
+    (lambda w, d: torch.save({"fc.weight": torch.ones(12, 4, dtype=torch.int64), "fc.bias": torch.ones(12)},
+                             d / "i.pth") or d / "i.pth", r"do not fit G: fc.weight is int64 \[12, 4\]; the model's"),
+])
+def test_export_of_damaged_user_weights(damage, pattern, tmp_path):
+    (tmp_path / "mine.py").write_text(USER_G)
+    weights = tmp_path / "G.pth"
+    torch.save({"fc.weight": torch.randn(12, 4), "fc.bias": torch.randn(12)}, weights)
+    bad = damage(weights, tmp_path)
+    result = run_cli("gan-export", "--module", f"{tmp_path / 'mine.py'}:G", "--weights", str(bad), "--latent-shape",
+                     "4", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert_refused(result, pattern, cli="gan-export")
+    assert not (tmp_path / "out").exists()

@@ -100,11 +100,14 @@ def torchscript_backend(path: Path) -> Backend:
     import warnings
 
     t0 = time.perf_counter()
+    try:
+        zipcheck.verify_file(path, TORCHSCRIPT)  # its CRCs: torch.jit.load checks none
+    except GanforgeError as exc:
+        raise Skipped(str(exc)) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
         extra = {"ganforge.num_classes": ""}
         try:
-            zipcheck.verify_file(path, TORCHSCRIPT)  # its CRCs: torch.jit.load checks none
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
             classes = int(extra["ganforge.num_classes"]) if extra["ganforge.num_classes"] else None
         except Exception as exc:  # torch raises RuntimeError, ValueError and its own types for a bad file

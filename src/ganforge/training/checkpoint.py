@@ -28,7 +28,8 @@ MAX_WORLD_SIZE = 1 << 16  # processes of one torchrun job
 # How a checkpoint is proven before torch reads it: every record's CRC and size, and its pickle (its history the
 # longest list in it, a row an epoch)
 READER = zipcheck.Reader("checkpoint", "restore it or train again", error=CheckpointError,
-                         legacy="ganforge never wrote it; pass the checkpoint of a ganforge run", items=MAX_HISTORY_ROWS)
+                         legacy="ganforge never wrote it; pass the checkpoint of a ganforge run",
+                         items=MAX_HISTORY_ROWS)
 
 
 def save(path: str | Path, state: dict[str, Any]) -> None:
