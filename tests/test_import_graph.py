@@ -13,7 +13,7 @@ import ganforge
 
 PACKAGE = Path(ganforge.__file__).parent
 GROUND = ("ganforge.errors", "ganforge.limits", "ganforge.fsutil", "ganforge.runs", "ganforge.values",
-          "ganforge.threads", "ganforge.progress", "ganforge.cli")
+          "ganforge.zipcheck", "ganforge.threads", "ganforge.progress", "ganforge.cli")
 TORCH_FREE = ("ganforge.inference", "ganforge.serve", *GROUND)
 
 
@@ -137,6 +137,8 @@ def test_the_ground_floor_imports_nothing_above_it():
     ("ganforge.inference", ("ganforge.training", "ganforge.export", "ganforge.evaluation", "ganforge.bench",
                             "ganforge.usercode", "ganforge.serve")),
     ("ganforge.usercode", ("ganforge.training", "ganforge.export", "ganforge.evaluation", "ganforge.serve")),
+    ("ganforge.statedict", ("ganforge.training", "ganforge.export", "ganforge.evaluation", "ganforge.bench",
+                            "ganforge.usercode", "ganforge.inference", "ganforge.serve")),
 ])
 def test_layers_point_one_way(layer, never):
     graph = import_graph()

@@ -45,7 +45,8 @@ MAX_FIXED_BATCH = 4096
 # Upper bounds of the sizes a training config (a file, --set, a checkpoint's) may ask for: generous for
 # real use, far below what would allocate gigabytes before the first step.
 MAX_TRAIN_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits, numpy's RNGs more
-MAX_TRAIN_EPOCHS = 1_000_000  # the sources train 20-300 epochs; more cannot be meant (and never ends)
+MAX_TRAIN_EPOCHS = 100_000  # the sources train 20-300 epochs; more cannot be meant (a checkpoint keeps a history row
+# an epoch: MAX_HISTORY_ROWS)
 MAX_TRAIN_BATCH_SIZE = 65_536  # BigGAN's 2048 thirty times over (a batch is also capped by the data)
 MAX_TRAIN_SAMPLE_COUNT = 256  # the per-epoch grid: 16x16 samples (defaults 16-64), drawn and rendered each epoch
 MAX_TRAIN_LATENT_DIM = 2048  # StyleGAN's 512 four times; x MAX_TRAIN_CLASSES stays within what gan-infer serves
@@ -64,24 +65,50 @@ MAX_TRAIN_PARAMETERS = 200_000_000
 MAX_CHECKPOINT_BYTES = MAX_TRAIN_PARAMETERS * 4 * 4 + 2**30
 MAX_CONFIG_BYTES = 1 << 20  # a training config file (a resolved config.json is about 1 KB)
 
+# ---------------------------------------------------------------- what a torch file may hold
+# Checked by ganforge.zipcheck on the zip's directory and its pickle, before torch reads a byte of them.
+UNPACKED_ENV = "GANFORGE_MAX_UNPACKED"
+# What a torch file (a checkpoint, --weights, gan-eval's evaluator) may hold once unpacked, every record's
+# declared size counted: by default the largest checkpoint a run writes (torch stores records unpacked, so a
+# file of that size holds as much); a 4 MB file of one deflated 4 GiB record is refused, never inflated.
+DEFAULT_UNPACKED = MAX_CHECKPOINT_BYTES
+MAX_TORCH_RECORDS = 100_000  # a record per tensor storage, and a few: a 200M-parameter run's checkpoint has thousands
+# The pickle of a torch file (all but its tensors' bytes) is what torch materialises as Python objects, some
+# 60 bytes each: these bound it to about 250 MB, where a 200 MB pickle of 2M history rows took 1.86 GB.
+MAX_PICKLE_OPS = 4_000_000  # operations (a history row is some 20, a tensor some 25; a 300-epoch run's total 15,000)
+MAX_PICKLE_DEPTH = 32  # lists, dicts and tuples inside each other (a checkpoint nests 6 deep)
+MAX_HISTORY_ROWS = 100_000  # a checkpoint's history: a row an epoch, so MAX_TRAIN_EPOCHS rows; items of any one
+# list or dict of a checkpoint's pickle
+
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _env_size(name: str, default: int) -> int:
+    """The size in ``$name`` (a byte count, or a number with K, M, G or T), else ``default``."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    match = _SIZE.fullmatch(text[:40])
+    if not match or len(text) > 40:
+        raise GanforgeError(f"{name}={text[:40]!r} is not a size: use a byte count or a number with K, M, G or T "
+                            "(e.g. 4G)")
+    return int(float(match[1]) * _UNITS[match[2].lower()])
 
 
 def memory_budget() -> int:
     """Bytes one process may hold at once: ``$GANFORGE_MAX_MEMORY``, else 1 GiB."""
     text = os.environ.get(MEMORY_ENV, "").strip()
-    if not text:
-        return DEFAULT_MEMORY
-    match = _SIZE.fullmatch(text)
-    if not match:
-        raise GanforgeError(f"{MEMORY_ENV}={text!r} is not a size: use a byte count or a number with K, M, G or T "
-                            "(e.g. 4G)")
-    size = int(float(match[1]) * _UNITS[match[2].lower()])
-    if size < MIN_MEMORY:
+    size = _env_size(MEMORY_ENV, DEFAULT_MEMORY)
+    if text and size < MIN_MEMORY:
         raise GanforgeError(f"{MEMORY_ENV}={text!r} is below the {fmt_bytes(MIN_MEMORY)} ganforge needs to run a "
                             "model; raise it")
     return size
+
+
+def unpacked_bound() -> int:
+    """Bytes a torch file may hold once unpacked: ``$GANFORGE_MAX_UNPACKED``, else DEFAULT_UNPACKED."""
+    return _env_size(UNPACKED_ENV, DEFAULT_UNPACKED)
 
 
 def fmt_bytes(n: float) -> str:

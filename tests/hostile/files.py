@@ -105,3 +105,67 @@ def gz(path: Path, *parts: bytes) -> Path:
         for part in parts:
             f.write(part)
     return path
+
+
+# ---------------------------------------------------------------- torch zip archives, damaged by hand
+
+
+def record_data_offset(path: Path, suffix: str) -> tuple[int, int]:
+    """(where the data of the record whose name ends with ``suffix`` starts in the file, its length),
+    from the zip's layout: its local header (30 bytes, then its name and extra field) precedes it."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        (info,) = [i for i in archive.infolist() if i.filename.endswith(suffix)]
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        header = f.read(30)
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_len + extra_len, info.compress_size
+
+
+def flip_byte(path: Path, suffix: str, at: int = 5) -> Path:
+    """``path`` with one bit pattern flipped (xor 0xFF) in byte ``at`` of the record ending ``suffix``."""
+    start, size = record_data_offset(path, suffix)
+    data = bytearray(path.read_bytes())
+    data[start + min(at, size - 1)] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _zip_record(name: bytes, method: int, crc: int, packed: bytes, size: int, offset: int) -> tuple[bytes, bytes]:
+    """(local header with data, central directory entry) of one record (no zip64: sizes below 4 GiB)."""
+    fields = struct.pack("<HHHHHIIIH", 20, 0, method, 0, 0x21, crc, len(packed), size, len(name))
+    local = b"PK\x03\x04" + fields + struct.pack("<H", 0) + name + packed
+    central = (b"PK\x01\x02" + struct.pack("<H", 20) + fields + struct.pack("<HHHHII", 0, 0, 0, 0, 0, offset)
+               + name)
+    return local, central
+
+
+def rezip(src: Path, dest: Path, replace: dict[str, tuple[int, bytes, int, int]]) -> Path:
+    """A copy of the zip ``src`` with the records whose names end with a key of ``replace`` written as
+    ``(method, packed data, declared size, CRC)``: whatever they declare, nothing checked."""
+    import zipfile
+
+    locals_, centrals, offset = [], [], 0
+    with zipfile.ZipFile(src) as archive:
+        for info in archive.infolist():
+            hit = [v for k, v in replace.items() if info.filename.endswith(k)]
+            data = archive.read(info)
+            method, packed, size, crc = hit[0] if hit else (0, data, len(data), zlib.crc32(data))
+            local, central = _zip_record(info.filename.encode(), method, crc, packed, size, offset)
+            locals_.append(local)
+            centrals.append(central)
+            offset += len(local)
+    directory = b"".join(centrals)
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, len(centrals), len(centrals), len(directory), offset, 0)
+    dest.write_bytes(b"".join(locals_) + directory + end)
+    return dest
+
+
+def deflated_zeros(blocks: int = 255, block: int = 16 << 20) -> tuple[bytes, int]:
+    """(a raw deflate stream of ``blocks`` x ``block`` zero bytes (3.98 GiB by default), that size), made without
+    deflating them all: one block's stream, ended by a full flush (byte-aligned, no history), repeated."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    one = deflate.compress(bytes(block)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    return one * blocks + b"\x03\x00", blocks * block  # b"\x03\x00": an empty final block

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge import threads
+from ganforge import threads, zipcheck
 from ganforge.errors import GanforgeError, first_line
+
+# generator.ts proven before torch reads it (zipcheck): a damaged one is skipped with a note
+TORCHSCRIPT = zipcheck.Reader("TorchScript file", "export it again", legacy="export it again")
 
 
 @dataclass
@@ -114,6 +117,10 @@ def torchscript_backend(path: Path) -> Backend:
     import warnings
 
     t0 = time.perf_counter()
+    try:
+        zipcheck.verify_file(path, TORCHSCRIPT)  # its CRCs: torch.jit.load checks none
+    except GanforgeError as exc:
+        raise Skipped(str(exc)) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
         extra = {"ganforge.num_classes": ""}

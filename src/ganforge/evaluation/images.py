@@ -14,19 +14,26 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ganforge import zipcheck
+from ganforge.errors import GanforgeError, first_line
 from ganforge.evaluation.metrics import METRIC_SAMPLES, density_coverage, frechet_distance, precision_recall
 from ganforge.fsutil import atomic_path, cache_dir, inside
 from ganforge.progress import Meter
+from ganforge.statedict import load_exact
 from ganforge.training.datasets import ImageData, to_float
 
 FEATURES = 128
 CACHE = cache_dir() / "evaluators"
+# How a cached evaluator is proven before torch reads it (zipcheck): a cache is untrusted input
+CACHED = zipcheck.Reader("evaluator cache", "delete it: gan-eval trains a new one", error=GanforgeError,
+                         legacy="delete it: gan-eval trains a new one")
 
 
 class FeatureNet(nn.Module):
@@ -104,12 +111,7 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
     task = "classes" if n_classes >= 2 else "rotation"
     classes = data.classes if task == "classes" else (["0", "90", "180", "270"] if h == w else ["0", "180"])
     if cache and path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        with torch.random.fork_rng(devices=[]):  # the throwaway initial weights: not from the caller's stream
-            net = FeatureNet(channels, len(classes))
-        net.load_state_dict(state["net"])
-        return Evaluator(net.eval(), state["task"], list(state["classes"]), float(state["accuracy"]), fp,
-                         int(state["n_train"]), state.get("class_accuracy"))
+        return _cached(path, channels, len(classes), fp)
     with torch.random.fork_rng(devices=[]):  # its own stream: the caller's (a training run's) is left as it was
         torch.manual_seed(seed)  # the same network from the same data, whoever asks and whenever
         evaluator = _fit_evaluator(data, task, classes, fp, seed=seed, steps=steps, batch=batch, progress=progress)
@@ -120,6 +122,26 @@ def train_evaluator(data: ImageData, *, seed: int = 0, steps: int = 1500, batch:
                         "accuracy": evaluator.accuracy, "class_accuracy": evaluator.class_accuracy,
                         "n_train": evaluator.n_train}, tmp)
     return evaluator
+
+
+def _cached(path: Path, channels: int, n_classes: int, fp: str) -> Evaluator:
+    """The evaluator cached in ``path``, proven first (its CRCs and sizes: torch checks neither) and
+    its network's weights loaded exactly (every key, dtype and shape). A cache is untrusted input:
+    anything wrong with it is one line that says to delete it."""
+    again = "delete it: gan-eval trains a new one"
+    with zipcheck.opened(path, CACHED) as f:
+        try:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001  (torch raises UnpicklingError, RuntimeError, KeyError, ...)
+            raise GanforgeError(f"{path} is not a readable evaluator cache ({first_line(exc)}); {again}") from None
+    with torch.random.fork_rng(devices=[]):  # the throwaway initial weights: not from the caller's stream
+        net = FeatureNet(channels, n_classes)
+    try:
+        load_exact(net, state["net"], "network")
+        return Evaluator(net.eval(), state["task"], [str(c) for c in state["classes"]], float(state["accuracy"]),
+                         fp, int(state["n_train"]), state.get("class_accuracy"))
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise GanforgeError(f"evaluator cache {path} does not fit these data ({first_line(exc)}); {again}") from None
 
 
 def _fit_evaluator(data: ImageData, task: str, classes: list[str], fp: str, *, seed: int, steps: int,

@@ -34,7 +34,7 @@ class Exported:
 
     def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
         return torch_artifact_checks(
-            spec, "torch.export.load", lambda extra: torch.export.load(str(path), extra_files=extra).module())
+            spec, "torch.export.load", lambda extra: torch.export.load(str(path), extra_files=extra).module(), path)
 
 
 FORMAT = Exported()

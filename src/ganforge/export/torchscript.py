@@ -38,7 +38,7 @@ class TorchScript:
     def validate(self, spec: ExportSpec, path: Path, cache: CallCache) -> list[Check]:
         return torch_artifact_checks(
             spec, "torch.jit.load",
-            lambda extra: torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval())
+            lambda extra: torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval(), path)
 
 
 FORMAT = TorchScript()

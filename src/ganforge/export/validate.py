@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ganforge import zipcheck
 from ganforge.errors import GanforgeError, first_line
 from ganforge.export.spec import ATOL, ExportSpec
+
+# A torch artifact read back before its checks: a record that does not match its CRC was not written whole
+ARTIFACT = zipcheck.Reader("artifact", "export again", error=GanforgeError, legacy="export again")
 
 
 class ExportCheckError(GanforgeError):
@@ -69,12 +74,16 @@ def raise_failures(fmt: str, checks: list[Check]) -> None:
         raise ExportCheckError(fmt, failures)
 
 
-def torch_artifact_checks(spec: ExportSpec, loader: str, load: Callable[[dict], Callable]) -> list[Check]:
-    """The checks of a torch artifact (TorchScript, ``.pt2``): ``load(extra)`` reads it back with
-    its extra files into ``extra``, which must hold exactly the ganforge metadata, and what it
-    returns must match eager at every checked batch size. ``loader`` names the load in a failure."""
+def torch_artifact_checks(spec: ExportSpec, loader: str, load: Callable[[dict], Callable],
+                          path: Path | None = None) -> list[Check]:
+    """The checks of a torch artifact (TorchScript, ``.pt2``) at ``path``: its zip records are whole
+    (their CRCs: torch's loaders check none), ``load(extra)`` reads it back with its extra files into
+    ``extra``, which must hold exactly the ganforge metadata, and what it returns must match eager at
+    every checked batch size. ``loader`` names the load in a failure."""
     extra = dict.fromkeys(spec.metadata(), "")
     try:
+        if path is not None:
+            zipcheck.verify_file(path, ARTIFACT)
         run = load(extra)
     except Exception as exc:  # torch raises RuntimeError or its own types
         return [Check(loader, False, first_line(exc))]

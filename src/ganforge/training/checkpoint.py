@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 
+from ganforge import zipcheck
 from ganforge.errors import CheckpointError, ConfigError, first_line
 from ganforge.fsutil import atomic_path, file_sha256
-from ganforge.limits import MAX_CHECKPOINT_BYTES, MAX_TRAIN_EPOCHS, check_file_size
+from ganforge.limits import MAX_CHECKPOINT_BYTES, MAX_HISTORY_ROWS, MAX_TRAIN_EPOCHS, check_file_size
+from ganforge.statedict import WeightsMisfit, load_exact
 from ganforge.training.run import write_error
 
 FORMAT = 1
@@ -23,6 +25,11 @@ REQUIRED = ("format", "variant", "config", "generator", "discriminator", "epoch"
 MAX_BYTES = MAX_CHECKPOINT_BYTES  # a larger file is not one ganforge wrote
 MAX_STEP = 2**62  # optimizer steps: int64 with room; the loop does arithmetic on it
 MAX_WORLD_SIZE = 1 << 16  # processes of one torchrun job
+# How a checkpoint is proven before torch reads it: every record's CRC and size, and its pickle (its history the
+# longest list in it, a row an epoch)
+READER = zipcheck.Reader("checkpoint", "restore it or train again", error=CheckpointError,
+                         legacy="ganforge never wrote it; pass the checkpoint of a ganforge run",
+                         items=MAX_HISTORY_ROWS)
 
 
 def save(path: str | Path, state: dict[str, Any]) -> None:
@@ -59,10 +66,12 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path} is not a regular file (a device or a pipe?); pass a checkpoint file")
     check_file_size(path, CheckpointError, "larger than any ganforge checkpoint ({limit} at most)", limit=MAX_BYTES)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (a foreign or damaged file: KeyError, IndexError, ...)
-        raise CheckpointError(f"{path} is not a readable checkpoint ({first_line(exc)}); is the file complete?") from None
+    with zipcheck.opened(path, READER) as f:  # torch checks neither the CRCs nor what a record unpacks to
+        try:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001  (a foreign or damaged file: KeyError, IndexError, ...)
+            raise CheckpointError(f"{path} is not a readable checkpoint ({first_line(exc)}); is the file "
+                                  "complete?") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
         raise CheckpointError(f"{path} is not a ganforge checkpoint (expected keys {', '.join(REQUIRED)})")
     if state["format"] != FORMAT:
@@ -116,7 +125,7 @@ def _number(value: Any) -> bool:
 
 def _history(rows: Any) -> bool:
     """One row of figures per epoch, as metrics.csv and the plots read them."""
-    if not isinstance(rows, list) or len(rows) > MAX_TRAIN_EPOCHS:
+    if not isinstance(rows, list) or len(rows) > MAX_HISTORY_ROWS:
         return False
     return all(isinstance(row, dict) and {"epoch", "d_real", "d_fake", "g"} <= row.keys()
                and all(isinstance(k, str) and _number(v) for k, v in row.items()) for row in rows)
@@ -257,8 +266,12 @@ def build_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, Any, Any]:
     if not isinstance(G, GeneratorModel):  # what export and evaluation rely on
         raise CheckpointError(f"the {variant.name} generator does not honour GeneratorModel "
                               f"(latent_dim, sample_shape, num_classes, class_embedding)")
+    key = "generator_ema" if "generator_ema" in state else "generator"
     try:
-        G.load_state_dict(state.get("generator_ema", state["generator"]))
-    except (RuntimeError, TypeError, AttributeError) as exc:  # a state dict of other shapes or types
+        load_exact(G, state[key], key)  # every key, dtype and shape as the model has them: nothing is cast
+    except WeightsMisfit as exc:
+        raise CheckpointError(f"checkpoint {key} does not fit the {variant.name} generator: "
+                              f"{exc.misfit.describe()[:300]}; the file is damaged or not ganforge's") from None
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint weights do not fit the {variant.name} generator: {str(exc)[:200]}") from None
     return G.eval(), variant, cfg

@@ -59,6 +59,8 @@ def restore(t: Trainer, saved: Saved) -> dict[str, Any] | None:
     dist, device = t.rt.dist, t.rt.device
     try:
         _check_fits(t, saved.state)
+        for opt, key in ((t.state.opt_g, "opt_g"), (t.state.opt_d, "opt_d")):
+            _check_saved_moments(opt, saved.state[key], key)
         hyper = [_hyperparameters(opt) for opt in (t.state.opt_g, t.state.opt_d)]
         t.state.load_state_dict(saved.state)
         for opt, groups, key in zip((t.state.opt_g, t.state.opt_d), hyper, ("opt_g", "opt_d")):
@@ -79,9 +81,9 @@ def restore(t: Trainer, saved: Saved) -> dict[str, Any] | None:
 
 def _check_fits(t: Trainer, state: dict[str, Any]) -> None:
     """Raises ValueError when a part of ``state`` has another shape than this run's."""
-    noise = state["fixed_noise"]
-    if noise.shape != t.state.fixed_noise.shape:
-        raise ValueError(f"its sample grid noise is {list(noise.shape)}, this config's {list(t.state.fixed_noise.shape)}")
+    noise, fresh_noise = state["fixed_noise"], t.state.fixed_noise
+    if noise.shape != fresh_noise.shape or noise.dtype != fresh_noise.dtype:
+        raise ValueError(f"its sample grid noise is {_described(noise)}, this config's {_described(fresh_noise)}")
     at = state.get("partial")
     if at is None:
         return
@@ -103,6 +105,24 @@ def _check_fits(t: Trainer, state: dict[str, Any]) -> None:
 
 def _hyperparameters(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
     return [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+
+
+def _described(t: torch.Tensor) -> str:
+    return f"{str(t.dtype).removeprefix('torch.')} {list(t.shape)}"
+
+
+def _check_saved_moments(optimizer: torch.optim.Optimizer, saved: dict[str, Any], key: str) -> None:
+    """Every moment the file holds for a parameter has its dtype and shape: torch's loader would cast
+    an int64 or float64 one to the parameter's dtype without a word."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    ids = [i for group in saved["param_groups"] for i in group["params"]]
+    if len(ids) != len(params):
+        raise ValueError(f"its {key} holds the state of {len(ids)} parameters, the model has {len(params)}")
+    for i, p in zip(ids, params):
+        for name, value in saved["state"].get(i, {}).items():
+            if torch.is_tensor(value) and value.dim() and (value.shape != p.shape or value.dtype != p.dtype):
+                raise ValueError(f"its {key}'s {name} of parameter {i} is {_described(value)}; the parameter is "
+                                 f"{_described(p)}")
 
 
 def _check_moments(optimizer: torch.optim.Optimizer, key: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganforge.statedict import load_exact
 from ganforge.training import classes
 from ganforge.training.accel import Precision, use_channels_last
 from ganforge.training.variants import Variant
@@ -84,11 +85,13 @@ class TrainState:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Raises KeyError, RuntimeError or ValueError when ``state`` does not fit."""
-        self.G.load_state_dict(state["generator"])
+        """Raises KeyError, RuntimeError or ValueError when ``state`` does not fit (a weight of another
+        key, dtype or shape than the model's: WeightsMisfit, a ValueError; nothing is cast)."""
+        load_exact(self.G, state["generator"], "generator")
         if self.G_ema is not None:
-            self.G_ema.load_state_dict(state.get("generator_ema", state["generator"]))
-        self.D.load_state_dict(state["discriminator"])
+            ema = "generator_ema" if "generator_ema" in state else "generator"
+            load_exact(self.G_ema, state[ema], ema)
+        load_exact(self.D, state["discriminator"], "discriminator")
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         if self.scaler_d.is_enabled() and "scalers" in state:  # fp16: go on with the scale the run had reached

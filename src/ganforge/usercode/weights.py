@@ -20,9 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganforge import zipcheck
 from ganforge.errors import ConfigError, first_line, quiet_log
 from ganforge.fsutil import not_a_file
 from ganforge.limits import check_file_size
+from ganforge.statedict import misfit
 from ganforge.usercode.classes import on_path, shown
 
 # Where common training scripts keep the generator's state_dict inside a checkpoint dict, in the
@@ -64,20 +66,15 @@ def program_kind(path: str | Path) -> str | None:
     return None
 
 
-TORCH_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; the legacy format (a pickle)
-
-
-def _check_torch_file(path: Path) -> None:
-    """A file that cannot be torch.save's is named as such before torch reads it (torch's own error for a
-    text file is ``KeyError: 101``)."""
-    with open(path, "rb") as f:
-        head = f.read(64)
-    if head.startswith(TORCH_STARTS):
-        return
-    text = bool(head) and all(32 <= b < 127 or b in b"\t\r\n" for b in head)
-    kind = "it is empty" if not head else "it is a text file" if text else "its first bytes are not torch.save's"
-    raise ConfigError(f"{path} is not torch weights ({kind}): pass the file torch.save(G.state_dict(), 'G.pth') "
-                      "wrote")
+AGAIN = "copy it again from where it was saved"
+# How a user's torch files are proven before torch reads them (zipcheck): no bound on the longest list (a
+# training script may keep every iteration's loss), only on what the pickle builds in all.
+WEIGHTS = zipcheck.Reader(
+    "weights file", AGAIN, error=ConfigError,
+    legacy="load and save it again with this PyTorch, which writes the zip format: "
+           "torch.save(torch.load('OLD.pth', weights_only=True), 'G.pth')",
+    foreign="{path} is not torch weights ({reason}): pass the file torch.save(G.state_dict(), 'G.pth') wrote")
+PROGRAM = zipcheck.Reader("program file", AGAIN, error=ConfigError, legacy="save it again with torch.jit.save")
 
 
 def load_weights(path: str | Path, *, trust_pickle: bool = False) -> tuple[dict[str, torch.Tensor], str]:
@@ -93,26 +90,27 @@ def load_weights(path: str | Path, *, trust_pickle: bool = False) -> tuple[dict[
     if kind is not None:
         raise ConfigError(f"{path} is a {'TorchScript' if kind == 'torchscript' else 'torch.export'} file, not a "
                           f"state_dict: pass it as {PROGRAM_OPTIONS[kind]} {path} (it needs no --module)")
-    _check_torch_file(path)
     notes = []
-    try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (torch raises UnpicklingError, RuntimeError, KeyError, ...)
-        if "Weights only load failed" not in str(exc):
-            raise ConfigError(f"{path} is not a readable weights file ({first_line(exc, typed=True)}); is the file "
-                              "complete?") from None
-        named = re.search(r"GLOBAL ([\w.]+)", str(exc))  # the class or function the pickle would call
-        if named is None:  # no code named: a damaged or foreign file (text after a pickle's first byte), not an object
-            raise ConfigError(f"{path} is not torch weights (its contents are neither torch.save's nor a pickled object): "
-                              "pass the file torch.save(G.state_dict(), 'G.pth') wrote") from None
-        if not trust_pickle:
-            raise ConfigError(f"{path} holds a pickled Python object ({named[1]}), "
-                              "and loading it would run "
-                              "code: save the weights alone, torch.save(model.state_dict(), 'G.pth'), or pass "
-                              "--trust-pickle if you trust the file") from None
-        obj = _unpickle(path)
-        notes.append("ran the pickle (--trust-pickle)")
+    with zipcheck.opened(path, WEIGHTS) as f:  # its CRCs and sizes proven first: torch checks neither
+        try:
+            with torch.serialization.safe_globals(SAFE_GLOBALS):
+                obj = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001  (torch raises UnpicklingError, RuntimeError, KeyError, ...)
+            if "Weights only load failed" not in str(exc):
+                raise ConfigError(f"{path} is not a readable weights file ({first_line(exc, typed=True)}); is the "
+                                  "file complete?") from None
+            named = re.search(r"GLOBAL ([\w.]+)", str(exc))  # the class or function the pickle would call
+            if named is None:  # no code named: a damaged or foreign file (text after a pickle's first byte)
+                raise ConfigError(f"{path} is not torch weights (its contents are neither torch.save's nor a pickled "
+                                  "object): pass the file torch.save(G.state_dict(), 'G.pth') wrote") from None
+            if not trust_pickle:
+                raise ConfigError(f"{path} holds a pickled Python object ({named[1]}), "
+                                  "and loading it would run "
+                                  "code: save the weights alone, torch.save(model.state_dict(), 'G.pth'), or pass "
+                                  "--trust-pickle if you trust the file") from None
+            f.seek(0)
+            obj = _unpickle(f, path)
+            notes.append("ran the pickle (--trust-pickle)")
     state, where = _find_state_dict(obj, path)
     notes.append(where)
     state, stripped = _strip_wrappers(state)
@@ -120,12 +118,13 @@ def load_weights(path: str | Path, *, trust_pickle: bool = False) -> tuple[dict[
     return state, ", ".join(notes)
 
 
-def _unpickle(path: Path):
-    """``torch.load(weights_only=False)``, with the working folder and the file's own on
-    ``sys.path`` meanwhile: the pickle names the module of its class as the saving script saw it."""
+def _unpickle(f, path: Path):
+    """``torch.load(weights_only=False)`` of ``f`` (``path``, open), with the working folder and the
+    file's own on ``sys.path`` meanwhile: the pickle names the module of its class as the saving
+    script saw it."""
     try:
         with on_path(path.resolve().parent), on_path(Path.cwd()):
-            return torch.load(path, map_location="cpu", weights_only=False)
+            return torch.load(f, map_location="cpu", weights_only=False)
     except (AttributeError, ImportError) as exc:  # the class it was saved from is not importable here
         fix = ("the script that saved it defined the class in itself (__main__): save model.state_dict() there "
                "instead" if "__main__" in str(exc) else "run from the folder of the script that saved it (or add "
@@ -182,10 +181,10 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str | P
     if picked is not None:
         state = picked
     # BatchNorm's counter is absent from files of old PyTorch versions; eval mode never reads it
-    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in own]
-    misshapen = [f"{k} {list(state[k].shape)} in the file, {list(own[k].shape)} in the module"
-                 for k in own if k in state and state[k].shape != own[k].shape]
+    found = misfit(module, state, widen=True, optional=lambda k: k.endswith("num_batches_tracked"))
+    missing, unexpected = found.missing, found.unexpected
+    misshapen = [f"{w.key} {list(w.got.shape)} in the file, {list(w.want.shape)} in the module"
+                 for w in found.wrong if w.shape_differs and torch.is_tensor(w.got)]
     name = type(module).__name__
     if missing or unexpected:
         parts = ([f"{len(missing)} keys missing ({shown(missing)})"] if missing else []) + (
@@ -196,10 +195,16 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str | P
         more = "; ..." if len(misshapen) > 2 else ""
         raise ConfigError(f"the weights in {source} do not fit {name}: {len(misshapen)} tensors differ in shape "
                           f"({'; '.join(misshapen[:2])}{more}); check --init-args (the sizes it was trained with)")
+    if found.wrong:  # not tensors, or of a dtype that loading would round or cast (int64 into float32)
+        more = f" ({len(found.wrong) - 1} more)" if len(found.wrong) > 1 else ""
+        raise ConfigError(f"the weights in {source} do not fit {name}: {found.wrong[0]}{more}; save them from a "
+                          "model of its dtypes (a float16 file loads into float32 as it is, nothing else is cast)")
     try:
         module.load_state_dict(state, strict=False)
     except (RuntimeError, TypeError) as exc:
         raise ConfigError(f"the weights in {source} do not fit {name}: {first_line(exc, typed=True)}") from None
+    if found.widened:
+        note = ", ".join(filter(None, [note, f"{' and '.join(sorted(found.widened))} weights widened exactly"]))
     return note
 
 
@@ -231,6 +236,7 @@ def load_program(path: str | Path, expect: str | None = None) -> tuple[nn.Module
     if expect is not None and kind != expect:
         raise ConfigError(f"{path} is a {'TorchScript' if kind == 'torchscript' else 'torch.export'} file: pass it "
                           f"as {PROGRAM_OPTIONS[kind]} {path}")
+    zipcheck.verify_file(path, PROGRAM)  # torch's loaders check no CRC either
     try:
         if kind == "torchscript":
             with warnings.catch_warnings():
