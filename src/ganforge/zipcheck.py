@@ -43,7 +43,9 @@ from ganforge.limits import (MAX_PICKLE_DEPTH, MAX_PICKLE_OPS, MAX_TORCH_RECORDS
 
 CHUNK = 1 << 20  # bytes read at once, for the CRCs and the pickle
 ZIP_START = b"PK\x03\x04"
-PICKLE_START = b"\x80"  # torch's legacy format starts with a pickle's protocol opcode
+# torch's legacy format starts with a pickle of its magic number (a protocol opcode, then LONG1 of 10 bytes);
+# a file that only starts with a pickle's protocol byte is no torch file of any age
+LEGACY_MAGIC = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 MAX_DIRECTORY_ENTRY = 1024  # bytes of one record's directory entry (46 and its name; torch's are under 200)
 
 
@@ -97,7 +99,7 @@ def verify(f: BinaryIO, path: Path, reader: Reader) -> None:
     f.seek(0)
     head = f.read(64)
     if not head.startswith(ZIP_START):
-        if head.startswith(PICKLE_START):
+        if head[:1] == b"\x80" and head[2:14] == LEGACY_MAGIC:
             raise reader.fail(path, f"is in torch's legacy format (before PyTorch 1.6), whose records carry no "
                                     f"checksum to prove them: {reader.legacy}")
         reason = foreign_kind(head)

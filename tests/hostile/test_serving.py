@@ -130,7 +130,7 @@ def test_bench_skips_a_garbage_torchscript_file(tmp_path):
     model.write_bytes((DATA / "tiny-image.onnx").read_bytes())
     (model.parent / "generator.ts").write_bytes(b"PK\x03\x04 not a zip at all")
     result = run_cli("gan-bench", "--model", str(model), "--backends", "torchscript", "--no-cold-start", cwd=tmp_path)
-    assert_refused(result, r"no backend could run.*generator.ts is not a loadable TorchScript generator",
+    assert_refused(result, r"no backend could run.*generator.ts is not a readable TorchScript file",
                    cli="gan-bench")
     result = run_cli("gan-bench", "--model", str(model), "--backends", "onnxruntime-cpu,torchscript",
                      "--batch-sizes", "1,8", "--budget", "0.05", "--no-cold-start", "--out", "b", cwd=tmp_path)

@@ -26,14 +26,15 @@ class CtrlCTwice(Hook):
 
 
 def test_a_second_ctrl_c_before_the_first_checkpoint_has_nothing_to_resume(tmp_path):
-    with pytest.raises(Interrupted, match=r"interrupted before the run's first checkpoint: there is nothing to "
-                                          r"resume; start again") as caught:
+    with pytest.raises(Interrupted, match=r"interrupted in epoch 1 after .*, before its first checkpoint: "
+                                          r"nothing to resume in .*; train again") as caught:
         train("sine", epochs=3, sets=SETS, runs_dir=tmp_path, progress=False, device="cpu", hooks=[CtrlCTwice(1)])
     assert "--resume" not in str(caught.value)
     assert not list(tmp_path.glob("sine-*/checkpoints/last.pt"))
 
 
 def test_a_second_ctrl_c_after_a_checkpoint_says_how_to_resume(tmp_path):
-    with pytest.raises(Interrupted, match=r"training interrupted; resume with: gan-train --resume "):
+    with pytest.raises(Interrupted, match=r"interrupted after .* in all; last checkpoint kept: .* holds "
+                                          r".*; resume with: gan-train --resume "):
         train("sine", epochs=3, sets=SETS, runs_dir=tmp_path, progress=False, device="cpu", hooks=[CtrlCTwice(2)])
     assert len(list(tmp_path.glob("sine-*/checkpoints/last.pt"))) == 1

@@ -93,10 +93,11 @@ _RAY_OPTIONS = (
                  help="DIR/ only: make the shards on a Ray cluster (the ray extra): HOST:PORT of its head, auto "
                       "($RAY_ADDRESS), or nothing ($RAY_ADDRESS when set, else a local Ray). Same files as a local run."),
     click.option("--ray-actors", type=click.IntRange(1, 4096), metavar="N",
-                 help="--ray: actors, each with the model open (default: as many as the cluster's CPUs/GPUs hold)."),
-    click.option("--ray-cpus", type=click.FloatRange(0, 1024), default=1.0, metavar="C",
+                 show_default="as many as the cluster's CPUs/GPUs hold",
+                 help="--ray: actors, each with the model open."),
+    click.option("--ray-cpus", type=click.FloatRange(0, 1024), default=1.0, metavar="C", show_default=True,
                  help="--ray: CPUs an actor asks for (its threads)."),
-    click.option("--ray-gpus", type=click.FloatRange(0, 64), default=0.0, metavar="G",
+    click.option("--ray-gpus", type=click.FloatRange(0, 64), default=0.0, metavar="G", show_default=True,
                  help="--ray: GPUs an actor asks for (onnxruntime-gpu on the workers)."),
 )
 
