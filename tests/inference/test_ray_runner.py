@@ -137,6 +137,42 @@ def test_a_worker_process_killed_mid_job_is_restarted_and_the_files_are_the_same
     assert tree(tmp_path / "ray") == local_tree(tmp_path / "local", n=12000, start=0, size=200)
 
 
+def test_an_actor_that_sees_the_folder_commits_its_shards_and_one_that_does_not_sends_them(cluster, tmp_path):
+    job = make_job(tmp_path / "ray", n=600, start=0, size=256)
+    ray_runner.prepare(job)
+    (tmp_path / "probe").write_text("a" * 32)
+    model = [ray.put(ray_runner.model_payload(job))]
+    maker = ray.remote(ray_runner.ShardMaker)
+    shard, other, _ = job.shards()
+    sees = maker.remote(job, 1, (str(tmp_path / "probe"), "a" * 32))
+    assert ray.get(sees.ready.remote(model))[3] is True
+    assert ray.get(sees.make.remote(shard, model)) == shard  # only its name back: the file is written
+    assert (job.out / shard.name).is_file()
+    for probe in (None, (str(tmp_path / "probe"), "b" * 32), (str(tmp_path / "elsewhere"), "a" * 32)):
+        blind = maker.remote(job, 1, probe)
+        assert ray.get(blind.ready.remote(model))[3] is False
+        data = ray.get(blind.make.remote(other, model))
+        assert isinstance(data, ray_runner.ShardData) and data.shard == other
+        assert not (job.out / other.name).exists()  # the driver commits it
+        ray.kill(blind)
+    ray.kill(sees)
+    ray_runner.commit_shard(job, other, data)
+    ray_runner.run_ray(job)
+    assert tree(tmp_path / "ray") == local_tree(tmp_path / "local", n=600, start=0, size=256)
+
+
+def test_the_probe_is_read_only_as_a_small_regular_file(tmp_path):
+    token = "c" * 32
+    (tmp_path / "probe").write_text(token)
+    assert ray_runner.sees_folder((str(tmp_path / "probe"), token))
+    (tmp_path / "link").symlink_to(tmp_path / "probe")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "long").write_text(token + "more")
+    for name in ("link", "fifo", "long", "absent"):
+        assert not ray_runner.sees_folder((str(tmp_path / name), token)), name
+    assert not ray_runner.sees_folder(None)
+
+
 def test_what_ray_cannot_do_is_said_in_one_line(cluster, tmp_path):
     job = make_job(tmp_path / "o", n=600, size=256)
     with pytest.raises(GanforgeError, match=r"^the Ray cluster has 2 CPUs and 0 GPUs; an actor asks for 1 CPUs and 1 "

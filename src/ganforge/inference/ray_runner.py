@@ -1,14 +1,17 @@
 """A sharded job on a Ray cluster (``gan-infer ... --out DIR/ --ray [ADDRESS]``): the same shards
-as :func:`~ganforge.inference.shards.run_local`, made by Ray actors, committed by this process.
+as :func:`~ganforge.inference.shards.run_local`, made by Ray actors.
 
 Each actor (:class:`ShardMaker`) opens the job's ONNX model once and makes whole shards with
-:func:`~ganforge.inference.shards.compute_shard`; their bytes come back to the driver, which puts
-each in place with :func:`~ganforge.inference.shards.commit_shard`, exactly once, under its final
-name. So the folder and its manifest are byte for byte those of a local run, and a rerun (after a
-kill, or on a partly deleted folder) makes only the missing shards.
+:func:`~ganforge.inference.shards.compute_shard`. An actor that sees the job's folder (a shared
+filesystem, or the driver's own machine: it finds there a probe file with a token only this job
+knows) puts each shard in place itself with :func:`~ganforge.inference.shards.commit_shard` and
+sends back only its name, as local workers do; one that does not sends the shard's bytes back to
+the driver, which commits them. ``commit_shard`` never writes over a complete shard, from any
+process, so either way the folder and its manifest are byte for byte those of a local run, and a
+rerun (after a kill, or on a partly deleted folder) makes only the missing shards.
 
 What moves to the workers: the ONNX file's bytes, once, through Ray's object store (no shared
-filesystem needed; a worker keeps them in its ganforge cache under their sha256 and checks it),
+filesystem needed for the model; a worker keeps them in its ganforge cache under their sha256 and checks it),
 and the job (a small frozen dataclass). The workers need ganforge (lean), onnxruntime and ray;
 never torch. A dead worker process is Ray's to restart (``max_restarts``, with its tasks retried,
 ``max_task_retries``); what Ray gives up on, the driver hands to another actor, a bounded number
@@ -23,7 +26,9 @@ import dataclasses
 import hashlib
 import math
 import os
+import secrets
 import socket
+import stat
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,15 +36,17 @@ from pathlib import Path
 
 from ganforge import threads
 from ganforge.errors import GanforgeError, MissingExtraError
-from ganforge.fsutil import atomic_path, cache_dir
+from ganforge.fsutil import atomic_path, cache_dir, staging
 from ganforge.inference import runtimes, tuning
-from ganforge.inference.shards import JobResult, ShardJob, commit_shard, compute_shard, open_generator, prepare
+from ganforge.inference.shards import (JobResult, Shard, ShardData, ShardJob, commit_shard, compute_shard,
+                                       open_generator, prepare)
 
 RETRIES = 3  # Ray restarts a dead actor this many times (retrying its tasks); the driver resubmits a shard as often
 IN_FLIGHT = 2  # shards an actor may have handed out at once: one being made, one waiting
 READY_S = 300.0  # seconds the actors may take to start and open the model
 MAX_ACTORS = 4096
 MAX_MODEL_BYTES = 2 << 30  # an ONNX file holds at most 2 GiB (protobuf's limit): what ships to the workers
+PROBE = "ray-probe"  # the file in the job folder's staging folder whose token tells an actor it sees the folder
 
 
 def import_ray():
@@ -68,17 +75,37 @@ def local_model(name: str, sha256: str, content: bytes) -> Path:
     return path
 
 
+def sees_folder(probe: tuple[str, str] | None) -> bool:
+    """Whether this process sees the driver's job folder: ``probe`` is ``(path, token)`` of a small
+    regular file the driver wrote there (None: the driver asks for the bytes back)."""
+    if probe is None:
+        return False
+    path, token = probe
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return False
+            return f.read(len(token) + 1) == token.encode()
+    except OSError:
+        return False
+
+
 class ShardMaker:
     """A Ray actor (the class is made remote by :func:`run_ray`): the job's model opened once, from
     its bytes, on ``n_threads`` threads, at its first call (again after a restart); :meth:`make`
     computes one shard. ``model`` is ``[ref]`` (Ray passes a ref in a list as it is) to the
     ``(name, sha256, bytes)`` the driver put once; it is a call's argument, not the constructor's, so
     a restarted actor needs nothing the driver no longer holds. An error opening the model is kept
-    and told by :meth:`ready`, so the driver says it in one line instead of retrying."""
+    and told by :meth:`ready`, so the driver says it in one line instead of retrying. ``probe``
+    (:func:`sees_folder`): an actor that sees the job's folder commits its shards there and returns
+    only the :class:`~ganforge.inference.shards.Shard`; else it returns the shard's
+    :class:`~ganforge.inference.shards.ShardData` for the driver to commit. Checked once a process,
+    so an actor Ray restarts on another node checks again."""
 
-    def __init__(self, job: ShardJob, n_threads: int):
-        self.job, self.n_threads = job, n_threads
-        self.gen = self.error = None
+    def __init__(self, job: ShardJob, n_threads: int, probe: tuple[str, str] | None = None):
+        self.job, self.n_threads, self.probe = job, n_threads, probe
+        self.gen = self.error = self.commits = None
 
     def _open(self, model: list) -> None:
         if self.gen is not None or self.error is not None:
@@ -97,16 +124,25 @@ class ShardMaker:
         except ImportError as exc:  # a worker without onnxruntime (or ganforge's lean needs)
             self.error = f"{exc}: install 'ganforge[cpu]' (or 'ganforge[gpu]') on every Ray node"
 
-    def ready(self, model: list) -> tuple[str | None, int, str]:
-        """``(error or None, pid, host)``, the model open."""
-        self._open(model)
-        return self.error, os.getpid(), socket.gethostname()
+    def _commits(self) -> bool:
+        if self.commits is None:
+            self.commits = sees_folder(self.probe)
+        return self.commits
 
-    def make(self, shard, model: list):
+    def ready(self, model: list) -> tuple[str | None, int, str, bool]:
+        """``(error or None, pid, host, whether it commits its shards)``, the model open."""
+        self._open(model)
+        return self.error, os.getpid(), socket.gethostname(), self._commits()
+
+    def make(self, shard: Shard, model: list) -> Shard | ShardData:
         self._open(model)
         if self.error is not None:
             raise GanforgeError(self.error)
-        return compute_shard(self.job, shard, self.gen)
+        data = compute_shard(self.job, shard, self.gen)
+        if not self._commits():
+            return data
+        commit_shard(self.job, shard, data)
+        return shard
 
 
 # --- on the driver --------------------------------------------------------------------------------
@@ -234,17 +270,19 @@ def check_resources(actors, cpus, gpus) -> tuple[int | None, float, float]:
     return actors, cpus, gpus
 
 
-def start_actors(ray, job: ShardJob, model, count: int, cpus: float, gpus: float) -> tuple[list, list]:
+def start_actors(ray, job: ShardJob, model, count: int, cpus: float, gpus: float,
+                 probe: tuple[str, str] | None = None) -> tuple[list, list]:
     """``count`` actors spread over the nodes, each with the model open (or a one-line error), and
-    ``[ref]`` to the model in the object store, which the driver holds for the job."""
+    ``[ref]`` to the model in the object store, which the driver holds for the job. ``probe``: see
+    :class:`ShardMaker`."""
     remote = ray.remote(ShardMaker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=RETRIES,
                                             max_task_retries=RETRIES, scheduling_strategy="SPREAD")
     ref = ray.put(model)  # once into the object store, whatever the number of actors
     n_threads = threads.requested() or max(1, int(cpus))
-    makers = [remote.remote(job, n_threads) for _ in range(count)]
+    makers = [remote.remote(job, n_threads, probe) for _ in range(count)]
     try:
         told = ray.get([m.ready.remote([ref]) for m in makers], timeout=READY_S)
-        for error, _, host in told:
+        for error, _, host, _ in told:
             if error:
                 raise GanforgeError(f"a Ray worker on {host} cannot open the model: {error}")
     except (GanforgeError, ray.exceptions.GetTimeoutError) as exc:
@@ -266,7 +304,8 @@ def _cause(ray, exc) -> GanforgeError | None:
 
 
 def results(ray, makers: list, model: list, shards, resubmits: int = RETRIES):
-    """Each shard's :class:`~ganforge.inference.shards.ShardData`, as they finish (any order), at
+    """Each shard as it is made (any order): its :class:`~ganforge.inference.shards.Shard` when
+    the actor committed it, its :class:`~ganforge.inference.shards.ShardData` when not; at
     most :data:`IN_FLIGHT` an actor handed out. A shard whose task Ray gave up on goes to another
     actor, ``resubmits`` times at most; an error of the job itself ends the run."""
     queue, pending, load, tries = deque(shards), {}, [0] * len(makers), {}
@@ -308,13 +347,16 @@ def run_ray(job: ShardJob, address: str | None = None, actors: int | None = None
     ``actors`` actors (None: as many as the cluster holds, at most one a shard) of
     ``num_cpus_per_actor`` CPUs and ``num_gpus_per_actor`` GPUs, on the cluster at ``address``
     (:func:`connect`). ``progress(shards_done, shards_to_make, samples_done)`` after each shard,
-    as :func:`~ganforge.inference.shards.run_local`. The same folder, byte for byte."""
+    as :func:`~ganforge.inference.shards.run_local`. The same folder, byte for byte. Actors that
+    see the folder (a probe file in it, :class:`ShardMaker`) commit their shards; the driver
+    commits the others'."""
     actors, cpus, gpus = check_resources(actors, num_cpus_per_actor, num_gpus_per_actor)
     if job.device == "cuda" and not gpus:
         raise GanforgeError("--device cuda on Ray needs GPUs for its actors: pass --ray-gpus 1 (or --device auto)")
     ray = import_ray()
     began = time.perf_counter()
     address = None if ray.is_initialized() else resolve_address(address)  # before the folder is touched
+    job = dataclasses.replace(job, out=job.out.absolute())  # as actors in other working folders see it
     prepare(job)
     todo, total = job.missing(), len(job.shards())
     if not todo:
@@ -323,14 +365,19 @@ def run_ray(job: ShardJob, address: str | None = None, actors: int | None = None
     joined = connect(ray, address)
     makers = []
     try:
-        count = actor_count(ray, len(todo), actors, cpus, gpus)
-        makers, ref = start_actors(ray, job, model, count, cpus, gpus)
-        samples = 0
-        for done, data in enumerate(results(ray, makers, ref, todo), 1):
-            commit_shard(job, data.shard, data)
-            samples += data.shard.count
-            if progress is not None:
-                progress(done, len(todo), samples)
+        with staging(job.out, PROBE) as folder:
+            token = secrets.token_hex(16)
+            (folder / PROBE).write_text(token)
+            count = actor_count(ray, len(todo), actors, cpus, gpus)
+            makers, ref = start_actors(ray, job, model, count, cpus, gpus, (os.fspath(folder / PROBE), token))
+            samples = 0
+            for done, made in enumerate(results(ray, makers, ref, todo), 1):
+                if isinstance(made, ShardData):
+                    commit_shard(job, made.shard, made)
+                    made = made.shard
+                samples += made.count
+                if progress is not None:
+                    progress(done, len(todo), samples)
     finally:
         for maker in makers:
             ray.kill(maker, no_restart=True)
