@@ -169,7 +169,9 @@ def _probe_shape(gen, conditional: bool) -> tuple[int, ...]:
     z = np.zeros((batch, latent), np.float32)
     try:
         labels = np.zeros(batch, np.int64) if conditional else None
-        out = gen.session.run([gen.output_name], gen._feed(z, labels))[0]
+        out = gen._run_session(gen._feed(z, labels))
+    except GanforgeError:
+        raise
     except Exception as exc:  # onnxruntime's own types
         if runtimes.out_of_arena(exc):
             raise ModelFileError(runtimes.run_failed(gen.path, batch, exc)) from None

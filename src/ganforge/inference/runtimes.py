@@ -185,8 +185,13 @@ class OpenVinoRunner:
         self.request = self.compiled.create_infer_request()
         self.output = output
         self.precision = precision
+        self.path = destination_of(path)
 
     def __call__(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
-        self.request.infer(dict(feed))
+        from ganforge.inference import watchdog
+
+        with watchdog.guard(self.request.cancel, f"OpenVINO running {self.path} on a batch of "
+                                                f"{len(next(iter(feed.values())))}"):
+            self.request.infer(dict(feed))
         # the request's tensor is overwritten by its next run: the caller keeps a copy
         return np.array(self.request.get_tensor(self.output).data, copy=True)

@@ -23,7 +23,7 @@ import numpy as np
 from ganforge import threads
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError, first_line
 from ganforge.fsutil import not_a_file
-from ganforge.inference import foreign, labels as labelling, runtimes, tuning
+from ganforge.inference import foreign, labels as labelling, runtimes, tuning, watchdog
 from ganforge.inference.batches import Batching
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, PREFIX, ModelInfo, check_graph
 from ganforge.values import check_count, check_seed, check_start, check_value_range
@@ -157,6 +157,7 @@ class Generator(Batching):
         device = _device_for(device, provider, precision)
         self.threads = threads.for_model_file(self.path, parts=sessions)  # its runtimes' threads
         ort, self.session, want_cuda = open_session(self.path, device, self.threads)
+        self._run_options = ort.RunOptions  # a run's own, so the time limit can stop it (watchdog)
         self.providers: list[str] = self.session.get_providers()
         self.device = "cuda" if CUDA in self.providers else "cpu"
         self._start_runs(provider, precision)
@@ -340,12 +341,20 @@ class Generator(Batching):
         return runner
 
     def _run_session(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run([self.output_name], feed)[0]
+        options = self._run_options()
+
+        def stop() -> None:
+            options.terminate = True
+
+        with watchdog.guard(stop, f"running {self.path} on a batch of {len(next(iter(feed.values())))}"):
+            return self.session.run([self.output_name], feed, options)[0]
 
     def _run_once(self, z: np.ndarray, labels: np.ndarray | None, name: str) -> np.ndarray:
         runner = self._runner(name)
         try:
             out = runner(self._feed(z, labels))
+        except GanforgeError:  # the time limit's, or its setting's
+            raise
         except Exception as exc:  # the runtimes' own types (out of memory, a kernel failing)
             raise GanforgeError(runtimes.run_failed(self.path, len(z), exc, self.batch_option)) from None
         self.used.add(name)
