@@ -180,6 +180,9 @@ def _probe_shape(gen, conditional: bool) -> tuple[int, ...]:
     if out.ndim < 2 or len(out) != batch:
         raise ModelFileError(f"{gen.path}: output '{gen.output_name}' has shape {list(out.shape)} for a batch of "
                              f"{batch}; a generator gives [batch, *sample]")
+    if 0 in out.shape[1:]:  # nothing to draw or save, and every size computed from it divides by 0
+        raise ModelFileError(f"{gen.path}: output '{gen.output_name}' has shape {list(out.shape)}: a sample of no "
+                             "values; a generator gives [batch, *sample] with every dimension at least 1")
     if out.dtype not in OUTPUT_DTYPES:
         raise ModelFileError(f"{gen.path}: output '{gen.output_name}' is {out.dtype}; ganforge serves float or "
                              "uint8 outputs")

@@ -41,6 +41,13 @@ LABELS_NAME = "labels"
 OUTPUT_NAME = "x"
 
 
+def _json(text: str, key: str, source: str):
+    """A metadata value's JSON, nested at most a few levels (a list of numbers or names, a matrix)."""
+    from ganforge.values import loads_json
+
+    return loads_json(text, f"{source}'s {key}", "re-export it with gan-export", error=ModelFileError)
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a consumer must know about a generator to sample and render it."""
@@ -97,18 +104,20 @@ class ModelInfo:
             )
         try:
             latent_dim = int(props[LATENT_DIM])
-            sample_shape = tuple(int(d) for d in json.loads(props[SAMPLE_SHAPE]))
-            lo, hi = (float(v) for v in json.loads(props.get(VALUE_RANGE, "[-1, 1]")))
+            sample_shape = tuple(int(d) for d in _json(props[SAMPLE_SHAPE], SAMPLE_SHAPE, source))
+            lo, hi = (float(v) for v in _json(props.get(VALUE_RANGE, "[-1, 1]"), VALUE_RANGE, source))
             num_classes = int(props[NUM_CLASSES]) if NUM_CLASSES in props else None
             flops = int(props[FLOPS]) if FLOPS in props else None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
         _check_sizes(source, latent_dim, sample_shape, num_classes, (lo, hi), props)
         try:  # sized by the claims just checked
-            class_names = tuple(str(c) for c in json.loads(props[CLASS_NAMES])) if CLASS_NAMES in props else None
-            embedding = (tuple(tuple(float(v) for v in row) for row in json.loads(props[CLASS_EMBEDDING]))
+            class_names = (tuple(str(c) for c in _json(props[CLASS_NAMES], CLASS_NAMES, source))
+                           if CLASS_NAMES in props else None)
+            embedding = (tuple(tuple(float(v) for v in row) for row in _json(props[CLASS_EMBEDDING], CLASS_EMBEDDING,
+                                                                             source))
                          if CLASS_EMBEDDING in props else None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
         if num_classes is not None:
             class_names = class_names or tuple(str(i) for i in range(num_classes))

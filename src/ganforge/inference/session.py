@@ -183,7 +183,11 @@ class Generator(Batching):
     def _wire(self, latent_dim, latent_shape, value_range, layout, num_classes) -> None:
         """How the graph is fed and read, and :attr:`info`: from ganforge metadata, checked against
         the graph, else read from a foreign graph."""
-        props = self.session.get_modelmeta().custom_metadata_map
+        try:
+            props = self.session.get_modelmeta().custom_metadata_map
+        except UnicodeDecodeError:  # onnxruntime hands the values over as str: bytes that are not UTF-8 fail
+            raise ModelFileError(f"{self.path} has metadata that is not UTF-8 text: re-export it with gan-export "
+                                 "(or fix the file's metadata_props)") from None
         self.layout = "nchw"  # of the output: "nhwc" outputs are transposed to NCHW samples
         self.input_dtype = np.float32  # what z is fed as (a foreign model may take float16)
         self.fixed_batch: int | None = None  # the batch a graph fixes: it runs in chunks of exactly that many
