@@ -55,9 +55,13 @@ class MissingExtraError(GanforgeError):
 
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
-    """Turn a GanforgeError (and Ctrl-C) into click's one-line error exit."""
+    """Turn a GanforgeError (and Ctrl-C) into click's one-line error exit. SIGTERM and SIGHUP (a
+    `kill`, a closed terminal, a job scheduler's stop) end the command the same way, through the
+    ``finally`` blocks that remove its temporaries (the default action would end it at once and
+    leave them), exit status 143 (129)."""
     import click
 
+    previous = _on_termination()
     try:
         yield
     except GanforgeError as exc:  # printable: an outside string in it cannot break the line or rewrite the screen
@@ -66,6 +70,51 @@ def cli_errors() -> Iterator[None]:
         raise error from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted") from None
+    except Terminated as exc:
+        error = click.ClickException(f"stopped by {exc.name}; temporaries removed: rerun the same command to finish "
+                                     "(a folder job keeps its complete shards)")
+        error.exit_code = 128 + exc.signum
+        raise error from None
+    finally:
+        _restore(previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C (a BaseException, so no ``except Exception``
+    swallows it)."""
+
+    def __init__(self, signum: int, name: str):
+        super().__init__(name)
+        self.signum, self.name = signum, name
+
+
+def _on_termination() -> dict:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, frame):
+        raise Terminated(signum, signal.Signals(signum).name)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[sig] = signal.signal(sig, stop)
+        except (OSError, ValueError):
+            continue
+    return previous
+
+
+def _restore(previous: dict) -> None:
+    import signal
+
+    for sig, handler in previous.items():
+        try:
+            signal.signal(sig, handler)
+        except (OSError, ValueError, TypeError):
+            continue
 
 
 class GanforgeWarning(UserWarning):

@@ -80,6 +80,7 @@ MAX_PICKLE_DEPTH = 32  # lists, dicts and tuples inside each other (a checkpoint
 MAX_HISTORY_ROWS = 100_000  # a checkpoint's history: a row an epoch, so MAX_TRAIN_EPOCHS rows; items of any one
 # list or dict of a checkpoint's pickle
 
+MAX_SIZE_SETTING = 1 << 50  # a size in the environment: a pebibyte (onnxruntime's arena takes a C integer)
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -93,7 +94,11 @@ def _env_size(name: str, default: int) -> int:
     if not match or len(text) > 40:
         raise GanforgeError(f"{name}={text[:40]!r} is not a size: use a byte count or a number with K, M, G or T "
                             "(e.g. 4G)")
-    return int(float(match[1]) * _UNITS[match[2].lower()])
+    size = float(match[1]) * _UNITS[match[2].lower()]
+    if size > MAX_SIZE_SETTING:
+        raise GanforgeError(f"{name}={text!r} is more than a pebibyte, more than any machine holds: give a size "
+                            "such as 4G")
+    return int(size)
 
 
 def memory_budget() -> int:

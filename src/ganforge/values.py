@@ -123,3 +123,42 @@ def click_callback(parse: Callable[[str], object]) -> Callable:
         except GanforgeError as exc:
             raise click.BadParameter(str(exc)) from None
     return callback
+
+
+MAX_JSON_DEPTH = 64  # lists and objects nested in any JSON from outside (a model's metadata, --set, a config)
+
+
+def json_depth(text: str) -> int:
+    """How deep ``text``'s lists and objects nest, brackets inside strings not counted; measured
+    without recursion or a Python loop a character (a megabyte takes milliseconds)."""
+    import re
+
+    import numpy as np
+
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    codes = np.frombuffer(bare.encode("utf-8", "surrogatepass"), np.uint8)
+    step = np.zeros(len(codes), np.int8)
+    step[(codes == ord("[")) | (codes == ord("{"))] = 1
+    step[(codes == ord("]")) | (codes == ord("}"))] = -1
+    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
+
+
+def loads_json(text: str | bytes, what: str, fix: str, *, error: type[GanforgeError] = GanforgeError):
+    """``text`` parsed as JSON, nested at most :data:`MAX_JSON_DEPTH` deep, else one line:
+    ``{what} is not valid JSON (why): {fix}``. The depth is measured first, so a thousand nested
+    brackets never reach the parser's recursion."""
+    import json
+
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise error(f"{what} is not UTF-8 text: {fix}") from None
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise error(f"{what} nests {depth:,} levels deep, more than the {MAX_JSON_DEPTH} JSON here may: {fix}")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{what} is not valid JSON ({str(exc).splitlines()[0][:80] if str(exc) else 'malformed'}): "
+                    f"{fix}") from None

@@ -186,6 +186,7 @@ class FakeOrt:
 
         self.real, self.cuda, self.calls = onnxruntime, cuda, []
         self.SessionOptions, self.GraphOptimizationLevel = onnxruntime.SessionOptions, onnxruntime.GraphOptimizationLevel
+        self.RunOptions = onnxruntime.RunOptions
 
     def get_available_providers(self):
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -265,6 +266,6 @@ def test_a_failing_run_is_one_line(monkeypatch):
 
 def test_an_output_that_breaks_the_metadata_contract_is_caught(monkeypatch):
     gen = Generator(DATA / "tiny-image.onnx", device="cpu")
-    monkeypatch.setattr(gen.session, "run", lambda names, feed: [np.zeros((len(feed["z"]), 3, 8, 4), np.float32)])
+    monkeypatch.setattr(gen.session, "run", lambda names, feed, options=None: [np.zeros((len(feed["z"]), 3, 8, 4), np.float32)])
     with pytest.raises(ModelFileError, match=r"returned shape \[2, 3, 8, 4\] for a batch of 2; expected \[2, 3, 8, 8\]"):
         gen.generate(2)

@@ -124,9 +124,9 @@ def counting(gen: Generator, monkeypatch) -> list[int]:
     sizes = []
     real = gen.session.run
 
-    def run(names, feeds):
+    def run(names, feeds, options=None):
         sizes.append(len(next(iter(feeds.values()))))
-        return real(names, feeds)
+        return real(names, feeds, options)
 
     monkeypatch.setattr(gen.session, "run", run)
     return sizes

@@ -12,6 +12,7 @@ import numpy as np
 
 from ganforge import threads, zipcheck
 from ganforge.errors import GanforgeError, first_line
+from ganforge.inference import watchdog
 
 # generator.ts proven before torch reads it (zipcheck): a damaged one is skipped with a note
 TORCHSCRIPT = zipcheck.Reader("TorchScript file", "export it again", legacy="export it again")
@@ -167,7 +168,8 @@ def openvino_backend(model: Path, name: str) -> Backend:
 
     def run(z):
         feed = {"z": z, "labels": bench_labels(len(z), classes)} if labelled else {"z": z}
-        request.infer(feed)
+        with watchdog.guard(request.cancel, f"OpenVINO running {model.name} on a batch of {len(z)}"):
+            request.infer(feed)
         return request.get_output_tensor(0).data
 
     classes = None

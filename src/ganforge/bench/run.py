@@ -27,8 +27,9 @@ from ganforge.bench import backends as B
 from ganforge.inference.options import foreign_args
 from ganforge.inference.timing import MatmulPeak, measure, with_roofline
 from ganforge.inference.tuning import cpu_name
-from ganforge.errors import GanforgeError, ModelFileError
-from ganforge.fsutil import check_writable, not_a_file
+from ganforge.errors import GanforgeError, ModelFileError, printable
+from ganforge.fsutil import check_writable, file_sha256, not_a_file
+from ganforge.inference import siblings
 from ganforge.limits import check_memory
 
 
@@ -55,17 +56,33 @@ PEAK, PEAK_N = "fp32 matrix product", 1536  # the peak's turn among the backends
 BATCH_BYTES_PER_VALUE = 16
 
 
-def _checkpoint_of(model: Path) -> Path | None:
-    """The checkpoint an exported model came from: export.json beside it, or <run>/checkpoints/last.pt."""
+def _checkpoint_of(model: Path, source: str | None) -> tuple[Path | None, str]:
+    """The checkpoint an exported model came from (export.json beside it, or <run>/checkpoints/last.pt)
+    when it still is that checkpoint, its sha256 the model's ``source`` (``source_checkpoint_sha256``):
+    a run trained further since its export holds other weights (a model that names none takes the
+    checkpoint found). Else None, and why (a skip's reason)."""
     report = model.parent / "export.json"
+    found = None
     try:
         ckpt = Path(json.loads(report.read_text())["source_checkpoint"])
         if ckpt.exists():
-            return ckpt
-    except (OSError, ValueError, KeyError):
+            found = ckpt
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
     guess = model.parent.parent / "checkpoints" / "last.pt"
-    return guess if guess.exists() else None
+    found = found or (guess if guess.exists() else None)
+    if found is None:
+        return None, "no checkpoint found beside the model (export.json names none)"
+    if source is None:  # a model that names no checkpoint: nothing to hold the one beside it against
+        return found, ""
+    try:
+        same = file_sha256(found) == source
+    except OSError as exc:
+        return None, f"cannot read {printable(str(found))} ({exc.strerror or exc})"
+    if not same:
+        return None, (f"{printable(str(found))} is no longer the checkpoint {printable(model.name)} was exported from "
+                      "(trained further since?): export it again (gan-export) to time torch on the model's weights")
+    return found, ""
 
 
 def _machine() -> dict[str, Any]:
@@ -86,10 +103,12 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = None, provider: str | None = None):
+def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = None, provider: str | None = None, *,
+           no_ckpt: str = "", source: str | None = None):
     """Backend ``name``; ``foreign``: a model without ganforge metadata, read with these Generator
     arguments (its torch backends have no checkpoint or TorchScript file of its own); ``provider``:
-    gan-bench --provider, for ganforge's own backends."""
+    gan-bench --provider, for ganforge's own backends; ``no_ckpt``: why ``ckpt`` is None; ``source``:
+    the model's ``source_checkpoint_sha256``, which a TorchScript file beside it must record too."""
     if name == OURS:
         return B.ganforge_backend(model, "cpu", name, foreign, provider=provider)
     if name in REDUCED:
@@ -104,7 +123,7 @@ def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = Non
         return B.ganforge_backend(model, "cuda", name, foreign, provider="onnxruntime")
     if name in ("torch-eager", "torch-compile"):
         if ckpt is None:
-            raise B.Skipped("no checkpoint found beside the model (export.json names none)")
+            raise B.Skipped(no_ckpt or "no checkpoint found beside the model (export.json names none)")
         return B.torch_eager_backend(ckpt, compiled=name == "torch-compile")
     if name in B.OPENVINO_HINTS:
         if foreign is not None:
@@ -117,6 +136,9 @@ def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = Non
             raise B.Skipped(f"{ts} not exported (gan-export --format torchscript)")
         if foreign is not None:
             raise B.Skipped(f"the model has no ganforge metadata, so {ts} is not known to be its TorchScript")
+        problem = siblings.differs(source, siblings.source_of(ts), ts, model)
+        if problem is not None:  # another checkpoint's TorchScript: not the same weights
+            raise B.Skipped(f"{problem}: export it again (gan-export --format torchscript) to time it")
         return B.torchscript_backend(ts)
     raise GanforgeError(f"unknown backend {name!r}; choose from: {', '.join(ALL_BACKENDS)}")
 
@@ -220,7 +242,7 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
     check_memory(f"a batch of {biggest} samples of shape {list(info.sample_shape)}",
                  biggest * (info.latent_dim + math.prod(info.sample_shape)) * BATCH_BYTES_PER_VALUE,
                  "time smaller --batch-sizes")
-    ckpt = None if foreign is not None else _checkpoint_of(model)
+    ckpt, no_ckpt = (None, "") if foreign is not None else _checkpoint_of(model, info.source_checkpoint_sha256)
     names = list(backends or DEFAULT_BACKENDS)
     report: dict[str, Any] = {
         "machine": _machine(), "versions": _versions(),
@@ -234,6 +256,11 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
     }
     extra = [(f"onnxruntime-cpu-{p}", model.parent / f) for p, f in PRECISION_FILES.items()
              if (model.parent / f).exists() and "onnxruntime-cpu" in names and foreign is None]
+    for name, path in list(extra):  # another checkpoint's file beside the model is not timed as its
+        problem = siblings.mismatch(model, path)
+        if problem is not None:
+            extra.remove((name, path))
+            report["skipped"][name] = f"{problem}: export it again (gan-export --precision {name.rsplit('-', 1)[1]})"
     if backends is None and not (model.parent / "generator.int8.onnx").exists():
         names.remove("ganforge-int8")  # not exported: nothing to say of it unless asked
     rng = np.random.default_rng(0)
@@ -241,7 +268,8 @@ def run_bench(model: str | os.PathLike[str] | None, *, backends: tuple[str, ...]
     for name, path in [(n, None) for n in names] + extra:
         try:
             backend = (B.ganforge_backend(path, "cpu", name, provider="onnxruntime") if path
-                       else _build(name, model, ckpt, foreign, provider))
+                       else _build(name, model, ckpt, foreign, provider, no_ckpt=no_ckpt,
+                                   source=info.source_checkpoint_sha256))
         except B.Skipped as why:
             report["skipped"][name] = str(why)
             continue

@@ -42,6 +42,36 @@ def resolve_model(source: str | os.PathLike[str] | None) -> Path:
     return path
 
 
+def finite_samples(x, what: str = "the model") -> None:
+    """Samples with a NaN or infinite value are an error here as in gan-infer: scores of them
+    (a Fréchet distance of nan, a precision of 0) would say nothing true."""
+    import numpy as np
+
+    flat = np.asarray(x).reshape(len(x), -1)
+    bad = np.flatnonzero(~np.isfinite(flat).all(axis=1))
+    if len(bad):
+        raise GanforgeError(f"{what} produced NaN or infinite values in {len(bad)} of {len(x)} samples (first: "
+                            f"sample {int(bad[0])}); nothing was scored: check the model (gan-export verifies "
+                            "parity) or its inputs")
+
+
+def finite_scores(scores: dict, where: str = "") -> None:
+    """Every score of the generated samples and of the floor is finite (the evaluator's own
+    features can be NaN: damaged weights)."""
+    import math
+
+    def walk(value, path):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}" if path else k)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise GanforgeError(f"gan-eval's score {path} came out {value}{where}: the evaluator's features are not "
+                                "finite; delete its cache (in GANFORGE_CACHE_DIR/evaluators) and run again")
+
+    for part in ("generated", "floor"):  # (a class the held-out images lack has a nan ceiling: said, not scored)
+        walk(scores.get(part, {}), part)
+
+
 def eval_bytes(n: int, sample_shape: tuple[int, ...], kind: str) -> int:
     """What scoring ``n`` samples holds at once: the generated samples and twice as many real
     ones (float32), and the pairwise float64 distance matrices of the scores (evaluation.metrics).
@@ -130,9 +160,11 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
 
         real = real_series(info.variant, 2 * n, info.sample_shape[0], seed)
         fake = gen.generate(n, seed=seed)
+        finite_samples(fake, str(model))
         scores = evaluate_series(real, to_unit_range(fake, info.value_range), seed=seed)
         if exact is not None:
             ref = exact.generate(n, seed=seed)
+            finite_samples(ref, str(model))
             base["reduced"] = _reduced(fake, ref, scores, evaluate_series(real, to_unit_range(ref, info.value_range),
                                                                           seed=seed), gen, ("mmd", "sine_like_fraction"))
         evaluator = {"kind": "series", "real": f"sine_rows({2 * n}, {info.sample_shape[0]}, seed "
@@ -153,9 +185,11 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         if info.conditional:  # every class as often: n samples, class i % num_classes
             labels = np.arange(n, dtype=np.int64) % info.num_classes
         fake = gen.generate(n, seed=seed, labels=labels)
+        finite_samples(fake, str(model))
         scores = evaluate_images(ev, subset, to_unit_range(fake, info.value_range), seed=seed, fake_labels=labels)
         if exact is not None:
             ref = exact.generate(n, seed=seed, labels=labels)
+            finite_samples(ref, str(model))
             ref_scores = evaluate_images(ev, subset, to_unit_range(ref, info.value_range), seed=seed, fake_labels=labels)
             base["reduced"] = _reduced(fake, ref, scores, ref_scores, gen, ("frechet_distance", "precision", "recall",
                                                                           "coverage"))
@@ -166,6 +200,7 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
                      "metrics": "Fréchet distance, precision/recall (k=3), density/coverage (k=5) in the 128-d "
                                 "features of a CNN trained on the real images; class histogram when labelled"}
     report = {**base, "evaluator": evaluator, **scores}
+    finite_scores(scores)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -138,6 +138,8 @@ def _cached(path: Path, channels: int, n_classes: int, fp: str) -> Evaluator:
         net = FeatureNet(channels, n_classes)
     try:
         load_exact(net, state["net"], "network")
+        if not all(bool(torch.isfinite(p).all()) for p in net.state_dict().values() if p.is_floating_point()):
+            raise GanforgeError(f"evaluator cache {path} holds weights that are not finite; {again}")
         return Evaluator(net.eval(), state["task"], [str(c) for c in state["classes"]], float(state["accuracy"]),
                          fp, int(state["n_train"]), state.get("class_accuracy"))
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
@@ -200,6 +202,10 @@ def _subsample(x: np.ndarray, n: int, seed: int) -> np.ndarray:
 def compare(ev: Evaluator, real: np.ndarray, fake: np.ndarray, real_labels: np.ndarray | None, seed: int = 0
             ) -> dict[str, Any]:
     fr, ff = ev.embed(real), ev.embed(fake)
+    for features, what in ((fr, "real images"), (ff, "generated samples")):
+        if not np.isfinite(features).all():
+            raise GanforgeError(f"the evaluator's features of the {what} are not finite (its weights, or the "
+                                f"images): delete its cache (in {CACHE}) and run again")
     sr, sf = _subsample(fr, METRIC_SAMPLES, seed), _subsample(ff, METRIC_SAMPLES, seed + 1)
     precision, recall = precision_recall(sr, sf)
     density, coverage = density_coverage(sr, sf)

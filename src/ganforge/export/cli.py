@@ -25,10 +25,13 @@ def _init_args(ctx, param, value):
         return None
     if len(value) > MAX_INIT_ARGS:
         raise click.BadParameter(f"{len(value):,} characters; constructor arguments fit in {MAX_INIT_ARGS:,}")
+    from ganforge.errors import GanforgeError
+    from ganforge.values import loads_json
+
     try:
-        args = json.loads(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON ({exc}); give an object such as '{{\"ngpu\": 1}}'") from None
+        args = loads_json(value, "the value", "give an object such as '{\"ngpu\": 1}'")
+    except GanforgeError as exc:
+        raise click.BadParameter(str(exc)) from None
     if not isinstance(args, dict):
         raise click.BadParameter(f"expected a JSON object of keyword arguments such as '{{\"ngpu\": 1}}'; "
                                  f"got {value!r}")

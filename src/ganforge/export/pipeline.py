@@ -7,7 +7,9 @@
 Each artifact is written under a temporary name, checked, and only when every
 requested artifact passed every check are they moved into place, ``export.json``
 last (the old one removed first: a report never describes other files than those
-beside it). A failure raises :class:`ExportCheckError` and leaves nothing.
+beside it). What an export of another checkpoint left in the folder is removed then
+(:mod:`ganforge.export.stale`): an export folder holds one checkpoint's artifacts. A
+failure raises :class:`ExportCheckError` and leaves everything as it was.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import ganforge
 from ganforge.errors import ConfigError, GanforgeError, first_line
-from ganforge.export import onnx_format, torch_export, torchscript, triton
+from ganforge.export import onnx_format, stale, torch_export, torchscript, triton
 from ganforge.export.formats import NAMES, PRECISIONS, CallCache, ExportFormat
 from ganforge.export.spec import ExportSpec, UserSource, spec_from_checkpoint, spec_from_module
 from ganforge.export.validate import Check, ExportCheckError, generator_checks, raise_failures
@@ -35,6 +37,7 @@ IMPLEMENTED: dict[str, ExportFormat] = {f.name: f for f in (onnx_format.FORMAT, 
 # one format under each name gan-export offers, in its order (a name without one fails at import)
 FORMATS: dict[str, ExportFormat] = {name: IMPLEMENTED[name] for name in NAMES}
 REPORT = "export.json"
+MAX_REPORT_BYTES = 16 << 20  # an earlier export.json read back (a few KiB each artifact)
 
 __all__ = ["FORMATS", "Check", "ExportCheckError", "ExportResult", "ExportSpec", "UserSource", "export"]
 
@@ -128,12 +131,18 @@ def export(
                 "deviation_from_fp32": max(diffs) if diffs else None,
                 "checks": [c.to_json() for c in checks[key]],
             }
-        notes = list(dict.fromkeys([*spec.notes, *_notes([*caught_source, *caught])]))
-        report = _report(spec, out, entries, notes)
+        old = _old_report(out)
+        # what another checkpoint's export left here: removed, so that no reader serves its weights
+        stale_found = stale.find(out, spec.info.source_checkpoint_sha256, FORMATS.values(),
+                                 {FORMATS[n].filename(precision) for n in names}, old)
+        notes = list(dict.fromkeys([*spec.notes, *_notes([*caught_source, *caught]),
+                                    *filter(None, [stale.note(stale_found)])]))
+        report = _report(spec, out, entries, notes, old, {rel for rel, _ in stale_found})
         # every artifact passed: they move into place as the stack closes, and the report that
         # describes them comes last; the old one goes first, so that a crash in between leaves
         # no report rather than one that describes other files
         (out / REPORT).unlink(missing_ok=True)
+        stale.remove(out, stale_found)
     atomic_write_text(out / REPORT, json.dumps(report, indent=2) + "\n")
     return ExportResult(out, paths, out / REPORT, checks, notes)
 
@@ -181,13 +190,24 @@ def _versions() -> dict[str, str]:
             "onnxruntime": onnxruntime.__version__}
 
 
-def _report(spec: ExportSpec, out: Path, entries: dict[str, dict[str, Any]], notes: list[str]) -> dict[str, Any]:
-    """export.json; artifacts exported earlier from the same checkpoint are kept in it."""
+def _old_report(out: Path) -> dict | None:
+    """The export.json in ``out`` as JSON, None when there is none or it is not a report."""
+    with contextlib.suppress(OSError, ValueError, RecursionError):
+        path = out / REPORT
+        if path.is_file() and path.stat().st_size <= MAX_REPORT_BYTES:
+            old = json.loads(path.read_text())
+            return old if isinstance(old, dict) else None
+    return None
+
+
+def _report(spec: ExportSpec, out: Path, entries: dict[str, dict[str, Any]], notes: list[str], old: dict | None,
+            removed: set[str]) -> dict[str, Any]:
+    """export.json; artifacts exported earlier from the same checkpoint (and still there, not ``removed``)
+    are kept in it."""
     previous: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        old = json.loads((out / REPORT).read_text())
-        if old.get("source_checkpoint_sha256") == spec.info.source_checkpoint_sha256:
-            previous = {k: v for k, v in old.get("artifacts", {}).items() if (out / v.get("path", "")).exists()}
+    if old is not None and old.get("source_checkpoint_sha256") == spec.info.source_checkpoint_sha256:
+        previous = {k: v for k, v in (old.get("artifacts") or {}).items() if isinstance(v, dict)
+                    and isinstance(v.get("path"), str) and v["path"] not in removed and (out / v["path"]).exists()}
     return {
         "ganforge_version": ganforge.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -169,7 +169,9 @@ def _probe_shape(gen, conditional: bool) -> tuple[int, ...]:
     z = np.zeros((batch, latent), np.float32)
     try:
         labels = np.zeros(batch, np.int64) if conditional else None
-        out = gen.session.run([gen.output_name], gen._feed(z, labels))[0]
+        out = gen._run_session(gen._feed(z, labels))
+    except GanforgeError:
+        raise
     except Exception as exc:  # onnxruntime's own types
         if runtimes.out_of_arena(exc):
             raise ModelFileError(runtimes.run_failed(gen.path, batch, exc)) from None
@@ -178,6 +180,9 @@ def _probe_shape(gen, conditional: bool) -> tuple[int, ...]:
     if out.ndim < 2 or len(out) != batch:
         raise ModelFileError(f"{gen.path}: output '{gen.output_name}' has shape {list(out.shape)} for a batch of "
                              f"{batch}; a generator gives [batch, *sample]")
+    if 0 in out.shape[1:]:  # nothing to draw or save, and every size computed from it divides by 0
+        raise ModelFileError(f"{gen.path}: output '{gen.output_name}' has shape {list(out.shape)}: a sample of no "
+                             "values; a generator gives [batch, *sample] with every dimension at least 1")
     if out.dtype not in OUTPUT_DTYPES:
         raise ModelFileError(f"{gen.path}: output '{gen.output_name}' is {out.dtype}; ganforge serves float or "
                              "uint8 outputs")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 
 from ganforge.errors import ModelFileError
@@ -28,10 +29,23 @@ VERSION = PREFIX + "version"
 SOURCE_SHA256 = PREFIX + "source_checkpoint_sha256"
 FLOPS = PREFIX + "flops_per_sample"
 
+# Reading metadata_props straight from the file's top level (read_props): ModelProto's field 14, each a
+# StringStringEntryProto (key 1, value 2); every other field is skipped by its length, the graph unread
+METADATA_FIELD = 14
+MAX_TOP_FIELDS = 10_000  # top-level fields scanned (a ganforge export has about 20)
+ENTRY_HEAD = 4096  # bytes of an entry read: a key and a short value (a digest); longer values are not read
+
 KINDS = ("image", "series")
 INPUT_NAME = "z"
 LABELS_NAME = "labels"
 OUTPUT_NAME = "x"
+
+
+def _json(text: str, key: str, source: str):
+    """A metadata value's JSON, nested at most a few levels (a list of numbers or names, a matrix)."""
+    from ganforge.values import loads_json
+
+    return loads_json(text, f"{source}'s {key}", "re-export it with gan-export", error=ModelFileError)
 
 
 @dataclass(frozen=True)
@@ -90,18 +104,20 @@ class ModelInfo:
             )
         try:
             latent_dim = int(props[LATENT_DIM])
-            sample_shape = tuple(int(d) for d in json.loads(props[SAMPLE_SHAPE]))
-            lo, hi = (float(v) for v in json.loads(props.get(VALUE_RANGE, "[-1, 1]")))
+            sample_shape = tuple(int(d) for d in _json(props[SAMPLE_SHAPE], SAMPLE_SHAPE, source))
+            lo, hi = (float(v) for v in _json(props.get(VALUE_RANGE, "[-1, 1]"), VALUE_RANGE, source))
             num_classes = int(props[NUM_CLASSES]) if NUM_CLASSES in props else None
             flops = int(props[FLOPS]) if FLOPS in props else None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
         _check_sizes(source, latent_dim, sample_shape, num_classes, (lo, hi), props)
         try:  # sized by the claims just checked
-            class_names = tuple(str(c) for c in json.loads(props[CLASS_NAMES])) if CLASS_NAMES in props else None
-            embedding = (tuple(tuple(float(v) for v in row) for row in json.loads(props[CLASS_EMBEDDING]))
+            class_names = (tuple(str(c) for c in _json(props[CLASS_NAMES], CLASS_NAMES, source))
+                           if CLASS_NAMES in props else None)
+            embedding = (tuple(tuple(float(v) for v in row) for row in _json(props[CLASS_EMBEDDING], CLASS_EMBEDDING,
+                                                                             source))
                          if CLASS_EMBEDDING in props else None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise ModelFileError(f"{source} has malformed ganforge metadata ({exc}): re-export it with gan-export") from None
         if num_classes is not None:
             class_names = class_names or tuple(str(i) for i in range(num_classes))
@@ -222,3 +238,71 @@ def _check_output(path, info: ModelInfo, outputs) -> None:
                                                       for d, want_d in zip(declared[1:], info.sample_shape))):
         raise ModelFileError(f"{path}: output '{OUTPUT_NAME}' has shape {out.shape}, but its metadata says "
                              f"samples of shape {list(info.sample_shape)}")
+
+
+def read_props(path: str | os.PathLike[str], keys: set[str] | frozenset[str]) -> dict[str, str] | None:
+    """The ``metadata_props`` of ``keys`` that the ONNX file at ``path`` holds (values of at most a few
+    KiB), read from the protobuf's top level without parsing or loading the graph, which is skipped
+    by its length: what a reader needs to compare two files' sources costs a few reads, whatever
+    their size. None when the file cannot be read or is not a protobuf message (a bounded scan:
+    at most :data:`MAX_TOP_FIELDS` fields)."""
+    found: dict[str, str] = {}
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            for _ in range(MAX_TOP_FIELDS):
+                if f.tell() >= size:
+                    return found
+                tag = _varint(f)
+                field, wire = tag >> 3, tag & 7
+                if wire == 0:
+                    _varint(f)
+                elif wire in (1, 5):
+                    f.seek(8 if wire == 1 else 4, os.SEEK_CUR)
+                elif wire == 2:
+                    length = _varint(f)
+                    at = f.tell()
+                    if at + length > size:
+                        return None
+                    if field == METADATA_FIELD:
+                        key, value = _entry(f.read(min(length, ENTRY_HEAD)))
+                        if key in keys and value is not None:
+                            found[key] = value
+                    f.seek(at + length)
+                else:  # groups (3, 4) are not in ONNX; 6 and 7 are not wire types
+                    return None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _varint(f) -> int:
+    value = 0
+    for shift in range(0, 70, 7):
+        byte = f.read(1)
+        if not byte:
+            raise ValueError("the file ends inside a number")
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+    raise ValueError("a number longer than 10 bytes")
+
+
+def _entry(data: bytes) -> tuple[str | None, str | None]:
+    """(key, value) of a StringStringEntryProto's first bytes; None for what is not whole in them."""
+    import io
+
+    buf, out = io.BytesIO(data), {}
+    try:
+        while buf.tell() < len(data):
+            tag = _varint(buf)
+            if tag & 7 != 2:
+                return None, None
+            length = _varint(buf)
+            raw = buf.read(length)
+            if len(raw) < length:
+                break  # cut by ENTRY_HEAD: what came before is whole
+            out[tag >> 3] = raw.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    return out.get(1), out.get(2)

@@ -23,6 +23,7 @@ import numpy as np
 from ganforge import threads
 from ganforge.errors import GanforgeError, MissingExtraError, ModelFileError, first_line
 from ganforge.fsutil import destination_of
+from ganforge.inference import siblings
 from ganforge.limits import MEMORY_ENV, fmt_bytes, memory_budget
 
 ONNXRUNTIME, OPENVINO = "onnxruntime", "openvino"
@@ -86,7 +87,8 @@ def check_choice(provider: str | None, precision: str) -> str:
 
 def model_at_precision(path: Path, precision: str) -> Path:
     """The file to open for ``precision``: int8 is a file of its own (gan-export --precision int8
-    writes it beside generator.onnx); fp32 and bf16 read the fp32 file (bf16 is how OpenVINO
+    writes it beside generator.onnx), used only when it comes from ``path``'s checkpoint
+    (:mod:`~ganforge.inference.siblings`); fp32 and bf16 read the fp32 file (bf16 is how OpenVINO
     computes, not a file)."""
     if precision != "int8" or path.name.endswith(".int8.onnx"):
         return path
@@ -94,6 +96,11 @@ def model_at_precision(path: Path, precision: str) -> Path:
     if not int8.is_file():
         raise ModelFileError(f"--precision int8 needs {int8}, which does not exist: write it with gan-export "
                              f"--precision int8 --out {path.parent} (or pass the int8 file as --model)")
+    problem = siblings.mismatch(path, int8)  # another checkpoint's int8 file would serve its weights
+    if problem is not None:
+        raise ModelFileError(f"--precision int8 runs the int8 file of the model's own checkpoint, and {problem}: "
+                             "export it again (gan-export RUN --precision int8), or pass it as --model to run it "
+                             "as it is")
     return int8
 
 
@@ -178,8 +185,13 @@ class OpenVinoRunner:
         self.request = self.compiled.create_infer_request()
         self.output = output
         self.precision = precision
+        self.path = destination_of(path)
 
     def __call__(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
-        self.request.infer(dict(feed))
+        from ganforge.inference import watchdog
+
+        with watchdog.guard(self.request.cancel, f"OpenVINO running {self.path} on a batch of "
+                                                f"{len(next(iter(feed.values())))}"):
+            self.request.infer(dict(feed))
         # the request's tensor is overwritten by its next run: the caller keeps a copy
         return np.array(self.request.get_tensor(self.output).data, copy=True)

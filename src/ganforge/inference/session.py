@@ -23,7 +23,7 @@ import numpy as np
 from ganforge import threads
 from ganforge.errors import DeviceError, GanforgeError, GanforgeWarning, MissingExtraError, ModelFileError, first_line
 from ganforge.fsutil import not_a_file
-from ganforge.inference import foreign, labels as labelling, runtimes, tuning
+from ganforge.inference import foreign, labels as labelling, runtimes, tuning, watchdog
 from ganforge.inference.batches import Batching
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME, PREFIX, ModelInfo, check_graph
 from ganforge.values import check_count, check_seed, check_start, check_value_range
@@ -157,6 +157,7 @@ class Generator(Batching):
         device = _device_for(device, provider, precision)
         self.threads = threads.for_model_file(self.path, parts=sessions)  # its runtimes' threads
         ort, self.session, want_cuda = open_session(self.path, device, self.threads)
+        self._run_options = ort.RunOptions  # a run's own, so the time limit can stop it (watchdog)
         self.providers: list[str] = self.session.get_providers()
         self.device = "cuda" if CUDA in self.providers else "cpu"
         self._start_runs(provider, precision)
@@ -171,6 +172,7 @@ class Generator(Batching):
         self.candidates = runtimes.candidates(provider, precision) if self.device == "cpu" else [
             (runtimes.ONNXRUNTIME, "fp32")]
         self._runners: dict[str, object] = {runtimes.ONNXRUNTIME: self._run_session}
+        self._proven: set[int] = set()  # run sizes onnxruntime ran within the memory budget
         self.used: set[str] = set()  # the runtimes runs went to
         # a small job (below TUNE_FROM_N samples: its runs are passed small_job=True) keeps to onnxruntime on
         # the auto provider at fp32/int8: opening OpenVINO costs it more than it saves
@@ -181,7 +183,11 @@ class Generator(Batching):
     def _wire(self, latent_dim, latent_shape, value_range, layout, num_classes) -> None:
         """How the graph is fed and read, and :attr:`info`: from ganforge metadata, checked against
         the graph, else read from a foreign graph."""
-        props = self.session.get_modelmeta().custom_metadata_map
+        try:
+            props = self.session.get_modelmeta().custom_metadata_map
+        except UnicodeDecodeError:  # onnxruntime hands the values over as str: bytes that are not UTF-8 fail
+            raise ModelFileError(f"{self.path} has metadata that is not UTF-8 text: re-export it with gan-export "
+                                 "(or fix the file's metadata_props)") from None
         self.layout = "nchw"  # of the output: "nhwc" outputs are transposed to NCHW samples
         self.input_dtype = np.float32  # what z is fed as (a foreign model may take float16)
         self.fixed_batch: int | None = None  # the batch a graph fixes: it runs in chunks of exactly that many
@@ -340,12 +346,28 @@ class Generator(Batching):
         return runner
 
     def _run_session(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run([self.output_name], feed)[0]
+        options = self._run_options()
+
+        def stop() -> None:
+            options.terminate = True
+
+        with watchdog.guard(stop, f"running {self.path} on a batch of {len(next(iter(feed.values())))}"):
+            return self.session.run([self.output_name], feed, options)[0]
 
     def _run_once(self, z: np.ndarray, labels: np.ndarray | None, name: str) -> np.ndarray:
         runner = self._runner(name)
         try:
-            out = runner(self._feed(z, labels))
+            feed = self._feed(z, labels)
+            if name != runtimes.ONNXRUNTIME and len(z) not in self._proven:
+                # OpenVINO's memory cannot be capped: a run size goes to it once onnxruntime, whose arena
+                # is capped at the memory budget, ran it, so no route (a plan cache's entry) bypasses the cap
+                self._run_session(feed)
+                self._proven.add(len(z))
+            out = runner(feed)
+            if name == runtimes.ONNXRUNTIME:
+                self._proven.add(len(z))
+        except GanforgeError:  # the time limit's, or its setting's
+            raise
         except Exception as exc:  # the runtimes' own types (out of memory, a kernel failing)
             raise GanforgeError(runtimes.run_failed(self.path, len(z), exc, self.batch_option)) from None
         self.used.add(name)

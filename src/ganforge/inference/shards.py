@@ -40,6 +40,7 @@ SHARD_BYTES = 64 << 20  # ... or fewer, so that a shard's float32 samples stay w
 MAX_SHARDS = 100_000  # shards a job may have: the manifest lists them all
 NAME_DIGITS = 6  # shard-000123
 WRITE_CHUNK = 1 << 20  # bytes a write() of a shard's file
+PNG_OVERHEAD = 128  # bytes a PNG file holds besides its pixels (signature, chunks, a filter byte a row)
 
 
 def default_shard_size(sample_shape) -> int:
@@ -311,8 +312,30 @@ def check_job_folder(out: str | os.PathLike[str]) -> None:
 def prepare(job: ShardJob) -> None:
     """Make ``job.out`` ready for the job (:func:`ganforge.inference.manifest.prepare`): a new or
     empty folder gets its manifest; one with a manifest must hold the same job, else a one-line
-    refusal naming what differs; what killed runs left is removed."""
+    refusal naming what differs; what killed runs left is removed. Then the disk must have room
+    for the shards still to make (:func:`check_space`)."""
     manifest.prepare(job.out, job.manifest())
+    check_space(job, job.missing())
+
+
+def shard_bytes(job: ShardJob, shard: Shard) -> int:
+    """What ``shard`` takes on disk: a .npy file exactly; a PNG folder about its raw pixels (8-bit
+    samples compress to less, noise to about that) and a little a file."""
+    if job.form == "npy":
+        return npy_size(shard.count, job.sample_shape)
+    pixels = SERIES_CELL[0] * SERIES_CELL[1] * 3 if job.kind == "series" else math.prod(job.sample_shape) * job.scale**2
+    return shard.count * (pixels + PNG_OVERHEAD)
+
+
+def check_space(job: ShardJob, todo: list[Shard]) -> None:
+    """Refuse in one line, before anything is made, a job whose missing shards do not fit on the
+    disk of its folder (a 30-digit --n wrote until the disk was full)."""
+    from ganforge.fsutil import check_free_space
+
+    if todo:
+        need = sum(shard_bytes(job, s) for s in todo)
+        check_free_space(job.out, need, f"{len(todo):,} {job.form} shard{'s' if len(todo) != 1 else ''} of "
+                                         f"{sum(s.count for s in todo):,} samples")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ TIE = 0.97  # a larger micro-batch wins unless a smaller one is more than 3% fas
 SETTLE_S = 0.02  # idle before each turn when runtimes take turns
 MAX_RUN_S = 0.1  # candidates whose run would take longer than this are not timed (wgan-gp: up to 64)
 CACHE_FILE = "micro-batch.json"
+MAX_CACHE_BYTES = 1 << 20  # the plan cache read back: about 3,000 entries; a bigger file is not read (measured again)
+MAX_ENTRIES = 512  # plans kept: the oldest go first (a run of this many models on one machine keeps every plan)
+MAX_ROUTES = 16
 TUNE_FROM_N = 10_000  # generate() measures the plan first (once, cached) from this many samples
 
 
@@ -111,7 +114,10 @@ class Plan:
             routes = tuple((int(start), str(name)) for start, name in entry["routes"])
         except (KeyError, TypeError, ValueError):
             return None
-        if not routes or not (isinstance(micro, int) and micro >= 1) or any(n not in known for _, n in routes):
+        if not routes or len(routes) > MAX_ROUTES or not (isinstance(micro, int) and not isinstance(micro, bool)
+                                                          and 1 <= micro <= 1 << 20):
+            return None
+        if any(n not in known for _, n in routes):
             return None
         if any(start < 1 for start, _ in routes) or [s for s, _ in routes] != sorted({s for s, _ in routes}):
             return None
@@ -124,11 +130,27 @@ def _cache_file() -> Path:
 
 
 def _read() -> dict:
+    """The plan cache as a dict; ``{}`` (measure again) for none, and for anything that is not a
+    small regular file of JSON: the cache is untrusted input, and reading it never blocks (a FIFO),
+    never reads without bound (a link to /dev/zero, a file of gigabytes) and never recurses deep."""
+    import stat
+
     try:
-        data = json.loads(_cache_file().read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):  # no cache yet, or a damaged one: measure again
+        fd = os.open(_cache_file(), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return {}
+    try:
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CACHE_BYTES:
+                return {}
+            raw = f.read(MAX_CACHE_BYTES + 1)
+        if len(raw) > MAX_CACHE_BYTES:
+            return {}
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # a damaged one: measure again
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def cached(key: str, known: set[str]) -> Plan | None:
@@ -140,7 +162,10 @@ def cached(key: str, known: set[str]) -> Plan | None:
 def store(key: str, plan: Plan) -> bool:
     """Remember ``plan`` for ``key``; False (and nothing written) where the cache folder is not writable."""
     data = _read()
-    data[key] = plan.to_json()
+    data.pop(key, None)
+    data[key] = plan.to_json()  # the newest last: the oldest are evicted first
+    for old in list(data)[: max(0, len(data) - MAX_ENTRIES)]:
+        del data[old]
     try:
         cache_dir().mkdir(parents=True, exist_ok=True)
         atomic_write_text(_cache_file(), json.dumps(data, indent=1) + "\n")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganforge.errors import ConfigError
 from ganforge.fsutil import not_a_file
+from ganforge.values import loads_json
 from ganforge.limits import (MAX_CLASS_NAME, MAX_CONFIG_BYTES, MAX_TRAIN_BATCH_SIZE, MAX_TRAIN_CLASSES,
                              MAX_TRAIN_EPOCHS, MAX_TRAIN_SAMPLE_COUNT, MAX_TRAIN_SEED)
 
@@ -226,7 +227,9 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
         (item_tp, *_rest) = typing.get_args(inner)
         if isinstance(value, str):
             text = value.strip()
-            value = json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+            value = (loads_json(text, key, "give a JSON list such as [1, 2], or values separated by commas",
+                                error=ConfigError)
+                     if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()])
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} expects {_type_name(tp)}, got {value!r}")
         items = [coerce(key, v, item_tp) for v in value]
@@ -263,11 +266,7 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
 def _json_object(key: str, value: Any) -> dict[str, Any]:
     """A dict field's value: a mapping with string keys, or its JSON text (from ``--set``)."""
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError) as exc:
-            why = str(exc)[:80] or "nested too deeply"
-            raise ConfigError(f"{key} expects a JSON object, got {value[:60]!r} ({why})") from None
+        value = loads_json(value, f"{key}'s value", "give a JSON object such as '{\"a\": 1}'", error=ConfigError)
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigError(f"{key} expects a JSON object (names -> values), got {str(value)[:60]!r}")
     return dict(value)
@@ -296,7 +295,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         if len(raw) > MAX_CONFIG_BYTES:
             raise ConfigError(f"config file {path} is larger than a config can be ({MAX_CONFIG_BYTES:,} bytes); "
                               "is it the right file?")
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_json(raw, f"config file {path}", "give a JSON object of config keys", error=ConfigError)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:

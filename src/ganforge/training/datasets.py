@@ -192,6 +192,9 @@ def _read_into(f, buffer: memoryview) -> int:
     return done
 
 
+MIN_IDX_SIDE = 4  # pixels a side of the smallest IDX images trained on
+
+
 def load_idx(path: str | Path, *, dataset: str | None = None, download: bool = False) -> ImageData:
     """MNIST-format data: a folder of IDX files, or a torchvision root (optionally downloaded)."""
     root = check_path(str(path), "MNIST-format data") if not download else Path(path)
@@ -208,6 +211,10 @@ def load_idx(path: str | Path, *, dataset: str | None = None, download: bool = F
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or images.dtype != torch.uint8:
         raise DataError(f"{folders[0]} holds IDX files of unexpected shapes (images {list(images.shape)}, "
                         f"labels {list(labels.shape)})")
+    if len(images) == 0 or min(images.shape[1:]) < MIN_IDX_SIDE:
+        raise DataError(f"{folders[0]} holds {len(images)} images of {images.shape[1]}x{images.shape[2]} pixels: "
+                        f"too few or too small to train on (at least one image of {MIN_IDX_SIDE}x{MIN_IDX_SIDE}); "
+                        "is it the right folder?")
     n_classes = int(labels.max()) + 1 if len(labels) else 0
     # Fashion-MNIST has MNIST's format: it is told by its folder's name (or torchvision's FashionMNIST/raw)
     named = folders[0].parent.name if folders[0].name == "raw" else folders[0].name

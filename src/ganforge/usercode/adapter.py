@@ -98,6 +98,9 @@ class UserGenerator(nn.Module):
         if x.dim() == 0 or x.shape[0] != PROBE_BATCH:
             raise ConfigError(f"the generator returned shape {list(x.shape)} for a batch of {PROBE_BATCH}; its "
                               "first dimension must be the batch")
+        if x.dim() < 2 or 0 in x.shape[1:]:
+            raise ConfigError(f"the generator returned shape {list(x.shape)} for a batch of {PROBE_BATCH}: samples of "
+                              "no values; it must return [batch, *sample] with every dimension at least 1")
         return x
 
     def _probe_fix(self, exc: Exception) -> str:

@@ -116,7 +116,12 @@ def load_data(cfg: MnistMLPConfig) -> ImageData:
     root = check_path(cfg.data, "mnist-mlp (MNIST-format data)")
     if detect(root) == "folder":
         return load_folder(root, image_size=28, channels=1)
-    return load_idx(root, dataset=cfg.dataset)
+    data = load_idx(root, dataset=cfg.dataset)
+    if tuple(data.images.shape[1:]) != IMAGE_SHAPE:  # IDX files of another size: brought to the model's, as a folder's
+        from ganforge.training.datasets import fit_images
+
+        data = fit_images(data, IMAGE_SHAPE[1:], IMAGE_SHAPE[0])
+    return data
 
 
 VARIANT = Variant(
