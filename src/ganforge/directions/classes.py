@@ -1,13 +1,18 @@
 """A direction toward each class of a labelled data set, for any generator, conditional or not
-(InterFaceGAN's recipe, with a regression in place of its linear SVM): gan-eval's evaluator (a
-classifier trained on the real images, cached) labels the generator's own samples; for each
-class, a ridge regression of the evaluator's log-odds for that class on the noise gives the
-linear boundary's normal in the latent space, the direction that moves samples toward the class.
+(InterFaceGAN's idea, a linear boundary in the latent space, fitted as Fisher's discriminant):
+gan-eval's evaluator (a classifier trained on the real images, cached) labels the generator's
+own samples, and for each class the direction is from the mean noise to the class's centroid,
+the mean of the noise weighted by the evaluator's probability of the class. The noise is an
+isotropic normal, so the within-class spread is close to the identity and this difference of
+means is the discriminant's normal. (A ridge regression of each class's log-odds on the noise,
+tried first, moved samples toward the look-alike classes instead: on a Fashion-MNIST mnist-mlp
+27% of samples reached pullover along its direction, 93% along the centroid's.)
 
 Its recommended step is measured, not assumed: on other noise, samples are moved along the
 direction in steps of :data:`GRID` latent units, and the step is the first at which at least
-:data:`TARGET_HIT` of them are assigned the class (else the step that assigns most). The curve
-(mean probability of the class and share assigned, at each step) is kept in the file.
+:data:`CHOOSE_AT` of them are assigned the class (a margin over the :data:`TARGET_HIT` that
+other noise must reach), else the step that assigns most. The curve (mean probability of the
+class and share assigned, at each step) is kept in the file.
 
 torch (the evaluator), through ganforge.evaluation.
 """
@@ -24,9 +29,8 @@ from ganforge.inference import keyed
 from ganforge.inference.directions import Direction, slug
 
 GRID = tuple(float(s) for s in np.arange(0.0, 8.01, 0.5))  # latent units tried along a class direction
-TARGET_HIT = 0.8  # the share of moved samples assigned the class at the recommended step
-RIDGE = 0.01  # the regression's penalty as a share of the noise's Gram diagonal (about n: unit variance)
-LOGIT_CLIP = 8.0
+TARGET_HIT = 0.8  # the share of moved samples assigned the class at the recommended step, on any noise
+CHOOSE_AT = 0.85  # ... chosen where the measuring noise reaches this: other noise scatters around it
 
 
 def probabilities(ev, images: np.ndarray, batch: int = 512) -> np.ndarray:
@@ -71,13 +75,13 @@ def class_directions(gen, ev, *, n: int = 8192, measure_n: int = 500,
     z = keyed.noise(FIT_SEED, 0, n, dim).astype(np.float64)
     p = probabilities(ev, _unit(gen, _samples(gen, z.astype(np.float32))))
     zc = z - z.mean(axis=0)
-    gram = zc.T @ zc + RIDGE * len(z) * np.eye(dim)
     zm = keyed.noise(MEASURE_SEED, 0, measure_n, dim)
     found, names = [], set()
     for c, cls in enumerate(ev.classes):
-        pc = np.clip(p[:, c], 1e-6, 1 - 1e-6)
-        y = np.clip(np.log(pc) - np.log1p(-pc), -LOGIT_CLIP, LOGIT_CLIP)
-        w = np.linalg.solve(gram, zc.T @ (y - y.mean()))
+        weight = p[:, c]
+        if weight.sum() <= 0:
+            continue
+        w = weight @ zc / weight.sum()  # the class's centroid, from the mean noise
         norm = float(np.linalg.norm(w))
         if not np.isfinite(norm) or norm == 0:
             continue
@@ -88,7 +92,7 @@ def class_directions(gen, ev, *, n: int = 8192, measure_n: int = 500,
             curve.append((s, float(q[:, c].mean()), float((q.argmax(1) == c).mean()),
                           [float(m) for m in q.mean(axis=0)]))
         hits = [h for _, _, h, _ in curve]
-        at = next((i for i, h in enumerate(hits) if h >= TARGET_HIT), int(np.argmax(hits)))
+        at = next((i for i, h in enumerate(hits) if h >= CHOOSE_AT), int(np.argmax(hits)))
         if at == 0:  # already there without a move: the first step that moves
             at = 1
         name = slug(cls)

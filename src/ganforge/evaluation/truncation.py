@@ -115,7 +115,7 @@ def plot(curve: dict, dest: Path) -> Path:
     right = max(finite) * 1.25 + 0.25
     xs = [right if p["truncation"] is None else p["truncation"] for p in points]
     image = curve["kind"] == "image"
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.8))
     for key, colour in ((("precision", "tab:blue"), ("recall", "tab:orange")) if image else
                         (("sine_like_fraction", "tab:blue"),)):
         ax.plot(xs, [p[key] for p in points], "o-", color=colour, label=key)
@@ -130,7 +130,8 @@ def plot(curve: dict, dest: Path) -> Path:
     twin.plot(xs, [p[distance] for p in points], "s--", color="tab:green", label=distance.replace("_", " "))
     twin.set_ylabel(distance.replace("_", " "), color="tab:green")
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=8, framealpha=0.9)
+    ax.legend(handles, [h.get_label() for h in handles], loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
+              fontsize=8, frameon=False)
     ax.set_title(f"Truncation: {curve['variant'] or Path(curve['model']).name}")
     fig.tight_layout()
     with atomic_path(dest) as tmp:
