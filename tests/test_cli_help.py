@@ -8,7 +8,18 @@ import pytest
 from click.testing import CliRunner
 
 CLIS = {"gan-train": "ganforge.train_cli", "gan-export": "ganforge.export.cli", "gan-infer": "ganforge.inference.cli",
-        "gan-bench": "ganforge.bench.cli", "gan-eval": "ganforge.evaluation.cli", "gan-serve": "ganforge.serve.cli"}
+        "gan-bench": "ganforge.bench.cli", "gan-eval": "ganforge.evaluation.cli", "gan-serve": "ganforge.serve.cli",
+        "gan-directions": "ganforge.directions.cli"}
+
+
+def test_every_installed_command_is_checked_here():
+    import configparser
+    from pathlib import Path
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    scripts = dict(line.split(" = ") for line in cfg["options.entry_points"]["console_scripts"].strip().splitlines())
+    assert {name: target.split(":")[0] for name, target in scripts.items()} == CLIS
 
 
 @pytest.mark.parametrize("name", CLIS)

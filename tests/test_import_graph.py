@@ -14,7 +14,7 @@ import ganforge
 PACKAGE = Path(ganforge.__file__).parent
 GROUND = ("ganforge.errors", "ganforge.limits", "ganforge.fsutil", "ganforge.runs", "ganforge.values",
           "ganforge.zipcheck", "ganforge.threads", "ganforge.progress", "ganforge.cli")
-TORCH_FREE = ("ganforge.inference", "ganforge.serve", *GROUND)
+TORCH_FREE = ("ganforge.inference", "ganforge.serve", "ganforge.directions.principal", *GROUND)
 
 
 def _modules(package: Path) -> dict[str, Path]:
@@ -133,12 +133,17 @@ def test_the_ground_floor_imports_nothing_above_it():
 
 
 @pytest.mark.parametrize("layer, never", [
-    ("ganforge.training", ("ganforge.evaluation", "ganforge.export", "ganforge.bench", "ganforge.serve")),
+    ("ganforge.training", ("ganforge.evaluation", "ganforge.export", "ganforge.bench", "ganforge.serve",
+                           "ganforge.directions")),
     ("ganforge.inference", ("ganforge.training", "ganforge.export", "ganforge.evaluation", "ganforge.bench",
-                            "ganforge.usercode", "ganforge.serve")),
-    ("ganforge.usercode", ("ganforge.training", "ganforge.export", "ganforge.evaluation", "ganforge.serve")),
+                            "ganforge.usercode", "ganforge.serve", "ganforge.directions")),
+    ("ganforge.usercode", ("ganforge.training", "ganforge.export", "ganforge.evaluation", "ganforge.serve",
+                           "ganforge.directions")),
     ("ganforge.statedict", ("ganforge.training", "ganforge.export", "ganforge.evaluation", "ganforge.bench",
-                            "ganforge.usercode", "ganforge.inference", "ganforge.serve")),
+                            "ganforge.usercode", "ganforge.inference", "ganforge.serve", "ganforge.directions")),
+    # gan-directions sits above evaluation (its evaluator); readers of directions.json use inference's
+    ("ganforge.evaluation", ("ganforge.directions", "ganforge.serve", "ganforge.bench")),
+    ("ganforge.serve", ("ganforge.directions", "ganforge.training", "ganforge.evaluation", "ganforge.export")),
 ])
 def test_layers_point_one_way(layer, never):
     graph = import_graph()

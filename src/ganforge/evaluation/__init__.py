@@ -118,7 +118,8 @@ def load_real_images(data: str | os.PathLike[str] | None, sample_shape: tuple[in
 def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.PathLike[str] | None = None,
              n: int = 2000, seed: int = 0, out_dir: str | os.PathLike[str] | None = None,
              evaluator_steps: int = 1500, progress: Callable[[str], None] | None = None,
-             overrides: dict | None = None, provider: str | None = None, precision: str = "fp32") -> dict[str, Any]:
+             overrides: dict | None = None, provider: str | None = None, precision: str = "fp32",
+             truncation: float | None = None) -> dict[str, Any]:
     """Score ``n`` generated samples against real ones; write eval.json and eval.md to ``out_dir``.
 
     ``evaluator_steps``: training steps of the image feature network when it is not cached yet
@@ -128,10 +129,13 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
     Samples are scored in [-1, 1], rescaled from the model's value range. ``provider`` and
     ``precision`` run the model as gan-infer's --provider and --precision do; a reduced precision
     is also scored at fp32 on the same noise, and the report says what it costs (``reduced``: the
-    largest difference of a sample value, and each score at both precisions).
+    largest difference of a sample value, and each score at both precisions). ``truncation``: the
+    samples are made with the noise truncated there (:mod:`ganforge.inference.control`), as
+    ``gan-infer --truncation`` makes them; :mod:`ganforge.evaluation.truncation` scores several.
     """
-    from ganforge.inference import Generator
+    from ganforge.inference import Control, Generator
 
+    control = Control(truncation) if truncation is not None else None
     if n < 10:
         raise GanforgeError(f"n must be >= 10 for meaningful scores, got {n}")
     if out_dir is not None:
@@ -150,7 +154,8 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
     check_memory(f"scoring {n} samples of shape {list(info.sample_shape)}", eval_bytes(n, info.sample_shape, info.kind),
                  "pass a smaller --n (2000 gives stable scores)")
     base = {"model": str(model), "variant": info.variant, "source_checkpoint_sha256": info.source_checkpoint_sha256,
-            "seed": seed, **({"foreign": gen.foreign_note} if gen.foreign_note else {}), "precision": precision}
+            "seed": seed, **({"foreign": gen.foreign_note} if gen.foreign_note else {}), "precision": precision,
+            **({"truncation": control.truncation} if control is not None else {})}
     if info.kind == "series":
         from ganforge.evaluation.series import evaluate_series
 
@@ -159,11 +164,11 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
                                 "drawn from the variant's own source; drop --data")
 
         real = real_series(info.variant, 2 * n, info.sample_shape[0], seed)
-        fake = gen.generate(n, seed=seed)
+        fake = gen.generate(n, seed=seed, control=control)
         finite_samples(fake, str(model))
         scores = evaluate_series(real, to_unit_range(fake, info.value_range), seed=seed)
         if exact is not None:
-            ref = exact.generate(n, seed=seed)
+            ref = exact.generate(n, seed=seed, control=control)
             finite_samples(ref, str(model))
             base["reduced"] = _reduced(fake, ref, scores, evaluate_series(real, to_unit_range(ref, info.value_range),
                                                                           seed=seed), gen, ("mmd", "sine_like_fraction"))
@@ -184,11 +189,11 @@ def evaluate(source: str | os.PathLike[str] | None = None, *, data: str | os.Pat
         labels = None
         if info.conditional:  # every class as often: n samples, class i % num_classes
             labels = np.arange(n, dtype=np.int64) % info.num_classes
-        fake = gen.generate(n, seed=seed, labels=labels)
+        fake = gen.generate(n, seed=seed, labels=labels, control=control)
         finite_samples(fake, str(model))
         scores = evaluate_images(ev, subset, to_unit_range(fake, info.value_range), seed=seed, fake_labels=labels)
         if exact is not None:
-            ref = exact.generate(n, seed=seed, labels=labels)
+            ref = exact.generate(n, seed=seed, labels=labels, control=control)
             finite_samples(ref, str(model))
             ref_scores = evaluate_images(ev, subset, to_unit_range(ref, info.value_range), seed=seed, fake_labels=labels)
             base["reduced"] = _reduced(fake, ref, scores, ref_scores, gen, ("frechet_distance", "precision", "recall",
@@ -253,6 +258,8 @@ def _conditional_scores(ev, fake, labels, info) -> dict[str, Any]:
 def _heading(report: dict[str, Any]) -> list[str]:
     """The title (the variant, else the file's name) and, for a foreign model, how it was read."""
     lines = [f"# gan-eval: {report['variant'] or Path(report['model']).name}", ""]
+    if report.get("truncation") is not None:
+        lines += [f"Samples made with the noise truncated at {report['truncation']:g}.", ""]
     return lines + ([f"Read as a {report['foreign']}.", ""] if report.get("foreign") else [])
 
 

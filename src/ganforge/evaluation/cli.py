@@ -27,10 +27,14 @@ UNBIASED = ": the unbiased estimate, which falls below 0 by chance when two samp
               help="Seed of the generated samples, the real subset and the evaluator: same seed, same scores.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="eval",
               help="Folder for eval.json and eval.md (checked before the work starts).")
+@click.option("--truncation", metavar="T[,T...]",
+              help="Score samples made with the noise truncated at T (gan-infer --truncation); several thresholds "
+                   "(0.5,1,1.5) score each and untruncated, and draw the precision/recall/FD curve "
+                   "(truncation.md and .png).")
 @runtime_options
 @foreign_options
 @threads_option
-def main(source, data, n, seed, out_dir, runtime, foreign):
+def main(source, data, n, seed, out_dir, truncation, runtime, foreign):
     """Score an exported generator (default: the latest run's export/generator.onnx, else the newest run's
     that has one; a run folder means its export/generator.onnx) against real data, each score beside its
     real-vs-real floor."""
@@ -41,8 +45,18 @@ def main(source, data, n, seed, out_dir, runtime, foreign):
         except ImportError as exc:
             raise MissingExtraError("gan-eval", "train", exc) from None
         apply_torch(torch)  # the evaluator trains on torch (gan-eval has no -v: an error stays one line)
-        report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir, overrides=foreign,
-                          progress=lambda line: click.echo(printable(line), err=True), **runtime)
+        say = lambda line: click.echo(printable(line), err=True)  # noqa: E731
+        thresholds = None
+        if truncation is not None:
+            from ganforge.evaluation.truncation import parse_thresholds, truncation_curve
+
+            thresholds = parse_thresholds(truncation)
+        if thresholds is not None and len(thresholds) > 1:
+            curve = truncation_curve(source, thresholds, data=data, n=n, seed=seed, out_dir=out_dir,
+                                     overrides=foreign, progress=say, **runtime)
+            return _curve_lines(curve, out_dir)
+        report = evaluate(source, data=data, n=n, seed=seed, out_dir=out_dir, overrides=foreign, progress=say,
+                          truncation=thresholds[0] if thresholds else None, **runtime)
     g, f = report["generated"], report["floor"]
     if report["evaluator"]["kind"] == "image":
         click.echo(", ".join(f"{name} {g[key]:.3f} (floor {f[key]:.3f})" for name, key in IMAGE_SCORES)
@@ -60,6 +74,15 @@ def main(source, data, n, seed, out_dir, runtime, foreign):
     if line := reduced_line(report):
         click.echo(line)
     click.echo(f"report: {os.path.join(out_dir, 'eval.md')}")  # --out eval/ gives eval/eval.md, not eval//eval.md
+
+
+def _curve_lines(curve, out_dir) -> None:
+    keys = [k for k in ("frechet_distance", "precision", "recall", "mmd", "sine_like_fraction") if k in curve["floor"]]
+    for p in curve["points"]:
+        t = "none" if p["truncation"] is None else f"{p['truncation']:g}"
+        click.echo(f"truncation {t:>5}: " + ", ".join(f"{k.replace('_', ' ')} {p[k]:.3f}" for k in keys))
+    click.echo("floor (real vs real): " + ", ".join(f"{k.replace('_', ' ')} {curve['floor'][k]:.3f}" for k in keys))
+    click.echo(f"report: {os.path.join(out_dir, 'truncation.md')} (curve: truncation.png)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import numpy as np
 
 from ganforge.errors import GanforgeError
 from ganforge.inference import keyed
+from ganforge.inference.control import Control
 from ganforge.inference import labels as labelling
 from ganforge.values import check_count, check_seed, check_start
 
@@ -45,24 +46,26 @@ class Batching:
     # --- batches ------------------------------------------------------------------------------------
 
     def iter_batches(self, n: int, seed: int = 0, batch_size: int | None = None,
-                     labels: np.ndarray | None = None, start: int = 0) -> Iterator[np.ndarray]:
+                     labels: np.ndarray | None = None, start: int = 0, *,
+                     control: Control | None = None) -> Iterator[np.ndarray]:
         """Yield samples ``start:start + n`` of ``seed`` in batches of ``batch_size`` samples a run
         (default: batches of :attr:`default_batch`, each run in :attr:`micro_batch` pieces).
 
         Noise is keyed by (seed, index) (:mod:`~ganforge.inference.keyed`), so the samples do not
         depend on ``batch_size`` and a range equals the same slice of the whole. A conditional
         model takes ``labels`` (class indices ``[n]``) or, when None, labels drawn as
-        :meth:`sample_labels` draws them. Arguments are
+        :meth:`sample_labels` draws them. ``control``: truncation and edits of the noise
+        (:mod:`~ganforge.inference.control`), keyed by (seed, index) as the noise is. Arguments are
         checked here, not at the first ``next()`` (:meth:`stream` takes them checked).
         """
         n, seed, start = check_count(n), check_seed(seed), check_start(start)
         labels = None if labels is None else self._check_labels(labels, n)  # None: drawn below, if conditional
         if batch_size is not None:
             batch_size = check_count(batch_size, "batch size")
-        return self.stream(n, seed, batch_size, labels, start=start)
+        return self.stream(n, seed, batch_size, labels, start=start, control=control)
 
     def stream(self, n: int, seed: int, batch_size: int | None = None, labels: np.ndarray | None = None, *,
-               small_job: bool = False, start: int = 0) -> Iterator[np.ndarray]:
+               small_job: bool = False, start: int = 0, control: Control | None = None) -> Iterator[np.ndarray]:
         """:meth:`iter_batches` on arguments already checked (a
         :class:`~ganforge.inference.request.GenerationRequest`'s; ``labels`` int64 ``[n]`` in range,
         or None: drawn, for a conditional model); ``small_job``: as :meth:`__call__` takes it."""
@@ -71,6 +74,8 @@ class Batching:
 
         def chunk(at: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
             z = noise.draw(start + at, start + at + b)
+            if control:
+                z = control.apply(z, seed, start + at)
             if drawn:
                 return z, labelling.draw_labels(self.info, seed, start + at, start + at + b)
             return z, None if labels is None else labels[at : at + b]
@@ -101,10 +106,13 @@ class Batching:
         return self.stream_per_class(per_class, classes, seed, batch_size)
 
     def stream_per_class(self, per_class: int, classes: list[int], seed: int, batch_size: int | None = None, *,
-                         small_job: bool = False, start: int = 0) -> Iterator[np.ndarray]:
+                         small_job: bool = False, start: int = 0,
+                         control: Control | None = None) -> Iterator[np.ndarray]:
         """:meth:`per_class_batches` on arguments already checked, of a conditional model, its
         noises those of samples ``start:start + per_class``; ``small_job``: as :meth:`__call__` takes it."""
         noise = self._noise(per_class, seed, start)
+        if control:
+            noise = control.apply(noise, seed, start)
         row = np.asarray(classes, np.int64)
 
         def chunk(start: int, b: int) -> tuple[np.ndarray, np.ndarray]:
@@ -126,10 +134,11 @@ class Batching:
             done += b
 
     def generate(self, n: int, seed: int = 0, batch_size: int | None = None,
-                 labels: np.ndarray | None = None, start: int = 0) -> np.ndarray:
-        """Samples ``start:start + n`` ``[n, *sample_shape]`` float32 of ``seed`` (and ``labels``,
-        see :meth:`iter_batches`), whatever ``batch_size``."""
-        batches = self.iter_batches(n, seed, batch_size, labels, start)
+                 labels: np.ndarray | None = None, start: int = 0, *,
+                 control: Control | None = None) -> np.ndarray:
+        """Samples ``start:start + n`` ``[n, *sample_shape]`` float32 of ``seed`` (and ``labels``
+        and ``control``, see :meth:`iter_batches`), whatever ``batch_size``."""
+        batches = self.iter_batches(n, seed, batch_size, labels, start, control=control)
         out = np.empty((n, *self.info.sample_shape), np.float32)  # filled in place: no second copy
         done = 0
         for batch in batches:

@@ -19,7 +19,11 @@ from ganforge.threads import threads_option
 from ganforge.values import click_callback, parse_range
 
 NOT_WITH_WALK = ("n", "range_", "per_class", "seed", "nrow", "batch_size", "shard_format", "shard_size", "workers",
-                 "ray_address")
+                 "ray_address", "truncation", "edits", "sweep", "directions")
+# what a sweep (one grid: a row a sample, a column an amount) does not take
+NOT_WITH_SWEEP = ("range_", "per_class", "nrow", "batch_size", "shard_format", "shard_size", "workers", "ray_address",
+                  "interpolate")
+WALK_STEPS, SWEEP_STEPS = 16, 9
 # what --verify DIR takes besides: the folder says the rest
 WITH_VERIFY = ("model", "device", "verbose", "verify")
 
@@ -68,7 +72,8 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 def _flag(name: str) -> str:
-    flags = {"range_": "--range", "shard_format": "--format", "labels": "--label", "ray_address": "--ray"}
+    flags = {"range_": "--range", "shard_format": "--format", "labels": "--label", "ray_address": "--ray",
+             "edits": "--edit"}
     return flags.get(name) or "--" + name.replace("_", "-")
 
 
@@ -80,7 +85,7 @@ def _check_verify(ctx: click.Context) -> None:
                                    f"samples were made; drop {_flag(name)}")
 
 
-def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
+def _check_combination(ctx: click.Context, interpolate, per_class, sweep=None) -> None:
     """Options that cannot go together: usage errors before anything is opened."""
     given, flag = functools.partial(_given, ctx), _flag
     if ctx.params.get("verify") is not None:
@@ -91,14 +96,23 @@ def _check_combination(ctx: click.Context, interpolate, per_class) -> None:
     if given("n") and given("range_"):
         raise click.UsageError("--n N is --range 0:N: pass one of them")
 
+    if sweep is not None:
+        for name in NOT_WITH_SWEEP:
+            if given(name):
+                raise click.UsageError(f"{flag(name)} does not go with --sweep NAME: a sweep is one grid, a row each of "
+                                       f"--n samples, a column each of --steps amounts; drop {flag(name)}")
+        return
+    if given("directions") and not given("edits"):
+        raise click.UsageError("--directions FILE is where --edit and --sweep read their directions: add --edit NAME, "
+                               "or drop --directions")
     if interpolate is not None:
         for name in NOT_WITH_WALK:
             if given(name):
                 raise click.UsageError(f"{flag(name)} does not go with --interpolate A,B: a walk makes --steps "
                                        f"frames from seed A to seed B; drop {flag(name)}")
     elif given("steps"):
-        raise click.UsageError("--steps is for --interpolate A,B (a walk from seed A to seed B); drop it, or add "
-                               "--interpolate 3,7")
+        raise click.UsageError("--steps is for --interpolate A,B (a walk from seed A to seed B) or --sweep NAME; drop "
+                               "it, or add --interpolate 3,7")
     if per_class is not None:
         for name in ("n", "nrow", "range_"):
             if given(name):
@@ -125,7 +139,11 @@ def _verify(folder, model, device) -> None:
         click.echo(verify_folder(folder, model, device=device).line())
 
 
-def _what(result, seed, start, per_class, interpolate) -> str:
+def _what(result, seed, start, per_class, interpolate, sweep=None, control: str = "") -> str:
+    if sweep is not None:
+        amounts = result.amounts
+        return (f"{result.n // len(amounts)} samples x {len(amounts)} steps along {printable(sweep.partition('=')[0])}, "
+                f"{amounts[0]:+g} to {amounts[-1]:+g}, seed {seed}" + (f", {control}" if control else ""))
     if interpolate is not None:
         what = f"{result.n} frames, seeds {interpolate[0]} -> {interpolate[1]}"
         if result.labels:
@@ -187,18 +205,29 @@ def _what(result, seed, start, per_class, interpolate) -> str:
 @click.option("--interpolate", callback=_seed_pair, metavar="A,B",
               help="Walk from seed A's first sample to seed B's (two --label: from the first class to the second); "
                    "--out walk.gif, strip.png or frames.npy.")
-@click.option("--steps", type=click.IntRange(min=2), default=16,
-              help="Frames of an --interpolate walk, both ends included.")
+@click.option("--steps", type=click.IntRange(min=2), show_default=f"{WALK_STEPS} frames a walk, {SWEEP_STEPS} columns "
+              "a sweep", help="Frames of an --interpolate walk, or columns of a --sweep, both ends included.")
+@click.option("--truncation", type=float, metavar="T",
+              help="Redraw every noise component beyond T (0.5 to 1 is usual): less unusual samples, less diversity; "
+                   "sample i of the seed stays addressable.")
+@click.option("--edit", "edits", multiple=True, metavar="NAME[=AMOUNT]",
+              help="Move every sample along a named direction of the model (gan-directions makes them), AMOUNT in its "
+                   "recommended steps (1 when left out, -1 the other way); repeatable.")
+@click.option("--sweep", metavar="NAME[=A:B]",
+              help="A grid along a named direction: a row each of --n samples (8 unless given), a column each of "
+                   "--steps amounts from A to B steps (-2:2 when left out); --out sweep.png or .npy.")
+@click.option("--directions", type=click.Path(), metavar="FILE",
+              show_default="directions.json beside the model", help="Where --edit and --sweep read the directions.")
 @ray_options
 @threads_option
 @click.pass_context
 def main(ctx, model, n, range_, out, shard_format, shard_size, workers, verify, seed, device, nrow, batch_size, scale,
-         runtime, verbose, foreign, labels, per_class, interpolate, steps, ray):
+         runtime, verbose, foreign, labels, per_class, interpolate, steps, truncation, edits, sweep, directions, ray):
     """Generate samples from an exported generator with onnxruntime (no torch needed)."""
-    from ganforge.inference.generation import run_generation, run_walk
-    from ganforge.inference.request import GenerationRequest, WalkRequest
+    from ganforge.inference.generation import run_generation, run_sweep, run_walk
+    from ganforge.inference.request import GenerationRequest, SweepRequest, WalkRequest
 
-    _check_combination(ctx, interpolate, per_class)
+    _check_combination(ctx, interpolate, per_class, sweep)
     short_warnings()
     if verify is not None:
         return _verify(verify, model, device)
@@ -206,15 +235,23 @@ def main(ctx, model, n, range_, out, shard_format, shard_size, workers, verify, 
     note = functools.partial(_echo, err=True)  # a foreign model's line: what was read and assumed
     start, stop = range_ or (0, n)
     with cli_errors():
-        if interpolate is not None:
-            request = WalkRequest(model=model, seed_a=interpolate[0], seed_b=interpolate[1], out=out, steps=steps,
-                                  labels=labels or None, device=device, scale=scale, **runtime, **foreign)
+        if sweep is not None:
+            request = SweepRequest(model=model, sweep=sweep, out=out, n=n if _given(ctx, "n") else 8, seed=seed,
+                                   start=start, steps=steps or SWEEP_STEPS, truncation=truncation, edits=edits,
+                                   directions=directions, labels=labels or None, device=device, scale=scale, **runtime,
+                                   **foreign)
+            result = run_sweep(request, note=note)
+        elif interpolate is not None:
+            request = WalkRequest(model=model, seed_a=interpolate[0], seed_b=interpolate[1], out=out,
+                                  steps=steps or WALK_STEPS, labels=labels or None, device=device, scale=scale,
+                                  **runtime, **foreign)
             result = run_walk(request, note=note)
         else:
             request = GenerationRequest(model=model, n=None if per_class else stop - start, start=start, out=out,
                                         seed=seed, nrow=nrow, batch_size=batch_size, labels=labels or None,
                                         per_class=per_class, device=device, scale=scale, shard_format=shard_format,
-                                        shard_size=shard_size, workers=workers, ray=ray, **runtime, **foreign)
+                                        shard_size=shard_size, workers=workers, ray=ray, truncation=truncation,
+                                        edits=edits, directions=directions, **runtime, **foreign)
             result = run_generation(request, progress=progress, note=note, shard_progress=_shard_progress())
     if verbose:
         click.echo(str(threads.current()), err=True)
@@ -225,7 +262,15 @@ def main(ctx, model, n, range_, out, shard_format, shard_size, workers, verify, 
         where = f"{len(result)} shard{'s' if len(result) != 1 else ''} in {result[0].parent}"
     else:
         where = result[0] if len(result) == 1 else f"{len(result)} files in {result[0].parent}"
-    click.echo(f"wrote {printable(str(where))} ({_what(result, seed, start, per_class, interpolate)}, {result.seconds:.2f}s on "
+    control = ""
+    if interpolate is None:
+        from ganforge.inference.control import Control
+
+        control = Control(request.truncation, None, request.edits).text()
+    what = _what(result, seed, start, per_class, interpolate, sweep, control)
+    if control and sweep is None:
+        what += f", {control}"
+    click.echo(f"wrote {printable(str(where))} ({what}, {result.seconds:.2f}s on "
                f"{result.device}: {result.runtime})")
 
 

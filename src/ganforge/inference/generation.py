@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+
+import numpy as np
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -16,7 +18,8 @@ from typing import NamedTuple
 from ganforge.errors import GanforgeError
 from ganforge.inference import keyed, labels as labelling
 from ganforge.inference.render import check_grid, grid_memory, write_batches
-from ganforge.inference.request import GenerationRequest, ModelRequest, WalkRequest
+from ganforge.inference.control import Control, sweep_amounts
+from ganforge.inference.request import ControlRequest, GenerationRequest, ModelRequest, SweepRequest, WalkRequest
 from ganforge.inference.session import Generator
 from ganforge.inference.walk import walk_classes, walk_frames, walk_memory, write_walk
 
@@ -44,6 +47,7 @@ class GenerateResult(Sequence):
         self.runtime_details = list(runtime_details)  # how that was chosen (Generator.runtime_report): gan-infer -v
         self.scheme = scheme  # how noise is drawn from (seed, index): keyed.SCHEME, which a manifest records
         self.job = None  # a folder's sharded job: what was made (shards.JobResult)
+        self.amounts = None  # a sweep's columns: the amounts along its direction, in steps
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -76,6 +80,31 @@ def open_generator(request: ModelRequest, note: Callable[[str], None] | None = N
     return gen
 
 
+def control_of(request: ControlRequest, gen: Generator, model: str | os.PathLike[str] | None = None) -> Control | None:
+    """The request's :class:`~ganforge.inference.control.Control` for the open ``gen`` (its edits
+    read from the model's directions: :mod:`~ganforge.inference.directions`); None without one."""
+    if not request.controlled:
+        return None
+    if not request.edits:
+        return Control(request.truncation)
+    from ganforge.inference import directions
+
+    found = directions.for_generator(gen, model if model is not None else request.model) if request.directions is None \
+        else directions.load(request.model or gen.path, model_sha256=_sha(gen.path),
+                             source_checkpoint_sha256=gen.info.source_checkpoint_sha256,
+                             latent_dim=gen.info.latent_dim, path=request.directions)
+    return found.control(request.truncation, request.edits)
+
+
+def _sha(path) -> str:
+    from ganforge.fsutil import file_sha256
+
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise GanforgeError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 class _Job(NamedTuple):
     n: int  # samples
     nrow: int | None  # columns of a grid
@@ -87,13 +116,14 @@ class _Job(NamedTuple):
 def _job(request: GenerationRequest, gen: Generator) -> _Job:
     """What the request makes of this model: a per-class grid's classes are the labels given, else
     all of the model's, and only now is its size known (and checked)."""
+    control = control_of(request, gen)
     if request.per_class is None:
         chosen = None if request.labels is None else gen.parse_labels(request.labels)
         labels = None if chosen is None else labelling.blocks(chosen, request.n)
         small = request.small_job()
         return _Job(request.n, request.nrow, chosen, small,
                     gen.stream(request.n, request.seed, request.batch_size, labels, small_job=small,
-                               start=request.start))
+                               start=request.start, control=control))
     if not gen.info.conditional:
         raise GanforgeError(gen._no_classes("per-class grids"))
     if request.labels is not None:
@@ -103,7 +133,7 @@ def _job(request: GenerationRequest, gen: Generator) -> _Job:
         check_grid(request.total(len(classes)), request.form)
     small = request.small_job(len(classes))
     batches = gen.stream_per_class(request.per_class, classes, request.seed, request.batch_size, small_job=small,
-                                   start=request.start)
+                                   start=request.start, control=control)
     return _Job(request.total(len(classes)), request.per_class, classes, small, batches)
 
 
@@ -149,7 +179,7 @@ def run_sharded(request: GenerationRequest, *, shard_progress: Callable[[int, in
         note(gen.foreign_note)
     if request.scale > 1:  # one sample's picture at a time
         grid_memory(1, gen.info.sample_shape, kind=gen.info.kind, scale=request.scale)
-    job = job_from_request(request, gen, model)
+    job = job_from_request(request, gen, model, control_of(request, gen, model))
     small = request.small_job()
     if request.ray is not None:  # Ray's workers tune (or not) where they run: the bytes are the same
         done = request.ray.run(job, shard_progress)
@@ -163,6 +193,49 @@ def run_sharded(request: GenerationRequest, *, shard_progress: Callable[[int, in
                             conditional=gen.info.conditional, runtime=gen.runtime_text(),
                             runtime_details=gen.runtime_report(small))
     result.job = done
+    return result
+
+
+def sweep_noise(request: SweepRequest, gen: Generator) -> tuple[np.ndarray, list[float], np.ndarray | None]:
+    """A sweep's noise ``[n * steps, latent_dim]`` (row after row: sample ``start + r`` of the seed,
+    truncated and edited as asked, moved by each amount of the swept direction), the amounts (in
+    steps) and the labels of its cells (None for an unconditional model, or drawn ones)."""
+    from ganforge.inference import directions
+
+    name, first, last = request.span
+    found = directions.for_generator(gen, request.model) if request.directions is None else directions.load(
+        request.model or gen.path, model_sha256=_sha(gen.path), source_checkpoint_sha256=gen.info.source_checkpoint_sha256,
+        latent_dim=gen.info.latent_dim, path=request.directions)
+    swept = found.get(name)
+    control = found.control(request.truncation, request.edits)
+    z = keyed.noise(request.seed, request.start, request.start + request.n, gen.info.latent_dim)
+    z = control.apply(z, request.seed, request.start)
+    amounts = sweep_amounts(first, last, request.steps)
+    cells = np.repeat(z, request.steps, axis=0) + np.tile(
+        np.stack([np.float32(a * swept.step) * swept.vector for a in amounts]), (request.n, 1))
+    labels = None
+    if gen.info.conditional:
+        if request.labels is not None:
+            chosen = gen.parse_labels(request.labels)
+            rows = labelling.blocks(chosen, request.n)
+        else:
+            rows = labelling.draw_labels(gen.info, request.seed, request.start, request.start + request.n)
+        labels = np.repeat(np.asarray(rows, np.int64), request.steps)
+    return cells.astype(np.float32), amounts, labels
+
+
+def run_sweep(request: SweepRequest, *, note: Callable[[str], None] | None = None) -> GenerateResult:
+    """Make and write the request's sweep (:func:`generate_sweep`): a row a sample, a column an amount."""
+    start = time.perf_counter()
+    gen = open_generator(request, note)
+    if request.form == "png":
+        grid_memory(request.n * request.steps, gen.info.sample_shape, kind=gen.info.kind, scale=request.scale)
+    z, amounts, labels = sweep_noise(request, gen)
+    paths = write_batches(request.form, gen.run_batches(z, labels), len(z), gen.info.sample_shape, request.out,
+                          kind=gen.info.kind, nrow=request.steps, value_range=gen.info.value_range,
+                          scale=request.scale)
+    result = _result(gen, paths, len(z), start, None, True)
+    result.amounts = amounts
     return result
 
 
@@ -185,7 +258,8 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
              layout: str | None = None, labels: Sequence[str | int] | None = None, per_class: int | None = None,
              progress=None, latent_shape: Sequence[int] | None = None, num_classes: int | None = None,
              note: Callable[[str], None] | None = None, provider: str | None = None,
-             precision: str = "fp32", start: int = 0, scale: int = 1) -> GenerateResult:
+             precision: str = "fp32", start: int = 0, scale: int = 1, truncation: float | None = None,
+             edits: Sequence[str] = (), directions: str | os.PathLike[str] | None = None) -> GenerateResult:
     """Sample ``n`` outputs of ``model`` (default: :func:`default_model`) from ``seed`` and write them to ``out``:
     samples ``start:start + n`` of the seed, each the same whatever the batch size, runtime or
     range asked (:mod:`~ganforge.inference.keyed`), so a range equals the same slice of the whole.
@@ -209,13 +283,36 @@ def generate(model: str | os.PathLike[str] | None, n: int | None, out: str | os.
     same noise in every row; ``n`` is then K times the classes, so it must be None. ``scale=N``
     (1 to 16) draws the pictures N times larger a side, nearest neighbour, pixel for pixel; a
     .npy is never scaled (refused).
+
+    ``truncation=T`` redraws every noise component beyond T (less unusual samples, less
+    diversity); ``edits`` (``["sneaker=+2", "pc1=-1"]``, amounts in each direction's recommended
+    steps) move every sample along the model's named directions, read from ``directions`` (default:
+    the ``directions.json`` beside the model, which gan-directions writes). Both keep sample i of
+    the seed addressable (:mod:`~ganforge.inference.control`).
     """
     request = GenerationRequest(model=model, n=n, out=out, seed=seed, nrow=nrow, batch_size=batch_size,
                                 labels=labels, per_class=per_class, device=device, latent_dim=latent_dim,
                                 latent_shape=latent_shape, value_range=value_range, layout=layout,
                                 num_classes=num_classes, provider=provider, precision=precision, start=start,
-                                scale=scale)
+                                scale=scale, truncation=truncation, edits=tuple(edits), directions=directions)
     return run_generation(request, progress=progress, note=note)
+
+
+def generate_sweep(model: str | os.PathLike[str] | None, sweep: str, out: str | os.PathLike[str], *, n: int = 8,
+                   steps: int = 9, seed: int = 0, start: int = 0, truncation: float | None = None,
+                   edits: Sequence[str] = (), directions: str | os.PathLike[str] | None = None,
+                   labels: Sequence[str | int] | None = None, device: str = "auto", scale: int = 1,
+                   provider: str | None = None, precision: str = "fp32",
+                   note: Callable[[str], None] | None = None) -> GenerateResult:
+    """A grid along the named direction ``sweep`` (``"pc0"`` from -2 to +2 steps, ``"pc0=-1:3"``):
+    a row each of samples ``start:start + n`` of ``seed``, a column each of ``steps`` amounts; the
+    ``truncation`` and the other ``edits`` apply to every cell. ``out``: ``*.png`` (``steps``
+    columns) or ``*.npy`` (``[n * steps, ...]``, row after row). The result's ``amounts`` are the
+    columns' amounts, in steps."""
+    request = SweepRequest(model=model, sweep=sweep, out=out, n=n, steps=steps, seed=seed, start=start,
+                           truncation=truncation, edits=tuple(edits), directions=directions, labels=labels,
+                           device=device, scale=scale, provider=provider, precision=precision)
+    return run_sweep(request, note=note)
 
 
 def generate_walk(model: str | os.PathLike[str] | None, seed_a: int, seed_b: int, out: str | os.PathLike[str], *,

@@ -9,6 +9,9 @@ not: numpy reads ``[s, 1, 0]`` as ``[s + 2**32, 0, 0]``). So any range ``[a, b)`
 the samples before it, and sample ``i`` does not depend on the batch size, the micro-batch, the
 runtime, the worker count or the shards a job is cut into: only on ``(seed, i)`` and the model.
 
+Truncation (:mod:`~ganforge.inference.control`) redraws the components it cuts from a third
+stream, :data:`REDRAW`, keyed the same way; the noise and labels streams do not change with it.
+
 The scheme is named (:data:`SCHEME`): manifests and ``-v`` carry it, and a manifest of another
 scheme is refused. Changing anything here (the block size, the keys, the draw) is a new scheme
 with a new name; ``tests/inference/test_keyed.py`` pins values so that it never changes silently.
@@ -22,7 +25,7 @@ import numpy as np
 
 SCHEME = "keyed-blocks-v1"
 BLOCK = 1024  # samples a block: each block's noise comes from its own generator
-NOISE, LABELS = 0, 1  # the streams of a seed
+NOISE, LABELS, REDRAW = 0, 1, 2  # the streams of a seed (REDRAW: truncation's redrawn components)
 
 
 def generator(seed: int, stream: int, block: int) -> np.random.Generator:
@@ -77,6 +80,19 @@ class Noise:
         if row > self._row:  # the rows before are not wanted: drawn and dropped, to reach this one
             self._rng.standard_normal((row - self._row, self.dim), dtype=np.float32)
         return self._rng
+
+
+def uniform(seed: int, start: int, stop: int, dim: int) -> np.ndarray:
+    """Uniform values in [0, 1) ``[stop - start, dim]`` float64 of samples ``start:stop`` of
+    ``seed``'s :data:`REDRAW` stream, block by block as the noise is: what truncation redraws a
+    sample's components from (:mod:`~ganforge.inference.control`), so a truncated sample ``i``
+    of seed ``s`` is one thing everywhere too. The noise itself is not touched by this stream."""
+    out = np.empty((stop - start, dim), np.float64)
+    done = 0
+    for b, lo, hi in _blocks(start, stop) if stop > start else ():
+        out[done : done + hi - lo] = generator(seed, REDRAW, b).random((hi, dim))[lo:hi]
+        done += hi - lo
+    return out
 
 
 def labels(seed: int, start: int, stop: int, num_classes: int) -> np.ndarray:

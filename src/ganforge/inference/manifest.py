@@ -32,7 +32,7 @@ MAX_MANIFEST_BYTES = 64 << 20  # a manifest read back is refused beyond this (10
 # words it uses: (key in the manifest, what it is).
 IDENTITY = (("model_sha256", "model (sha256)"), ("seed", "seed"), ("scheme", "scheme"),
             ("shard_size", "shard size"), ("range", "range"), ("form", "form"), ("labels", "labels"),
-            ("options", "generator options"), ("sample", "sample shape"))
+            ("options", "generator options"), ("sample", "sample shape"), ("control", "truncation and edits"))
 
 
 def read(folder: Path) -> dict | None:

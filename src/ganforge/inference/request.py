@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ganforge.errors import GanforgeError
 from ganforge.inference import shards, tuning, workers
+from ganforge.inference.control import MAX_SWEEP_STEPS, Edit, check_truncation, parse_edit, parse_sweep
 from ganforge.inference.labels import label_list, walk_labels
 from ganforge.inference.render import MAX_GRID, check_grid, check_out_dir, out_form
 from ganforge.values import check_count, check_scale, check_seed, check_start
@@ -44,6 +45,33 @@ class ModelRequest:
                     provider=self.provider, precision=self.precision)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ControlRequest(ModelRequest):
+    """What is done to the noise (:mod:`~ganforge.inference.control`): ``truncation`` (None: none)
+    and ``edits`` along the model's named directions (``"sneaker"``, ``"pc1=-1"`` or
+    :class:`~ganforge.inference.control.Edit`; a tuple of Edit once built), read from
+    ``directions`` (None: the ``directions.json`` beside the model)."""
+
+    truncation: float | None = None
+    edits: Sequence[str | Edit] = ()
+    directions: str | os.PathLike[str] | None = None
+
+    def _check_control(self) -> None:
+        object.__setattr__(self, "truncation", check_truncation(self.truncation))
+        if isinstance(self.edits, (str, Edit)):
+            raise GanforgeError("edits is a list of edits, such as ['sneaker=+2', 'pc1=-1']")
+        edits = tuple(e if isinstance(e, Edit) else parse_edit(e) for e in self.edits or ())
+        names = [e.name.lower() for e in edits]
+        if len(set(names)) != len(names):
+            raise GanforgeError(f"one --edit a direction: {', '.join(sorted({n for n in names if names.count(n) > 1}))} "
+                                "given twice (amounts add up in one: --edit NAME=AMOUNT)")
+        object.__setattr__(self, "edits", edits)
+
+    @property
+    def controlled(self) -> bool:
+        return self.truncation is not None or bool(self.edits)
+
+
 def _check_scale(scale, form: str) -> int:
     """A picture's ``scale`` (1 to 16); a .npy holds values, not pixels, and is never scaled."""
     scale = check_scale(scale)
@@ -54,7 +82,7 @@ def _check_scale(scale, form: str) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GenerationRequest(ModelRequest):
+class GenerationRequest(ControlRequest):
     """``n`` samples of ``seed`` from index ``start`` (samples ``start:start + n``, each the same
     whatever else is asked: :mod:`~ganforge.inference.keyed`) to ``out`` (``*.png`` grid of
     ``nrow`` columns, ``*.npy``, ``DIR/``); ``labels`` split them in blocks; ``per_class=K`` a grid
@@ -78,6 +106,7 @@ class GenerationRequest(ModelRequest):
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", check_seed(self.seed))
         object.__setattr__(self, "start", check_start(self.start))
+        self._check_control()
         labels = label_list(self.labels)
         object.__setattr__(self, "labels", None if labels is None else tuple(labels))
         if self.per_class is not None:
@@ -153,6 +182,49 @@ class GenerationRequest(ModelRequest):
         """Whether the runtime plan is measured first (once per model and machine, then cached)
         where none is: a job of TUNE_FROM_N samples or more, its run size left to the plan."""
         return not self.small_job(num_classes) and self.batch_size is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepRequest(ControlRequest):
+    """A sweep along direction ``sweep`` (``"pc0"``: -2 to +2 steps; ``"pc0=-1:3"``), a row a sample
+    (samples ``start:start + n`` of ``seed``), a column one of ``steps`` amounts, to ``out`` (a
+    ``*.png`` grid or a ``*.npy`` array ``[n * steps, ...]``, row after row). The other edits and
+    the truncation apply to every cell; the swept direction may not be one of ``edits``."""
+
+    sweep: str
+    out: str | os.PathLike[str]
+    n: int = 8
+    seed: int = 0
+    start: int = 0
+    steps: int = 9
+    labels: Sequence[str | int] | None = None  # conditional models: a row's class, in blocks as gan-infer splits them
+    scale: int = 1
+    form: str = field(init=False)
+    span: tuple[str, float, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        object.__setattr__(self, "start", check_start(self.start))
+        object.__setattr__(self, "n", check_count(self.n, "--n (rows of the sweep)"))
+        object.__setattr__(self, "steps", check_count(self.steps, "--steps", minimum=2))
+        if self.steps > MAX_SWEEP_STEPS:
+            raise GanforgeError(f"a sweep has at most {MAX_SWEEP_STEPS} columns, got --steps {self.steps}")
+        self._check_control()
+        object.__setattr__(self, "span", parse_sweep(self.sweep))
+        if self.span[0].lower() in (e.name.lower() for e in self.edits):
+            raise GanforgeError(f"--sweep {self.span[0]} moves that direction already: drop its --edit")
+        labels = label_list(self.labels)
+        object.__setattr__(self, "labels", None if labels is None else tuple(labels))
+        if self.labels is not None and self.n < len(self.labels):
+            raise GanforgeError(f"{len(self.labels)} labels need at least {len(self.labels)} rows, got --n {self.n}")
+        object.__setattr__(self, "form", out_form(self.out))
+        if self.form == "dir":
+            raise GanforgeError(f"a sweep is one grid: --out {self.out} is a folder; write sweep.png (or .npy)")
+        object.__setattr__(self, "scale", _check_scale(self.scale, self.form))
+        check_grid(self.n * self.steps, self.form)
+
+    def small_job(self, num_classes: int | None = None) -> bool:
+        return True
 
 
 @dataclass(frozen=True, kw_only=True)

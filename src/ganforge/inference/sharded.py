@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ganforge.errors import GanforgeError
 from ganforge.inference import keyed, manifest
+from ganforge.inference.control import Control
 from ganforge.inference.shards import ShardJob
 
 
@@ -33,11 +34,12 @@ def job_options(options: Mapping) -> dict:
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items()}
 
 
-def job_from_request(request, gen, model: str | os.PathLike[str]) -> ShardJob:
+def job_from_request(request, gen, model: str | os.PathLike[str], control=None) -> ShardJob:
     """The job of a folder :class:`~ganforge.inference.request.GenerationRequest`: samples
     ``request.start`` to ``request.start + request.n`` to ``request.out`` in shards of
     ``request.shard_format`` (png by default) and ``request.shard_size``, on the open ``gen`` of
-    ``model`` (opened with :func:`job_options`)."""
+    ``model`` (opened with :func:`job_options`); ``control``: its truncation and edits
+    (:func:`~ganforge.inference.generation.control_of`)."""
     from ganforge.fsutil import file_sha256
 
     info = gen.info
@@ -52,7 +54,7 @@ def job_from_request(request, gen, model: str | os.PathLike[str]) -> ShardJob:
                     shard_size=request.shard_size, labels=labels, conditional=info.conditional,
                     class_names=None if info.class_names is None else tuple(info.class_names),
                     options=job_options(request.generator_options()), device=request.device,
-                    batch_size=request.batch_size, scale=request.scale)
+                    batch_size=request.batch_size, scale=request.scale, control=control)
 
 
 def job_from_folder(folder: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, *,
@@ -76,7 +78,8 @@ def job_from_folder(folder: str | os.PathLike[str], model: str | os.PathLike[str
                        labels=labels.get("indices") if labels["mode"] == "given" else None,
                        conditional=labels["mode"] != "none", class_names=data.get("class_names"),
                        options=job_options(data.get("options") or {}), device=device,
-                       scale=sample.get("png_scale", 1))
+                       scale=sample.get("png_scale", 1),
+                       control=None if data.get("control") is None else Control.from_manifest(data["control"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise GanforgeError(f"{folder / manifest.NAME} is not a complete shard manifest ({type(exc).__name__}: "
                             f"{str(exc)[:60]}): delete the folder and run the job again") from None

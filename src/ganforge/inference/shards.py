@@ -30,6 +30,7 @@ import numpy as np
 from ganforge.errors import GanforgeError, WriteError
 from ganforge.fsutil import atomic_dir, atomic_path
 from ganforge.inference import keyed, manifest, workers as pool
+from ganforge.inference.control import Control
 from ganforge.inference.render import SERIES_CELL, check_finite, png_bytes, sample_images, scaled
 from ganforge.limits import check_memory
 from ganforge.values import check_count, check_scale, check_seed, check_start
@@ -114,6 +115,7 @@ class ShardJob:
     device: str = "auto"  # where workers run it: not part of what the folder holds
     batch_size: int | None = None  # samples a run (None: chunks sized for memory): the same samples either way
     scale: int = 1  # PNGs this many times larger a side, nearest neighbour (png only)
+    control: Control | None = None  # truncation and edits of the noise (ganforge.inference.control)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -142,6 +144,10 @@ class ShardJob:
         if self.batch_size is not None:
             set_(self, "batch_size", check_count(self.batch_size, "batch size"))
         set_(self, "scale", check_scale(self.scale))
+        if self.control is not None and not isinstance(self.control, Control):
+            raise GanforgeError("a job's control is a ganforge.inference.control.Control")
+        if self.control is not None and not self.control:
+            set_(self, "control", None)
         if self.scale != 1 and self.form == "npy":
             raise GanforgeError(f"npy shards hold the samples' values, not pixels: scale {self.scale} is for png "
                                 "shards; drop --scale or use --format png")
@@ -213,6 +219,7 @@ class ShardJob:
                 "shard_size": self.shard_size, "sample": sample, "labels": labels,
                 "class_names": None if self.class_names is None else list(self.class_names),
                 "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(self.options.items())},
+                **({"control": self.control.manifest()} if self.control is not None else {}),
                 "shards": [{"index": s.index, "name": s.name, "range": [s.start, s.stop], "count": s.count}
                            for s in self.shards()]}
 
@@ -238,7 +245,7 @@ def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
     :class:`~ganforge.inference.Generator` of the job's model): samples ``shard.start:shard.stop``
     of the seed, checked finite; a .npy file's bytes, or a PNG a sample."""
     labels = job.labels_of(shard.start, shard.stop)
-    batches = gen.iter_batches(shard.count, job.seed, job.batch_size, labels, start=shard.start)
+    batches = gen.iter_batches(shard.count, job.seed, job.batch_size, labels, start=shard.start, control=job.control)
     if job.form == "npy":  # the file's bytes, the samples written straight into them: one copy in memory
         header = npy_header(shard.count, job.sample_shape)
         buffer = bytearray(npy_size(shard.count, job.sample_shape))

@@ -108,6 +108,8 @@ def _made_again(job: ShardJob, gen, indices: np.ndarray) -> np.ndarray:
     """Samples ``indices`` of the job's seed, each made from its index alone."""
     dim = gen.info.latent_dim
     z = np.concatenate([keyed.noise(job.seed, int(i), int(i) + 1, dim) for i in indices])
+    if job.control is not None:  # truncated and edited each from its own index, as the job made it
+        z = np.concatenate([job.control.apply(z[j : j + 1], job.seed, int(i)) for j, i in enumerate(indices)])
     labels = None
     if job.labels is not None:
         labels = np.concatenate([job.labels_of(int(i), int(i) + 1) for i in indices])
