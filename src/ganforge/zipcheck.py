@@ -63,12 +63,13 @@ class Reader:
     error: type[GanforgeError] = GanforgeError
     foreign: str | None = None
     items: int | None = None
+    incomplete: str = "is the file complete?"  # what to do with one that cannot be read as a zip at all
 
     def fail(self, path: Path, problem: str) -> GanforgeError:
         return self.error(f"{self.noun} {path} {problem}")
 
     def unreadable(self, path: Path, reason: str) -> GanforgeError:
-        return self.error(f"{path} is not a readable {self.noun} ({reason}); is the file complete?")
+        return self.error(f"{path} is not a readable {self.noun} ({reason}); {self.incomplete}")
 
 
 @contextlib.contextmanager

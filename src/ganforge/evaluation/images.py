@@ -33,7 +33,9 @@ FEATURES = 128
 CACHE = cache_dir() / "evaluators"
 # How a cached evaluator is proven before torch reads it (zipcheck): a cache is untrusted input
 CACHED = zipcheck.Reader("evaluator cache", "delete it: gan-eval trains a new one", error=GanforgeError,
-                         legacy="delete it: gan-eval trains a new one")
+                         legacy="delete it: gan-eval trains a new one",
+                         foreign="{path} is not a readable evaluator cache ({reason}); delete it: gan-eval trains a "
+                                 "new one", incomplete="delete it: gan-eval trains a new one")
 
 
 class FeatureNet(nn.Module):
