@@ -136,7 +136,8 @@ def _build(name: str, model: Path, ckpt: Path | None, foreign: dict | None = Non
             raise B.Skipped(f"{ts} not exported (gan-export --format torchscript)")
         if foreign is not None:
             raise B.Skipped(f"the model has no ganforge metadata, so {ts} is not known to be its TorchScript")
-        problem = siblings.differs(source, siblings.source_of(ts), ts, model)
+        recorded = siblings.source_of(ts)  # an unreadable file is told as such by its loader, below
+        problem = None if recorded is siblings.UNREADABLE else siblings.differs(source, recorded, ts, model)
         if problem is not None:  # another checkpoint's TorchScript: not the same weights
             raise B.Skipped(f"{problem}: export it again (gan-export --format torchscript) to time it")
         return B.torchscript_backend(ts)

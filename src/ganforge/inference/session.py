@@ -251,18 +251,13 @@ class Generator(Batching):
         return labelling.known_labels(self.info)
 
     def parse_labels(self, values: Iterable[str | int]) -> list[int]:
-        """Class indices of ``values``, each a class name (case-insensitive) or an index (3 or "3").
-
-        A name is matched first, so a class named "3" wins over index 3. Anything
-        else is a GanforgeError that lists the classes the model knows.
-        """
+        """Class indices of ``values``, each a class name (case-insensitive; matched first, so a
+        class named "3" wins over index 3) or an index; else a GanforgeError listing the classes."""
         return labelling.parse_labels(self.info, self.path, values)
 
     def sample_labels(self, n: int, seed: int, start: int = 0) -> np.ndarray:
-        """Labels ``[n]`` int64 of samples ``start:start + n`` of ``seed``, uniform over the
-        classes: what ``generate(n, seed)`` feeds a conditional model. Their stream is not the
-        noise's, so ``generate(n, seed)`` gets the same noise whether the model is conditional or
-        not (:mod:`ganforge.inference.keyed`)."""
+        """Labels ``[n]`` int64 of samples ``start:start + n`` of ``seed``, uniform over the classes:
+        what ``generate(n, seed)`` feeds a conditional model (a stream apart from the noise's)."""
         if not self.info.conditional:
             raise GanforgeError(self._no_classes())
         n, start = check_count(n), check_start(start)
@@ -346,22 +341,17 @@ class Generator(Batching):
         return runner
 
     def _run_session(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        options = self._run_options()
-
-        def stop() -> None:
-            options.terminate = True
-
-        with watchdog.guard(stop, f"running {self.path} on a batch of {len(next(iter(feed.values())))}"):
+        options = self._run_options()  # the watchdog stops the run through it
+        with watchdog.guard(functools.partial(setattr, options, "terminate", True),
+                            f"running {self.path} on a batch of {len(next(iter(feed.values())))}"):
             return self.session.run([self.output_name], feed, options)[0]
 
     def _run_once(self, z: np.ndarray, labels: np.ndarray | None, name: str) -> np.ndarray:
         runner = self._runner(name)
         try:
             feed = self._feed(z, labels)
-            if name != runtimes.ONNXRUNTIME and len(z) not in self._proven:
-                # OpenVINO's memory cannot be capped: a run size goes to it once onnxruntime, whose arena
-                # is capped at the memory budget, ran it, so no route (a plan cache's entry) bypasses the cap
-                self._run_session(feed)
+            if name != runtimes.ONNXRUNTIME and len(z) not in self._proven:  # OpenVINO's memory is not capped:
+                self._run_session(feed)  # a size goes to it once the capped onnxruntime ran it (no route bypasses)
                 self._proven.add(len(z))
             out = runner(feed)
             if name == runtimes.ONNXRUNTIME:

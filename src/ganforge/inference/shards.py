@@ -17,7 +17,6 @@ Torch-free, no CLI state: everything a worker needs is in the job (it pickles).
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import time
@@ -31,6 +30,7 @@ from ganforge.errors import GanforgeError, WriteError
 from ganforge.fsutil import atomic_dir, atomic_path
 from ganforge.inference import keyed, manifest, workers as pool
 from ganforge.inference.control import Control
+from ganforge.inference.disk import check_space, npy_header, npy_size
 from ganforge.inference.render import SERIES_CELL, check_finite, png_bytes, sample_images, scaled
 from ganforge.limits import check_memory
 from ganforge.values import check_count, check_scale, check_seed, check_start
@@ -41,7 +41,6 @@ SHARD_BYTES = 64 << 20  # ... or fewer, so that a shard's float32 samples stay w
 MAX_SHARDS = 100_000  # shards a job may have: the manifest lists them all
 NAME_DIGITS = 6  # shard-000123
 WRITE_CHUNK = 1 << 20  # bytes a write() of a shard's file
-PNG_OVERHEAD = 128  # bytes a PNG file holds besides its pixels (signature, chunks, a filter byte a row)
 
 
 def default_shard_size(sample_shape) -> int:
@@ -227,19 +226,6 @@ class ShardJob:
 # --- making a shard, and putting it in place --------------------------------------------------------
 
 
-def npy_header(count: int, sample_shape) -> bytes:
-    """The .npy header of a shard of ``count`` float32 samples (format 1.0, what numpy writes)."""
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                                                  "fortran_order": False, "shape": (count, *sample_shape)})
-    return buffer.getvalue()
-
-
-def npy_size(count: int, sample_shape) -> int:
-    """The bytes of a complete npy shard of ``count`` samples."""
-    return len(npy_header(count, sample_shape)) + 4 * count * math.prod(sample_shape)
-
-
 def compute_shard(job: ShardJob, shard: Shard, gen) -> ShardData:
     """The content of ``shard`` of ``job`` in memory, made by ``gen`` (an open
     :class:`~ganforge.inference.Generator` of the job's model): samples ``shard.start:shard.stop``
@@ -323,26 +309,6 @@ def prepare(job: ShardJob) -> None:
     for the shards still to make (:func:`check_space`)."""
     manifest.prepare(job.out, job.manifest())
     check_space(job, job.missing())
-
-
-def shard_bytes(job: ShardJob, shard: Shard) -> int:
-    """What ``shard`` takes on disk: a .npy file exactly; a PNG folder about its raw pixels (8-bit
-    samples compress to less, noise to about that) and a little a file."""
-    if job.form == "npy":
-        return npy_size(shard.count, job.sample_shape)
-    pixels = SERIES_CELL[0] * SERIES_CELL[1] * 3 if job.kind == "series" else math.prod(job.sample_shape) * job.scale**2
-    return shard.count * (pixels + PNG_OVERHEAD)
-
-
-def check_space(job: ShardJob, todo: list[Shard]) -> None:
-    """Refuse in one line, before anything is made, a job whose missing shards do not fit on the
-    disk of its folder (a 30-digit --n wrote until the disk was full)."""
-    from ganforge.fsutil import check_free_space
-
-    if todo:
-        need = sum(shard_bytes(job, s) for s in todo)
-        check_free_space(job.out, need, f"{len(todo):,} {job.form} shard{'s' if len(todo) != 1 else ''} of "
-                                         f"{sum(s.count for s in todo):,} samples")
 
 
 @dataclass(frozen=True)
