@@ -122,6 +122,36 @@ def _wait_ready(server: Server) -> None:
     raise AssertionError("gan-serve was not ready within 60 s")
 
 
+def with_directions(folder: Path, source: Path = COND, names=("pc0", "pc1", "sneaker")) -> Path:
+    """A copy of ``source`` in ``folder`` with a directions.json beside it: unit axis vectors, step
+    1.5; a name not starting ``pc`` is a class direction toward the class of that name."""
+    import numpy as np
+
+    from ganforge.fsutil import file_sha256
+    from ganforge.inference import Generator, directions as D
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "generator.onnx"
+    model.write_bytes(source.read_bytes())
+    dim = Generator(model, device="cpu").info.latent_dim
+    found = tuple(D.Direction(name, "principal", np.eye(dim, dtype=np.float32)[i], 1.5) if name.startswith("pc")
+                  else D.Direction(name, "class", np.eye(dim, dtype=np.float32)[i], 1.5, {"class": name.title()})
+                  for i, name in enumerate(names))
+    D.save(D.Directions(file_sha256(model), dim, found), D.path_for(model))
+    return model
+
+
+@pytest.fixture(scope="module")
+def directed_model(tmp_path_factory) -> Path:
+    return with_directions(tmp_path_factory.mktemp("directed"))
+
+
+@pytest.fixture(scope="module")
+def directed_server(directed_model):
+    with serving(directed_model) as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
 def cond_server():
     with serving(COND) as server:

@@ -4,7 +4,9 @@ session, takes what is queued (up to ``max_batch`` samples, waiting at most
 
 The event loop never runs the model: a route submits a job and awaits its future; a worker sets
 it from its thread through ``loop.call_soon_threadsafe``. A *solo* job (a /v1 picture: its own
-run, exactly as gan-infer makes it) runs alone; tensor jobs (v2 infer) are concatenated.
+run, exactly as gan-infer makes it) runs alone; tensor jobs (v2 infer) are concatenated, each job's noise first truncated and edited
+by its own control (keyed by its own seed and start), so requests of different controls share a
+run and each gets what it would alone.
 """
 
 from __future__ import annotations
@@ -34,12 +36,17 @@ class RunFailed(GanforgeError):
 
 class Job:
     """``n`` samples to make: noise ``z`` (and ``labels``) batched with others, or ``solo(gen)``
-    run alone. Its future belongs to the event loop that made it."""
+    run alone. ``control`` (:class:`~ganforge.inference.control.Control`, or None) acts on this
+    job's ``z`` alone, as samples ``start:start + n`` of ``seed``, on the worker before the run.
+    Its future belongs to the event loop that made it."""
 
-    __slots__ = ("n", "z", "labels", "solo", "future", "loop", "queued_at", "cancelled")
+    __slots__ = ("n", "z", "labels", "solo", "control", "seed", "start", "future", "loop", "queued_at",
+                 "cancelled")
 
-    def __init__(self, n: int, *, z=None, labels=None, solo: Callable | None = None):
+    def __init__(self, n: int, *, z=None, labels=None, solo: Callable | None = None, control=None, seed: int = 0,
+                 start: int = 0):
         self.n, self.z, self.labels, self.solo = n, z, labels, solo
+        self.control, self.seed, self.start = control, seed, start
         self.loop = asyncio.get_running_loop()
         self.future = self.loop.create_future()
         self.queued_at = time.perf_counter()
@@ -166,7 +173,8 @@ class Batcher:
             self._count(jobs[0].n)
             jobs[0].finish(result)
             return
-        z = jobs[0].z if len(jobs) == 1 else np.concatenate([job.z for job in jobs])
+        noise = [job.z if not job.control else job.control.apply(job.z, job.seed, job.start) for job in jobs]
+        z = noise[0] if len(jobs) == 1 else np.concatenate(noise)
         labels = None
         if jobs[0].labels is not None:
             labels = jobs[0].labels if len(jobs) == 1 else np.concatenate([job.labels for job in jobs])

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from ganforge import __version__
 from ganforge.errors import GanforgeError, first_line
 from ganforge.inference.metadata import OUTPUT_NAME
-from ganforge.serve import protocol, v1
+from ganforge.serve import controls, protocol, v1
 from ganforge.serve.batcher import Batcher, Job, QueueFull, RunFailed, TimedOut
 from ganforge.serve.metrics import Metrics
 from ganforge.serve.model import VERSION, ServedModel
@@ -163,7 +163,9 @@ async def infer(state: State, request: Request) -> Response:
     arrays = protocol.decode_inputs(request_json, binary, served.inputs,
                                     lambda n, _: served.check_samples(n, binary=want_binary))
     z, labels = served.tensors(arrays)
-    x = await state.batcher.run(Job(len(z), z=z, labels=labels), state.config.timeout_s)
+    control, seed, start = controls.from_parameters(served.controls, request_json.get("parameters"))
+    x = await state.batcher.run(Job(len(z), z=z, labels=labels, control=control, seed=seed, start=start),
+                                state.config.timeout_s)
     return infer_response(state, request_json, x, want_binary)
 
 

@@ -18,9 +18,11 @@ from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.fsutil import file_sha256
 from ganforge.inference import Generator
+from ganforge.inference.control import MAX_TRUNCATION
 from ganforge.inference.metadata import INPUT_NAME, LABELS_NAME, OUTPUT_NAME
 from ganforge.limits import check_memory
 from ganforge.serve.config import ServeConfig
+from ganforge.serve.controls import Controls
 from ganforge.serve.protocol import ProtocolError, TensorSpec
 
 VERSION = "1"  # the Triton export's one version folder
@@ -53,6 +55,7 @@ class ServedModel:
         self.inputs = [TensorSpec(INPUT_NAME, "FP32", ((gen.info.latent_dim,),))]
         if self.conditional:  # Triton declares labels dims [1] reshaped to []: clients send [batch, 1]
             self.inputs.append(TensorSpec(LABELS_NAME, "INT64", ((1,), ())))
+        self.controls = Controls(gen)  # the directions.json beside the model, read once
 
     @property
     def generator(self) -> Generator:
@@ -104,14 +107,16 @@ class ServedModel:
                 "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, *self.info.sample_shape]}]}
 
     def describe(self) -> dict:
-        """What the page and ``GET /v1/model`` show: kind, shapes, classes, identity."""
+        """What the page and ``GET /v1/model`` show: kind, shapes, classes, identity, and the named
+        directions a request's edits may use (``directions_missing`` says how to make them when none)."""
         return {"name": self.name, "sha256": self.sha256, "kind": self.info.kind, "variant": self.info.variant,
                 "latent_dim": self.info.latent_dim, "sample_shape": list(self.info.sample_shape),
                 "class_names": list(self.info.class_names or []), "conditional": self.conditional,
                 "max_batch": self.config.max_batch, "runtime": self.generator.runtime_text(),
                 "sessions": len(self.generators), "threads_per_session": {
                     "intra_op": self.threads.intra, "inter_op": self.threads.inter, "reason": self.threads.reason},
-                "ganforge": __version__}
+                "ganforge": __version__, "directions": self.controls.describe(),
+                "directions_missing": self.controls.missing, "max_truncation": MAX_TRUNCATION}
 
     def sessions_text(self) -> str:
         """The startup log's line on the sessions: how many, and the threads each computes on."""

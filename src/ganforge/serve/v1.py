@@ -10,6 +10,7 @@ gan-infer's writers into a private temporary folder, whose file is the response.
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from ganforge.inference import keyed, labels as labelling
 from ganforge.inference.render import MAX_GRID, grid_memory, write_batches
 from ganforge.inference.request import GenerationRequest, WalkRequest
 from ganforge.inference.walk import walk_classes, walk_frames, walk_memory, write_walk
+from ganforge.serve import controls
 
 MEDIA = {"png": "image/png", "npy": "application/octet-stream", "gif": "image/gif"}
 
@@ -57,8 +59,10 @@ def _file_bytes(form: str, write: Callable[[Path], object]) -> bytes:
 
 
 def generation(served, form: str, query) -> Work:
-    """``/v1/generate.{png,npy}?n=64&seed=1[&start=0][&label=NAME ...][&nrow=8]``: samples
-    ``start:start + n`` of the seed (:mod:`~ganforge.inference.keyed`)."""
+    """``/v1/generate.{png,npy}?n=64&seed=1[&start=0][&label=NAME ...][&nrow=8][&truncation=T]
+    [&edit=NAME=AMOUNT ...]``: samples ``start:start + n`` of the seed (:mod:`~ganforge.inference.keyed`),
+    truncated and edited as ``gan-infer --truncation T --edit NAME=AMOUNT`` makes them
+    (:mod:`~ganforge.serve.controls`)."""
     labels = query.getlist("label") or None
     request = GenerationRequest(model=served.path, n=_int(query, "n", 64), out=f"generate.{form}",
                                 seed=_int(query, "seed", 0), start=_int(query, "start", 0),
@@ -67,6 +71,7 @@ def generation(served, form: str, query) -> Work:
         raise GanforgeError(f"a /v1 response holds at most {MAX_GRID} samples, got n={request.n}: ask for fewer, "
                             "or stream many with gan-infer --out DIR/")
     served.check_samples(request.n)
+    control = served.controls.control(query.get("truncation"), controls.query_edits(query.getlist("edit")))
     gen0 = served.generator
     if form == "png":
         grid_memory(request.n, gen0.info.sample_shape)
@@ -76,14 +81,15 @@ def generation(served, form: str, query) -> Work:
     def run(gen) -> bytes:  # generation.run_generation's steps, on this worker's session
         labels = None if chosen is None else labelling.blocks(chosen, request.n)
         batches = gen.stream(request.n, request.seed, request.batch_size, labels, small_job=request.small_job(),
-                             start=request.start)
+                             start=request.start, control=control)
         return _file_bytes(form, lambda out: write_batches(form, batches, request.n, info.sample_shape, out,
                                                            kind=info.kind, nrow=request.nrow,
                                                            value_range=info.value_range))
 
     # the scheme too: the same query under another noise scheme is other bytes
+    # and the control exactly (the shift's floats: the directions the server read at start)
     fields = (request.n, request.seed, request.start, request.nrow, None if chosen is None else tuple(chosen),
-              keyed.SCHEME)
+              keyed.SCHEME, None if control is None else json.dumps(control.manifest()))
     return Work(request.n, form, run, _etag(served.sha256, form, fields), request.seed)
 
 
@@ -92,6 +98,9 @@ def walk(served, form: str, query) -> Work:
     a, b = _int(query, "a", None), _int(query, "b", None)
     if a is None or b is None:
         raise GanforgeError("a walk needs two seeds: ?a=1&b=2 (and steps=16)")
+    if query.get("truncation") or query.getlist("edit"):
+        raise GanforgeError("a walk takes no truncation or edits (gan-infer --interpolate takes none either): drop "
+                            "them, or ask /v1/generate.png for the edited samples")
     request = WalkRequest(model=served.path, seed_a=a, seed_b=b, out=f"walk.{form}", steps=_int(query, "steps", 16),
                           labels=query.getlist("label") or None)
     served.check_samples(request.steps)
