@@ -106,8 +106,6 @@ def decoded(png: bytes):
 def test_a_slider_a_direction_and_moving_one_edits_the_same_seed(tmp_path, directed_server):
     """The page's sliders come from /v1/model's directions; moving one asks for that edit of the same
     seed and shows those bytes; reset asks for the plain samples again."""
-    import base64
-
     from tests.serve.cdp import browsing
 
     exe = browser()
