@@ -80,3 +80,63 @@ def test_missing_browser_skips_here_and_fails_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         me.browser()
+
+
+# the grid as the page decoded it, pixel by pixel (the page's CSP lets no script fetch the blob back)
+PIXELS = """(() => { const img = document.getElementById("grid"), c = document.createElement("canvas");
+  c.width = img.naturalWidth; c.height = img.naturalHeight; const g = c.getContext("2d"); g.drawImage(img, 0, 0);
+  return [c.width, c.height, Array.from(g.getImageData(0, 0, c.width, c.height).data)]; })()"""
+QUERY = '(document.getElementById("grid").complete && document.getElementById("grid").dataset.query || "")'
+
+
+def shown(page):
+    import numpy as np
+
+    width, height, data = page.evaluate(PIXELS)
+    return np.array(data, np.uint8).reshape(height, width, 4)
+
+
+def decoded(png: bytes):
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def test_a_slider_a_direction_and_moving_one_edits_the_same_seed(tmp_path, directed_server):
+    """The page's sliders come from /v1/model's directions; moving one asks for that edit of the same
+    seed and shows those bytes; reset asks for the plain samples again."""
+    from tests.serve.cdp import browsing
+
+    exe = browser()
+    dom = run(exe, "--dump-dom", directed_server.url + "/")
+    for name, kind in (("pc0", "(principal)"), ("pc1", "(principal)"), ("sneaker", "(toward Sneaker)")):
+        assert re.search(rf'<label for="edit-{name}">{name} <span class="kind">{re.escape(kind)}</span></label>'
+                         rf'<input type="range" id="edit-{name}" min="-4" max="4" step="0.25"', dom), name
+    assert 'id="no-directions" class="hidden"' in dom
+    with browsing(exe, directed_server.url + "/?seed=5&n=9", tmp_path / "profile") as page:
+        assert page.wait_for(QUERY) == "n=9&seed=5"
+        plain = shown(page)
+        page.evaluate('{ const s = document.getElementById("edit-sneaker"); s.value = "2";'
+                      's.dispatchEvent(new Event("input", {bubbles: true})); } true')
+        assert page.wait_for(f'{QUERY}.includes("edit") && {QUERY}') == "n=9&seed=5&edit=sneaker%3D%2B2"
+        edited = shown(page)
+        assert page.evaluate('document.querySelector("#edit-sneaker + output").textContent') == "+2"
+        page.evaluate('document.getElementById("truncation").value = "0.6";'
+                      'document.getElementById("truncation").dispatchEvent(new Event("input")); true')
+        assert page.wait_for(f'{QUERY}.includes("truncation") && {QUERY}') == \
+            "n=9&seed=5&truncation=0.6&edit=sneaker%3D%2B2"
+        page.evaluate('document.getElementById("reset").click(); true')
+        assert page.wait_for(f'{QUERY} && !{QUERY}.includes("edit") && {QUERY}') == "n=9&seed=5"
+        again = shown(page)
+    assert (decoded(directed_server.get("/v1/generate.png?n=9&seed=5")[2]) == plain).all()
+    assert (decoded(directed_server.get("/v1/generate.png?n=9&seed=5&edit=sneaker%3D%2B2")[2]) == edited).all()
+    assert (edited != plain).any() and (again == plain).all()
+
+
+def test_without_directions_the_page_says_how_to_make_them(cond_server):
+    dom = run(browser(), "--dump-dom", cond_server.url + "/?truncation=0.7")
+    assert re.search(r'<p id="no-directions" class="">No edits: this model has no named directions: make them with '
+                     r"gan-directions MODEL on the server .*; truncation works without them\.</p>", dom)
+    assert '<div id="directions"></div>' in dom
+    assert 'data-query="n=64&amp;seed=0&amp;truncation=0.7"' in dom  # truncation still asked for and shown

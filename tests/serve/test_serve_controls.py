@@ -157,7 +157,8 @@ def test_without_directions_edits_are_refused_and_truncation_works(cond_server, 
             "(directions.json beside the served model) and restart gan-serve; truncation works without them")
     with pytest.raises(InferenceServerException) as caught:
         triton_infer(cond_server, z, LABELS, {"edits": "pc0=1"})
-    assert caught.value.status() == "400" and caught.value.message() == f"edits asked of a model without directions: {hint}"
+    assert caught.value.status() == "400"
+    assert caught.value.message() == f"edits asked of a model without directions: {hint}"
     got = triton_infer(cond_server, z, LABELS, {"truncation": 0.6, "seed": 2})
     assert np.allclose(got, gen.generate(6, 2, labels=LABELS, control=Control(0.6)), atol=1e-6)
     status, _, body = cond_server.get("/v1/generate.npy?n=5&seed=2&edit=pc0")

@@ -4,9 +4,9 @@ session, takes what is queued (up to ``max_batch`` samples, waiting at most
 
 The event loop never runs the model: a route submits a job and awaits its future; a worker sets
 it from its thread through ``loop.call_soon_threadsafe``. A *solo* job (a /v1 picture: its own
-run, exactly as gan-infer makes it) runs alone; tensor jobs (v2 infer) are concatenated, each job's noise first truncated and edited
-by its own control (keyed by its own seed and start), so requests of different controls share a
-run and each gets what it would alone.
+run, exactly as gan-infer makes it) runs alone; tensor jobs (v2 infer) are concatenated, each job's
+noise first truncated and edited by its own control (keyed by its own seed and start), so requests
+of different controls share a run and each gets what it would alone.
 """
 
 from __future__ import annotations

@@ -106,7 +106,8 @@ def _amount(name: str, value) -> float:
     if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             and abs(value) <= MAX_AMOUNT):
         raise ProtocolError(f"edit {printable(name, 64)!r}: the amount must be a number of the direction's steps "
-                            f"from -{MAX_AMOUNT:g} to {MAX_AMOUNT:g} (such as 2 or -1), got {printable(str(value), 40)!r}")
+                            f"from -{MAX_AMOUNT:g} to {MAX_AMOUNT:g} (such as 2 or -1), got "
+                            f"{printable(str(value), 40)!r}")
     return float(value)
 
 
