@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ganforge import threads
 from ganforge.errors import GanforgeError, MissingExtraError
-from ganforge.fsutil import atomic_path, cache_dir, staging
+from ganforge.fsutil import atomic_path, cache_dir, remove_leftovers, staging
 from ganforge.inference import runtimes, tuning
 from ganforge.inference.shards import (JobResult, Shard, ShardData, ShardJob, commit_shard, compute_shard,
                                        open_generator, prepare)
@@ -383,4 +383,5 @@ def run_ray(job: ShardJob, address: str | None = None, actors: int | None = None
             ray.kill(maker, no_restart=True)
         if joined:
             ray.shutdown()
+    remove_leftovers(job.out)  # what an actor killed mid-commit left (its process gone now)
     return JobResult(len(todo), total, samples, time.perf_counter() - began, count)
