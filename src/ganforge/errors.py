@@ -62,21 +62,27 @@ def cli_errors() -> Iterator[None]:
     import click
 
     previous = _on_termination()
+    _received.clear()
     try:
         yield
-    except GanforgeError as exc:  # printable: an outside string in it cannot break the line or rewrite the screen
+    except (GanforgeError, Terminated) as exc:
+        if _received:  # the signal, whatever it interrupted (a write it broke ends as a WriteError)
+            signum, name = _received[0]
+            error = click.ClickException(f"stopped by {name}; temporaries removed: rerun the same command to finish "
+                                         "(a folder job keeps its complete shards)")
+            error.exit_code = 128 + signum
+            raise error from None
+        # printable: an outside string in it cannot break the line or rewrite the screen
         error = click.ClickException(printable(exc))
         error.exit_code = getattr(exc, "exit_code", 1)
         raise error from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted") from None
-    except Terminated as exc:
-        error = click.ClickException(f"stopped by {exc.name}; temporaries removed: rerun the same command to finish "
-                                     "(a folder job keeps its complete shards)")
-        error.exit_code = 128 + exc.signum
-        raise error from None
     finally:
         _restore(previous)
+
+
+_received: list[tuple[int, str]] = []  # the SIGTERM or SIGHUP that arrived, if one did
 
 
 class Terminated(BaseException):
@@ -96,7 +102,9 @@ def _on_termination() -> dict:
         return {}
 
     def stop(signum, frame):
-        raise Terminated(signum, signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        _received.append((signum, name))
+        raise Terminated(signum, name)
 
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
