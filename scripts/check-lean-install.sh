@@ -121,8 +121,10 @@ image="$repo/tests/data/tiny-image.onnx"
 "$bin/gan-infer" --model "$series" --n 16 --out "$tmp/series-again.png" --seed 1
 "$bin/gan-infer" --model "$image" --n 64 --out "$tmp/image.png"
 "$bin/gan-infer" --model "$image" --n 8 --out "$tmp/x.npy"
-"$bin/gan-infer" --model "$image" --n 3 --out "$tmp/each/"
-for f in series.png image.png x.npy each/sample-00002.png; do
+"$bin/gan-infer" --model "$image" --n 3 --out "$tmp/each/"  # a sharded job: a folder of PNGs a shard
+"$bin/gan-infer" --verify "$tmp/each/" || fail "gan-infer --verify failed on the job it had just made"
+"$bin/gan-infer" --model "$image" --n 8 --truncation 0.7 --out "$tmp/t.png"
+for f in series.png image.png x.npy each/manifest.json each/shard-000000/sample-00002.png t.png; do
   test -s "$tmp/$f" || fail "gan-infer did not write $f"
 done
 cmp -s "$tmp/series.png" "$tmp/series-again.png" || fail "same seed gave different PNG bytes"
